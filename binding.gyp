@@ -1,0 +1,26 @@
+{
+  "targets": [
+    {
+      "target_name": "node_vmm",
+      "sources": [
+        "native/addon.cc",
+        "native/addon_data.cc",
+        "native/args.cc",
+        "native/errors.cc",
+        "native/fd_handle.cc",
+        "native/guest_mapping.cc",
+        "native/ioctl_table.cc",
+        "native/mapped_region.cc",
+        "native/system_calls.cc",
+        "native/vcpu_handle.cc",
+        "native/vcpu_kick.cc",
+        "native/vm_handle.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [["OS!='linux'", { "type": "none" }]]
+    }
+  ]
+}

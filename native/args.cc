@@ -1,0 +1,97 @@
+#include "args.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "errors.h"
+
+namespace vmm {
+
+namespace {
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+Napi::Value Arg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (index >= info.Length()) throw ArgError(info.Env(), name, "is missing");
+  return info[index];
+}
+
+double IntegerNumber(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value value = Arg(info, index, name);
+  if (!value.IsNumber()) throw ArgError(info.Env(), name, "must be a number");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number) || std::trunc(number) != number) {
+    throw RangeArgError(info.Env(), name, "must be an integer");
+  }
+  return number;
+}
+
+}  // namespace
+
+int ArgFd(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  double number = IntegerNumber(info, index, name);
+  if (number < 0 || number > std::numeric_limits<int32_t>::max()) {
+    throw RangeArgError(info.Env(), name, "must be a file descriptor (0 to 2^31-1)");
+  }
+  return static_cast<int>(number);
+}
+
+uint32_t ArgU32(const Napi::CallbackInfo& info, size_t index, const char* name, uint32_t max) {
+  double number = IntegerNumber(info, index, name);
+  if (number < 0 || number > max) {
+    std::string what = "must be between 0 and " + std::to_string(max);
+    throw RangeArgError(info.Env(), name, what.c_str());
+  }
+  return static_cast<uint32_t>(number);
+}
+
+uint64_t ArgU64(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value value = Arg(info, index, name);
+  if (value.IsBigInt()) {
+    bool lossless = false;
+    uint64_t word = value.As<Napi::BigInt>().Uint64Value(&lossless);
+    // napi reports negative and wider-than-64-bit values as lossy.
+    if (!lossless) throw RangeArgError(info.Env(), name, "must be a non-negative bigint below 2^64");
+    return word;
+  }
+  if (!value.IsNumber()) throw ArgError(info.Env(), name, "must be a bigint or a number");
+  double number = IntegerNumber(info, index, name);
+  if (number < 0 || number > kMaxSafeInteger) {
+    throw RangeArgError(info.Env(), name, "must be a non-negative safe integer (use a bigint above 2^53)");
+  }
+  return static_cast<uint64_t>(number);
+}
+
+bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name, bool fallback) {
+  if (index >= info.Length() || info[index].IsUndefined()) return fallback;
+  if (!info[index].IsBoolean()) throw ArgError(info.Env(), name, "must be a boolean");
+  return info[index].As<Napi::Boolean>().Value();
+}
+
+ByteSpan ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value value = Arg(info, index, name);
+  if (value.IsArrayBuffer()) {
+    Napi::ArrayBuffer buffer = value.As<Napi::ArrayBuffer>();
+    return {static_cast<uint8_t*>(buffer.Data()), buffer.ByteLength()};
+  }
+  if (value.IsTypedArray()) {
+    Napi::TypedArray array = value.As<Napi::TypedArray>();
+    uint8_t* base = static_cast<uint8_t*>(array.ArrayBuffer().Data());
+    return {base + array.ByteOffset(), array.ByteLength()};
+  }
+  if (value.IsDataView()) {
+    Napi::DataView view = value.As<Napi::DataView>();
+    uint8_t* base = static_cast<uint8_t*>(view.ArrayBuffer().Data());
+    return {base + view.ByteOffset(), view.ByteLength()};
+  }
+  throw ArgError(info.Env(), name, "must be an ArrayBuffer, a TypedArray or a DataView");
+}
+
+std::string ArgString(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value value = Arg(info, index, name);
+  if (!value.IsString()) throw ArgError(info.Env(), name, "must be a string");
+  return value.As<Napi::String>().Utf8Value();
+}
+
+}  // namespace vmm

@@ -1,0 +1,37 @@
+// GuestMapping: the owner of an anonymous mmap that backs guest RAM. JS sees it through external
+// ArrayBuffers (no copies). unmap() detaches the views this thread made, then releases the memory.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <vector>
+
+#include "mapped_region.h"
+
+namespace vmm {
+
+class GuestMapping : public Napi::ObjectWrap<GuestMapping> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // mapGuestMemory(size: number | bigint, options?: { hugepages?: boolean }): GuestMapping
+  static Napi::Value Map(const Napi::CallbackInfo& info);
+  // viewGuestMemory(address: bigint, length: number): ArrayBuffer over a live mapping, for other threads.
+  static Napi::Value ViewPublished(const Napi::CallbackInfo& info);
+
+  explicit GuestMapping(const Napi::CallbackInfo& info);
+
+ private:
+  Napi::Value GetAddress(const Napi::CallbackInfo& info);
+  Napi::Value GetSize(const Napi::CallbackInfo& info);
+  Napi::Value GetUnmapped(const Napi::CallbackInfo& info);
+  Napi::Value CreateView(const Napi::CallbackInfo& info);
+  Napi::Value Madvise(const Napi::CallbackInfo& info);
+  Napi::Value Unmap(const Napi::CallbackInfo& info);
+  MappedRegion& LiveRegion(Napi::Env env, const char* op);
+
+  std::shared_ptr<MappedRegion> region_;
+  std::vector<Napi::Reference<Napi::ArrayBuffer>> views_;
+};
+
+}  // namespace vmm

@@ -1,0 +1,146 @@
+#include "vcpu_handle.h"
+
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "addon_data.h"
+#include "args.h"
+#include "errors.h"
+#include "vcpu_kick.h"
+
+namespace vmm {
+
+namespace {
+
+constexpr uint32_t kMaxVcpuId = 1023;
+
+// What Create() hands to the constructor (through an External that only the addon can make).
+struct PendingVcpu {
+  int fd;
+  uint32_t id;
+  std::shared_ptr<MappedRegion> run_region;
+};
+
+}  // namespace
+
+Napi::Function VcpuHandle::Define(Napi::Env env) {
+  return DefineClass(env, "VcpuHandle",
+                     {
+                         InstanceAccessor<&VcpuHandle::GetFd>("fd"),
+                         InstanceAccessor<&VcpuHandle::GetId>("id"),
+                         InstanceAccessor<&VcpuHandle::GetClosed>("closed"),
+                         InstanceAccessor<&VcpuHandle::GetKickToken>("kickToken"),
+                         InstanceAccessor<&VcpuHandle::GetRunBuffer>("runBuffer"),
+                         InstanceMethod<&VcpuHandle::Run>("run"),
+                         InstanceMethod<&VcpuHandle::Close>("close"),
+                     });
+}
+
+Napi::Value VcpuHandle::Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int kvm_fd = ArgFd(info, 0, "kvmFd");
+  int vm_fd = ArgFd(info, 1, "vmFd");
+  uint32_t id = ArgU32(info, 2, "vcpuId", kMaxVcpuId);
+  int mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (mmap_size < 0) throw ErrnoError(env, "KVM_GET_VCPU_MMAP_SIZE", errno);
+  if (static_cast<size_t>(mmap_size) < sizeof(kvm_run)) throw ErrnoError(env, "KVM_GET_VCPU_MMAP_SIZE (too small)", EINVAL);
+  int fd = ioctl(vm_fd, KVM_CREATE_VCPU, static_cast<unsigned long>(id));
+  if (fd < 0) throw ErrnoError(env, "KVM_CREATE_VCPU", errno);
+  void* run = mmap(nullptr, static_cast<size_t>(mmap_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (run == MAP_FAILED) {
+    int err = errno;
+    ::close(fd);
+    throw ErrnoError(env, "mmap(kvm_run)", err);
+  }
+  PendingVcpu pending{fd, id, std::make_shared<MappedRegion>(static_cast<uint8_t*>(run), static_cast<size_t>(mmap_size))};
+  return GetAddonData(env).vcpuHandle.New({ConstructionToken(env), Napi::External<PendingVcpu>::New(env, &pending)});
+}
+
+Napi::Value VcpuHandle::KickByToken(const Napi::CallbackInfo& info) {
+  uint32_t token = ArgU32(info, 0, "token");
+  return Napi::Boolean::New(info.Env(), Kick(token));
+}
+
+VcpuHandle::VcpuHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VcpuHandle>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !IsConstructionToken(info[0]) || !info[1].IsExternal()) {
+    throw Napi::TypeError::New(env, "VcpuHandle objects are created by createVcpu() only");
+  }
+  PendingVcpu* pending = info[1].As<Napi::External<PendingVcpu>>().Data();
+  fd_ = pending->fd;
+  id_ = pending->id;
+  run_region_ = pending->run_region;
+  run_ = reinterpret_cast<kvm_run*>(run_region_->base());
+  thread_ = pthread_self();
+  PrepareKickSignal();
+  kick_token_ = RegisterKickTarget(thread_, run_);
+  run_buffer_ = Napi::Reference<Napi::ArrayBuffer>::New(ViewOf(env, run_region_, 0, run_region_->size()), 1);
+}
+
+VcpuHandle::~VcpuHandle() {
+  // Finalizer context: no JS values. The kvm_run mapping is released when its last view is collected.
+  if (kick_token_ != 0) UnregisterKickTarget(kick_token_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Napi::Value VcpuHandle::GetFd(const Napi::CallbackInfo& info) {
+  if (fd_ < 0) throw ErrnoError(info.Env(), "fd (vCPU is closed)", EBADF);
+  return Napi::Number::New(info.Env(), fd_);
+}
+
+Napi::Value VcpuHandle::GetId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }
+
+Napi::Value VcpuHandle::GetClosed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fd_ < 0); }
+
+Napi::Value VcpuHandle::GetKickToken(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kick_token_); }
+
+Napi::Value VcpuHandle::GetRunBuffer(const Napi::CallbackInfo& info) {
+  if (fd_ < 0) throw ErrnoError(info.Env(), "runBuffer (vCPU is closed)", EBADF);
+  return run_buffer_.Value();
+}
+
+Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (fd_ < 0) throw ErrnoError(env, "KVM_RUN (vCPU is closed)", EBADF);
+  if (!pthread_equal(pthread_self(), thread_)) {
+    throw Napi::Error::New(env, "KVM_RUN must be called on the thread that created the vCPU");
+  }
+  if (ioctl(fd_, KVM_RUN, 0) < 0) {
+    int err = errno;
+    if (err == EINTR) {
+      // The kicker set immediate_exit before signalling; clear it so the next run() enters the guest.
+      __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
+      return Napi::Number::New(env, KVM_EXIT_INTR);
+    }
+    throw ErrnoError(env, "KVM_RUN", err);
+  }
+  return Napi::Number::New(env, run_->exit_reason);
+}
+
+Napi::Value VcpuHandle::Close(const Napi::CallbackInfo& info) {
+  if (kick_token_ != 0) {
+    UnregisterKickTarget(kick_token_);
+    kick_token_ = 0;
+  }
+  if (!run_buffer_.IsEmpty()) {
+    Napi::ArrayBuffer buffer = run_buffer_.Value();
+    if (!buffer.IsDetached()) buffer.Detach();
+    run_buffer_.Reset();
+  }
+  if (run_region_) {
+    run_region_->Unmap();
+    run_region_.reset();
+    run_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace vmm

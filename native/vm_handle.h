@@ -1,0 +1,45 @@
+// VmHandle: the owner of a VM file descriptor. It also owns the memory-slot table, so the ioctls that
+// carry host pointers (SET_USER_MEMORY_REGION, GET_DIRTY_LOG) are validated here, never trusted from JS.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "mapped_region.h"
+
+namespace vmm {
+
+class VmHandle : public Napi::ObjectWrap<VmHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // createVm(kvmFd: number, machineType?: number): VmHandle
+  static Napi::Value Create(const Napi::CallbackInfo& info);
+
+  explicit VmHandle(const Napi::CallbackInfo& info);
+  ~VmHandle() override;
+
+ private:
+  struct Slot {
+    uint64_t guest_address;
+    uint64_t size;
+    uint32_t flags;
+    std::shared_ptr<MappedRegion> region;  // keeps the host memory alive while KVM may use it
+  };
+
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetClosed(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  // setUserMemoryRegion(slot, flags, guestAddress, hostAddress: bigint, size): size 0 deletes the slot
+  Napi::Value SetUserMemoryRegion(const Napi::CallbackInfo& info);
+  // getDirtyLog(slot): ArrayBuffer bitmap, one bit per page of the slot
+  Napi::Value GetDirtyLog(const Napi::CallbackInfo& info);
+  int LiveFd(Napi::Env env, const char* op);
+
+  int fd_ = -1;
+  std::map<uint32_t, Slot> slots_;
+};
+
+}  // namespace vmm
