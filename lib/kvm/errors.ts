@@ -1,0 +1,95 @@
+// Typed errors of the VMM. Every error says what failed and, where the user can act, what to do.
+
+export class VmmError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A system call or KVM ioctl failed. */
+export class KvmIoctlError extends VmmError {
+  readonly ioctl: string;
+  readonly errno: number;
+  readonly code: string;
+  constructor(ioctl: string, errno: number, code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.ioctl = ioctl;
+    this.errno = errno;
+    this.code = code;
+  }
+}
+
+/** /dev/kvm is missing, not accessible, or of an unsupported API version. */
+export class KvmUnavailableError extends VmmError {
+  readonly reason: 'missing' | 'permission' | 'api-version' | 'other';
+  constructor(reason: KvmUnavailableError['reason'], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
+/** The host's KVM lacks a capability this VMM needs. */
+export class KvmCapabilityError extends VmmError {
+  readonly capability: string;
+  constructor(capability: string, message: string) {
+    super(message);
+    this.capability = capability;
+  }
+}
+
+/** A guest-physical address range is not backed by guest RAM. */
+export class GuestMemoryError extends VmmError {
+  readonly address: bigint;
+  readonly length: number;
+  constructor(address: bigint, length: number, message?: string) {
+    super(message ?? `guest-physical range 0x${address.toString(16)}+${length} is not inside guest RAM`);
+    this.address = address;
+    this.length = length;
+  }
+}
+
+/** Invalid VM or memory configuration. */
+export class ConfigError extends VmmError {}
+
+/** A device tried to claim bus addresses another device already owns, or an invalid range. */
+export class BusError extends VmmError {}
+
+/** A vCPU thread failed (its worker crashed or an exit could not be handled). */
+export class VcpuError extends VmmError {
+  readonly vcpu: number;
+  constructor(vcpu: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.vcpu = vcpu;
+  }
+}
+
+/** The object was used after it was closed or disposed. */
+export class ClosedError extends VmmError {}
+
+interface NativeErrnoError {
+  message: string;
+  syscall: string;
+  errno: number;
+  code: string;
+}
+
+function isNativeErrnoError(error: unknown): error is NativeErrnoError {
+  return (
+    error instanceof Error &&
+    typeof (error as Partial<NativeErrnoError>).syscall === 'string' &&
+    typeof (error as Partial<NativeErrnoError>).errno === 'number'
+  );
+}
+
+/** Runs a native call and turns its errno errors into KvmIoctlError; argument errors pass through. */
+export function nativeCall<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    if (isNativeErrnoError(error)) {
+      throw new KvmIoctlError(error.syscall, error.errno, error.code, error.message, { cause: error });
+    }
+    throw error;
+  }
+}

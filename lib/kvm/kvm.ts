@@ -1,0 +1,120 @@
+// Kvm: the /dev/kvm system handle. Opens it with clear errors, answers capability questions, creates VMs.
+import { native, NativeFdHandle } from '../native/binding';
+import { KVM_API_VERSION, KvmCap, KvmCapName, REQUIRED_CAPABILITIES } from './constants';
+import { ClosedError, KvmCapabilityError, KvmIoctlError, KvmUnavailableError, nativeCall } from './errors';
+import { structIoctl, valueIoctl } from './ioctl';
+import { CpuidEntry, decodeCpuid, emptyCpuid, MAX_CPUID_ENTRIES } from './structs/cpuid';
+import { decodeMsrList, emptyMsrList } from './structs/msrs';
+import { Vm } from './vm';
+
+export const DEFAULT_KVM_PATH = '/dev/kvm';
+const MSR_LIST_CAPACITY = 1024;
+
+export class Kvm {
+  readonly path: string;
+  readonly apiVersion: number;
+  readonly #handle: NativeFdHandle;
+
+  private constructor(path: string, handle: NativeFdHandle) {
+    this.path = path;
+    this.#handle = handle;
+    this.apiVersion = valueIoctl(handle.fd, 'KVM_GET_API_VERSION');
+  }
+
+  /** Opens /dev/kvm (or `path`); throws KvmUnavailableError saying what to do when that fails. */
+  static open(path: string = DEFAULT_KVM_PATH): Kvm {
+    let handle: NativeFdHandle;
+    try {
+      handle = nativeCall(() => native().openKvm(path));
+    } catch (error) {
+      throw explainOpenFailure(path, error);
+    }
+    const kvm = new Kvm(path, handle);
+    if (kvm.apiVersion !== KVM_API_VERSION) {
+      kvm.close();
+      throw new KvmUnavailableError('api-version', `${path} reports KVM API version ${kvm.apiVersion}; node-vmm needs ${KVM_API_VERSION}`);
+    }
+    return kvm;
+  }
+
+  get fd(): number {
+    if (this.#handle.closed) throw new ClosedError('the KVM handle is closed');
+    return this.#handle.fd;
+  }
+
+  get closed(): boolean {
+    return this.#handle.closed;
+  }
+
+  /** KVM_CHECK_EXTENSION: 0 when absent, otherwise a positive (capability-specific) value. */
+  checkExtension(cap: KvmCapName | number): number {
+    const number = typeof cap === 'number' ? cap : KvmCap[cap];
+    return valueIoctl(this.fd, 'KVM_CHECK_EXTENSION', number);
+  }
+
+  hasCapability(cap: KvmCapName): boolean {
+    return this.checkExtension(cap) > 0;
+  }
+
+  /** Throws KvmCapabilityError for the first capability the host lacks. */
+  requireCapabilities(caps: readonly KvmCapName[] = REQUIRED_CAPABILITIES): void {
+    for (const cap of caps) {
+      if (!this.hasCapability(cap)) {
+        throw new KvmCapabilityError(cap, `the host's KVM lacks KVM_CAP_${cap}; use a newer kernel or a host with hardware virtualization`);
+      }
+    }
+  }
+
+  get vcpuMmapSize(): number {
+    return valueIoctl(this.fd, 'KVM_GET_VCPU_MMAP_SIZE');
+  }
+
+  /** KVM_GET_SUPPORTED_CPUID: every leaf the host can offer a guest. */
+  supportedCpuid(): CpuidEntry[] {
+    const bytes = emptyCpuid(MAX_CPUID_ENTRIES);
+    structIoctl(this.fd, 'KVM_GET_SUPPORTED_CPUID', bytes);
+    return decodeCpuid(bytes);
+  }
+
+  /** KVM_GET_MSR_INDEX_LIST: the MSRs a VMM may save and restore. */
+  msrIndexList(): number[] {
+    const bytes = emptyMsrList(MSR_LIST_CAPACITY);
+    structIoctl(this.fd, 'KVM_GET_MSR_INDEX_LIST', bytes);
+    return decodeMsrList(bytes);
+  }
+
+  createVm(): Vm {
+    return Vm.create(this);
+  }
+
+  close(): void {
+    this.#handle.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function explainOpenFailure(path: string, error: unknown): Error {
+  if (!(error instanceof KvmIoctlError)) return error as Error;
+  switch (error.code) {
+    case 'ENOENT':
+    case 'ENODEV':
+    case 'ENXIO':
+      return new KvmUnavailableError(
+        'missing',
+        `${path} does not exist: load the kvm module (modprobe kvm_intel or kvm_amd) on a host with VT-x/AMD-V, or enable nested virtualization for this VM`,
+        { cause: error },
+      );
+    case 'EACCES':
+    case 'EPERM':
+      return new KvmUnavailableError(
+        'permission',
+        `no permission to open ${path}: add your user to the 'kvm' group (sudo usermod -aG kvm $USER, then log in again) or run as root`,
+        { cause: error },
+      );
+    default:
+      return new KvmUnavailableError('other', `cannot open ${path}: ${error.message}`, { cause: error });
+  }
+}

@@ -1,0 +1,159 @@
+// Vm: a KVM virtual machine fd with its VM-level ioctls (memory slots, irqchip, PIT, irqfd, ioeventfd, clock).
+import { native, NativeVmHandle } from '../native/binding';
+import { KvmCap, KvmCapName, KVM_IOEVENTFD_FLAG_DATAMATCH, KVM_IOEVENTFD_FLAG_DEASSIGN, KVM_IOEVENTFD_FLAG_PIO, KVM_IRQFD_FLAG_DEASSIGN, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_PIT_SPEAKER_DUMMY } from './constants';
+import { ClosedError, nativeCall } from './errors';
+import { structIoctl, valueIoctl } from './ioctl';
+import { StructView } from './structs/cursor';
+import type { Kvm } from './kvm';
+import { Vcpu } from './vcpu';
+
+const IRQ_LEVEL_SIZE = 8;
+const IRQFD_SIZE = 32;
+const IOEVENTFD_SIZE = 64;
+const CLOCK_DATA_SIZE = 48;
+const PIT_CONFIG_SIZE = 64;
+const IDENTITY_MAP_ADDR_SIZE = 8;
+
+export interface MemoryRegionOptions {
+  readonly?: boolean;
+  logDirtyPages?: boolean;
+}
+
+export interface IoEventFdOptions {
+  /** Port I/O (true) or MMIO (false). */
+  pio: boolean;
+  address: bigint | number;
+  /** Access width in bytes: 0 (any), 1, 2, 4 or 8. */
+  length: 0 | 1 | 2 | 4 | 8;
+  /** Only signal when the written value equals this. */
+  datamatch?: bigint;
+}
+
+export interface ClockData {
+  clock: bigint;
+  flags: number;
+  realtime: bigint;
+  hostTsc: bigint;
+}
+
+export class Vm {
+  readonly kvm: Kvm;
+  readonly #handle: NativeVmHandle;
+
+  private constructor(kvm: Kvm, handle: NativeVmHandle) {
+    this.kvm = kvm;
+    this.#handle = handle;
+  }
+
+  static create(kvm: Kvm): Vm {
+    return new Vm(kvm, nativeCall(() => native().createVm(kvm.fd)));
+  }
+
+  get fd(): number {
+    if (this.#handle.closed) throw new ClosedError('the VM is closed');
+    return this.#handle.fd;
+  }
+
+  get closed(): boolean {
+    return this.#handle.closed;
+  }
+
+  checkExtension(cap: KvmCapName): number {
+    return valueIoctl(this.fd, 'KVM_CHECK_EXTENSION', KvmCap[cap]);
+  }
+
+  /** Maps host memory (from a GuestMapping) at a guest-physical address; size 0 deletes the slot. */
+  setUserMemoryRegion(slot: number, guestAddress: bigint | number, hostAddress: bigint, size: bigint | number, options: MemoryRegionOptions = {}): void {
+    const flags = (options.readonly ? KVM_MEM_READONLY : 0) | (options.logDirtyPages ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+    nativeCall(() => this.#handle.setUserMemoryRegion(slot, flags, guestAddress, hostAddress, size));
+  }
+
+  deleteMemoryRegion(slot: number): void {
+    nativeCall(() => this.#handle.setUserMemoryRegion(slot, 0, 0, 0n, 0));
+  }
+
+  /** Dirty-page bitmap of a slot created with logDirtyPages (bit n = page n), and resets it. */
+  getDirtyLog(slot: number): Uint8Array {
+    return new Uint8Array(nativeCall(() => this.#handle.getDirtyLog(slot)));
+  }
+
+  /** Three pages of guest-physical space KVM needs for its real-mode TSS on Intel. */
+  setTssAddress(address: number): void {
+    valueIoctl(this.fd, 'KVM_SET_TSS_ADDR', address);
+  }
+
+  setIdentityMapAddress(address: bigint | number): void {
+    const s = new StructView(IDENTITY_MAP_ADDR_SIZE);
+    s.setU64(0, address);
+    structIoctl(this.fd, 'KVM_SET_IDENTITY_MAP_ADDR', s.bytes);
+  }
+
+  /** In-kernel PIC, IOAPIC and LAPICs. */
+  createIrqchip(): void {
+    valueIoctl(this.fd, 'KVM_CREATE_IRQCHIP');
+  }
+
+  createPit2(): void {
+    const s = new StructView(PIT_CONFIG_SIZE);
+    s.setU32(0, KVM_PIT_SPEAKER_DUMMY);
+    structIoctl(this.fd, 'KVM_CREATE_PIT2', s.bytes);
+  }
+
+  /** Raises or lowers an interrupt line of the in-kernel irqchip. */
+  irqLine(irq: number, level: boolean): void {
+    const s = new StructView(IRQ_LEVEL_SIZE);
+    s.setU32(0, irq);
+    s.setU32(4, level ? 1 : 0);
+    structIoctl(this.fd, 'KVM_IRQ_LINE', s.bytes);
+  }
+
+  /** Makes a write to `eventFd` raise guest interrupt `gsi` (deassign: undo). */
+  irqfd(eventFd: number, gsi: number, options: { deassign?: boolean; resampleFd?: number } = {}): void {
+    const s = new StructView(IRQFD_SIZE);
+    s.setU32(0, eventFd);
+    s.setU32(4, gsi);
+    s.setU32(8, options.deassign ? KVM_IRQFD_FLAG_DEASSIGN : 0);
+    s.setU32(12, options.resampleFd ?? 0);
+    structIoctl(this.fd, 'KVM_IRQFD', s.bytes);
+  }
+
+  /** Makes a guest write to a port/MMIO address signal `eventFd` without a vCPU exit to userspace. */
+  ioeventfd(eventFd: number, options: IoEventFdOptions & { deassign?: boolean }): void {
+    const s = new StructView(IOEVENTFD_SIZE);
+    let flags = options.pio ? KVM_IOEVENTFD_FLAG_PIO : 0;
+    if (options.datamatch !== undefined) flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+    if (options.deassign) flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+    s.setU64(0, options.datamatch ?? 0n);
+    s.setU64(8, options.address);
+    s.setU32(16, options.length);
+    s.setU32(20, eventFd);
+    s.setU32(24, flags);
+    structIoctl(this.fd, 'KVM_IOEVENTFD', s.bytes);
+  }
+
+  getClock(): ClockData {
+    const s = new StructView(CLOCK_DATA_SIZE);
+    structIoctl(this.fd, 'KVM_GET_CLOCK', s.bytes);
+    return { clock: s.u64(0), flags: s.u32(8), realtime: s.u64(16), hostTsc: s.u64(24) };
+  }
+
+  setClock(clock: bigint, flags = 0): void {
+    const s = new StructView(CLOCK_DATA_SIZE);
+    s.setU64(0, clock);
+    s.setU32(8, flags);
+    structIoctl(this.fd, 'KVM_SET_CLOCK', s.bytes);
+  }
+
+  /** Creates a vCPU on the calling thread (KVM wants its ioctls there). */
+  createVcpu(id: number): Vcpu {
+    return Vcpu.create(this.kvm.fd, this.fd, id);
+  }
+
+  close(): void {
+    this.#handle.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,203 @@
+// GuestMemory: guest RAM as regions of host memory, with guest-physical -> host translation and
+// bounds-checked typed access. Every address a guest hands us goes through here, so a bad one becomes
+// a GuestMemoryError, never an out-of-bounds host access.
+import { native, NativeGuestMapping } from '../native/binding';
+import { ClosedError, ConfigError, GuestMemoryError, nativeCall } from '../kvm/errors';
+import { PAGE_SIZE, RamRegion } from './layout';
+
+/** What another thread needs to view the same memory (structured-cloneable). */
+export interface RegionDescriptor {
+  slot: number;
+  guestAddress: number;
+  size: number;
+  hostAddress: bigint;
+  readonly: boolean;
+}
+
+export interface GuestRegion extends RegionDescriptor {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+}
+
+export interface AllocateOptions {
+  hugepages?: boolean;
+}
+
+type Address = number | bigint;
+
+function toNumber(address: Address, length: number): number {
+  const value = typeof address === 'bigint' ? address : BigInt(address);
+  if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) throw new GuestMemoryError(value, length);
+  return Number(value);
+}
+
+export class GuestMemory {
+  readonly regions: readonly GuestRegion[];
+  readonly #mappings: NativeGuestMapping[];
+  #disposed = false;
+
+  private constructor(regions: GuestRegion[], mappings: NativeGuestMapping[]) {
+    this.regions = regions;
+    this.#mappings = mappings;
+  }
+
+  /** Allocates host memory for each region (anonymous, MAP_NORESERVE). This object owns it. */
+  static allocate(layout: readonly RamRegion[], options: AllocateOptions = {}): GuestMemory {
+    const mappings: NativeGuestMapping[] = [];
+    const regions: GuestRegion[] = [];
+    try {
+      let previousEnd = -1;
+      layout.forEach((region, slot) => {
+        if (region.guestAddress % PAGE_SIZE !== 0 || region.size % PAGE_SIZE !== 0 || region.size <= 0) {
+          throw new ConfigError(`memory region 0x${region.guestAddress.toString(16)}+0x${region.size.toString(16)} is not page aligned`);
+        }
+        if (region.guestAddress < previousEnd) throw new ConfigError('memory regions must be sorted and must not overlap');
+        previousEnd = region.guestAddress + region.size;
+        const mapping = nativeCall(() => native().mapGuestMemory(region.size, { hugepages: options.hugepages ?? false }));
+        mappings.push(mapping);
+        const buffer = mapping.createView(0, region.size);
+        regions.push({
+          slot,
+          guestAddress: region.guestAddress,
+          size: region.size,
+          hostAddress: mapping.address,
+          readonly: false,
+          bytes: new Uint8Array(buffer),
+          view: new DataView(buffer),
+        });
+      });
+    } catch (error) {
+      for (const mapping of mappings) mapping.unmap();
+      throw error;
+    }
+    return new GuestMemory(regions, mappings);
+  }
+
+  /** Views memory that another thread allocated (does not own it: the owner frees it). */
+  static attach(descriptors: readonly RegionDescriptor[]): GuestMemory {
+    const regions = descriptors.map((d) => {
+      const buffer = nativeCall(() => native().viewGuestMemory(d.hostAddress, d.size));
+      return { ...d, bytes: new Uint8Array(buffer), view: new DataView(buffer) };
+    });
+    return new GuestMemory(regions, []);
+  }
+
+  get size(): number {
+    return this.regions.reduce((sum, r) => sum + r.size, 0);
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  descriptors(): RegionDescriptor[] {
+    return this.regions.map(({ slot, guestAddress, size, hostAddress, readonly }) => ({ slot, guestAddress, size, hostAddress, readonly }));
+  }
+
+  /** True when [address, address + length) lies inside one region. */
+  contains(address: Address, length = 1): boolean {
+    try {
+      this.#locate(address, length);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A view (no copy) of guest memory; throws GuestMemoryError unless it lies inside one region. */
+  slice(address: Address, length: number): Uint8Array {
+    const { region, offset } = this.#locate(address, length);
+    return region.bytes.subarray(offset, offset + length);
+  }
+
+  /** The host address backing a guest-physical address (for handing to the kernel, e.g. pread). */
+  hostAddress(address: Address, length = 1): bigint {
+    const { region, offset } = this.#locate(address, length);
+    return region.hostAddress + BigInt(offset);
+  }
+
+  readU8(address: Address): number {
+    const { region, offset } = this.#locate(address, 1);
+    return region.view.getUint8(offset);
+  }
+  readU16(address: Address): number {
+    const { region, offset } = this.#locate(address, 2);
+    return region.view.getUint16(offset, true);
+  }
+  readU32(address: Address): number {
+    const { region, offset } = this.#locate(address, 4);
+    return region.view.getUint32(offset, true);
+  }
+  readU64(address: Address): bigint {
+    const { region, offset } = this.#locate(address, 8);
+    return region.view.getBigUint64(offset, true);
+  }
+  writeU8(address: Address, value: number): void {
+    const { region, offset } = this.#locate(address, 1);
+    region.view.setUint8(offset, value);
+  }
+  writeU16(address: Address, value: number): void {
+    const { region, offset } = this.#locate(address, 2);
+    region.view.setUint16(offset, value, true);
+  }
+  writeU32(address: Address, value: number): void {
+    const { region, offset } = this.#locate(address, 4);
+    region.view.setUint32(offset, value >>> 0, true);
+  }
+  writeU64(address: Address, value: bigint | number): void {
+    const { region, offset } = this.#locate(address, 8);
+    region.view.setBigUint64(offset, BigInt.asUintN(64, BigInt(value)), true);
+  }
+
+  /** Copies bytes out of guest memory. */
+  readBytes(address: Address, length: number): Uint8Array {
+    return this.slice(address, length).slice();
+  }
+
+  writeBytes(address: Address, data: Uint8Array): void {
+    this.slice(address, data.length).set(data);
+  }
+
+  /** Reads a NUL-terminated string of at most `maxLength` bytes (UTF-8). */
+  readCString(address: Address, maxLength: number): string {
+    const { region, offset } = this.#locate(address, 1);
+    const end = Math.min(region.size, offset + maxLength);
+    const window = region.bytes.subarray(offset, end);
+    const nul = window.indexOf(0);
+    if (nul < 0) throw new GuestMemoryError(BigInt(address), maxLength, `no NUL terminator within ${maxLength} bytes at 0x${address.toString(16)}`);
+    return Buffer.from(window.subarray(0, nul)).toString('utf8');
+  }
+
+  /** Writes a string (UTF-8) followed by a NUL byte; returns the bytes written. */
+  writeCString(address: Address, text: string): number {
+    const encoded = Buffer.from(`${text}\0`, 'utf8');
+    this.writeBytes(address, encoded);
+    return encoded.length;
+  }
+
+  /** Releases the host memory (owner only). Views into it become empty; later access throws. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const mapping of this.#mappings) mapping.unmap();
+    this.#mappings.length = 0;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #locate(address: Address, length: number): { region: GuestRegion; offset: number } {
+    if (this.#disposed) throw new ClosedError('guest memory has been released');
+    const start = toNumber(address, length);
+    if (!Number.isSafeInteger(length) || length < 0) throw new GuestMemoryError(BigInt(start), length, `invalid length ${length}`);
+    for (const region of this.regions) {
+      const offset = start - region.guestAddress;
+      if (offset >= 0 && offset < region.size) {
+        if (length > region.size - offset) break;
+        return { region, offset };
+      }
+    }
+    throw new GuestMemoryError(BigInt(start), length);
+  }
+}

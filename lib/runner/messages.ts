@@ -1,0 +1,88 @@
+// Messages and data passed between the main thread and vCPU workers (all structured-cloneable).
+import type { VcpuExit } from '../kvm/exits';
+import type { CpuidEntry } from '../kvm/structs/cpuid';
+import type { Fpu } from '../kvm/structs/fpu';
+import type { MsrEntry } from '../kvm/structs/msrs';
+import type { Regs } from '../kvm/structs/regs';
+import type { Segment, SegmentName, Sregs } from '../kvm/structs/sregs';
+import type { RegionDescriptor } from '../memory/guest-memory';
+
+/** Special registers to change: segments merge field by field, everything else is replaced. */
+export type SregsPatch = { [K in SegmentName]?: Partial<Segment> } & Partial<Omit<Sregs, SegmentName>>;
+
+/** Initial vCPU state, applied in the worker right after the vCPU is created. */
+export interface VcpuInit {
+  regs?: Partial<Regs>;
+  sregs?: SregsPatch;
+  fpu?: Fpu;
+  msrs?: MsrEntry[];
+  cpuid?: CpuidEntry[];
+  mpState?: number;
+}
+
+/** A module that, loaded in every vCPU worker, registers its devices on that worker's buses. */
+export interface DeviceModuleSpec {
+  /** Absolute path (or resolvable specifier) of a CommonJS module. */
+  module: string;
+  /** The export to call (default 'setup'): (context: DeviceContext, args) => void | Promise<void>. */
+  export?: string;
+  /** Structured-cloneable arguments, e.g. SharedArrayBuffers holding device state shared by all vCPUs. */
+  args?: unknown;
+}
+
+export type UnhandledIoPolicy = 'ignore' | 'error';
+
+export interface VcpuWorkerData {
+  kvmFd: number;
+  vmFd: number;
+  vcpuIndex: number;
+  vcpuCount: number;
+  control: SharedArrayBuffer;
+  memory: RegionDescriptor[];
+  init: VcpuInit;
+  devices: DeviceModuleSpec[];
+  unhandledIo: UnhandledIoPolicy;
+}
+
+/** Why a vCPU stopped running. */
+export type VcpuEndReason =
+  | 'hlt'
+  | 'shutdown'
+  | 'system-event'
+  | 'internal-error'
+  | 'fail-entry'
+  | 'unknown-exit'
+  | 'unexpected-exit'
+  | 'unhandled-io'
+  | 'stopped'
+  | 'error';
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+export interface VcpuEnd {
+  vcpu: number;
+  reason: VcpuEndReason;
+  /** The exit that ended it (absent for 'stopped' and most 'error's). */
+  exit?: VcpuExit;
+  /** Registers at the end (absent when they could not be read). */
+  regs?: Regs;
+  sregs?: Sregs;
+  error?: SerializedError;
+  /** Exits handled by this vCPU, by kind. */
+  exitCounts: Record<string, number>;
+}
+
+export type WorkerMessage =
+  | { type: 'ready'; kickToken: number }
+  | { type: 'end'; end: VcpuEnd }
+  | { type: 'device'; vcpu: number; payload: unknown }
+  | { type: 'unhandled-io'; vcpu: number; bus: 'pio' | 'mmio'; address: number; size: number; write: boolean };
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) return { name: error.name, message: error.message, ...(error.stack !== undefined ? { stack: error.stack } : {}) };
+  return { name: 'Error', message: String(error) };
+}

@@ -1,0 +1,160 @@
+// The vCPU run loop: enter the guest, handle register-level exits (port I/O, MMIO) on this thread by
+// dispatching to the buses, honour pause/stop requests, and end with a typed reason for anything else.
+import type { IoBus } from '../bus/io-bus';
+import { KvmExit, KVM_EXIT_IO_OUT } from '../kvm/constants';
+import { decodeExit, exitName, VcpuExit } from '../kvm/exits';
+import { RUN_LAYOUT } from '../kvm/run-page';
+import type { Vcpu } from '../kvm/vcpu';
+import { ControlBlock, Request, State } from './control';
+import { serializeError, UnhandledIoPolicy, VcpuEnd, VcpuEndReason, WorkerMessage } from './messages';
+
+const MMIO_DATA_OFFSET = RUN_LAYOUT['mmio.data'];
+/** Unhandled accesses reported to the main thread per vCPU before going quiet. */
+const UNHANDLED_REPORT_LIMIT = 16;
+
+const END_REASONS: Partial<Record<VcpuExit['kind'], VcpuEndReason>> = {
+  hlt: 'hlt',
+  shutdown: 'shutdown',
+  'system-event': 'system-event',
+  'internal-error': 'internal-error',
+  'fail-entry': 'fail-entry',
+  unknown: 'unknown-exit',
+};
+
+class UnhandledIoError extends Error {}
+
+export class VcpuLoop {
+  readonly #vcpu: Vcpu;
+  readonly #pio: IoBus;
+  readonly #mmio: IoBus;
+  readonly #control: ControlBlock;
+  readonly #index: number;
+  readonly #policy: UnhandledIoPolicy;
+  readonly #post: (message: WorkerMessage) => void;
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  readonly #dataViews = new Map<number, Uint8Array>();
+  readonly #exitCounts = new Map<number, number>();
+  #unhandledReports = 0;
+
+  constructor(vcpu: Vcpu, buses: { pio: IoBus; mmio: IoBus }, control: ControlBlock, index: number, policy: UnhandledIoPolicy, post: (message: WorkerMessage) => void) {
+    this.#vcpu = vcpu;
+    this.#pio = buses.pio;
+    this.#mmio = buses.mmio;
+    this.#control = control;
+    this.#index = index;
+    this.#policy = policy;
+    this.#post = post;
+    this.#bytes = vcpu.runPage.bytes;
+    this.#view = vcpu.runPage.view;
+  }
+
+  /** Runs until the vCPU ends; never throws (failures become an 'error' end). */
+  run(): VcpuEnd {
+    const control = this.#control;
+    const index = this.#index;
+    let exit: VcpuExit | undefined;
+    let reason: VcpuEndReason;
+    let error: unknown;
+    try {
+      control.setState(index, State.RUNNING);
+      for (;;) {
+        const request = control.request(index);
+        if (request !== Request.RUN) {
+          if (request === Request.STOP) {
+            reason = 'stopped';
+            break;
+          }
+          this.#pause();
+          continue;
+        }
+        const code = this.#vcpu.run();
+        this.#exitCounts.set(code, (this.#exitCounts.get(code) ?? 0) + 1);
+        if (code === KvmExit.IO) {
+          this.#handleIo();
+        } else if (code === KvmExit.MMIO) {
+          this.#handleMmio();
+        } else if (code !== KvmExit.INTR && code !== KvmExit.IRQ_WINDOW_OPEN) {
+          exit = decodeExit(code, this.#vcpu.runPage);
+          reason = END_REASONS[exit.kind] ?? 'unexpected-exit';
+          break;
+        }
+      }
+    } catch (caught) {
+      error = caught;
+      reason = caught instanceof UnhandledIoError ? 'unhandled-io' : 'error';
+    }
+    return this.#end(reason, exit, error);
+  }
+
+  /** Parks the thread (no CPU use) until the VMM asks to run or stop again. */
+  #pause(): void {
+    this.#control.setState(this.#index, State.PAUSED);
+    for (;;) {
+      const request = this.#control.request(this.#index);
+      if (request === Request.RUN || request === Request.STOP) break;
+      this.#control.waitWhileRequest(this.#index, request);
+    }
+    this.#control.setState(this.#index, State.RUNNING);
+  }
+
+  #data(offset: number, size: number): Uint8Array {
+    const key = offset * 16 + size;
+    let data = this.#dataViews.get(key);
+    if (data === undefined) {
+      data = this.#bytes.subarray(offset, offset + size);
+      this.#dataViews.set(key, data);
+    }
+    return data;
+  }
+
+  #handleIo(): void {
+    const view = this.#view;
+    const out = this.#bytes[RUN_LAYOUT['io.direction']] === KVM_EXIT_IO_OUT;
+    const size = this.#bytes[RUN_LAYOUT['io.size']] as number;
+    const port = view.getUint16(RUN_LAYOUT['io.port'], true);
+    const count = view.getUint32(RUN_LAYOUT['io.count'], true);
+    // data_offset is a u64 but always inside the kvm_run mapping: its low word is enough.
+    const dataOffset = view.getUint32(RUN_LAYOUT['io.data_offset'], true);
+    for (let i = 0; i < count; i++) {
+      const data = this.#data(dataOffset + i * size, size);
+      const handled = out ? this.#pio.write(port, data) : this.#pio.read(port, data);
+      if (!handled) this.#unhandled('pio', port, size, out);
+    }
+  }
+
+  #handleMmio(): void {
+    const view = this.#view;
+    const address = Number(view.getBigUint64(RUN_LAYOUT['mmio.phys_addr'], true));
+    const length = view.getUint32(RUN_LAYOUT['mmio.len'], true);
+    const write = this.#bytes[RUN_LAYOUT['mmio.is_write']] !== 0;
+    const data = this.#data(MMIO_DATA_OFFSET, Math.min(length, 8));
+    const handled = write ? this.#mmio.write(address, data) : this.#mmio.read(address, data);
+    if (!handled) this.#unhandled('mmio', address, length, write);
+  }
+
+  #unhandled(bus: 'pio' | 'mmio', address: number, size: number, write: boolean): void {
+    if (this.#policy === 'error') {
+      throw new UnhandledIoError(`unhandled ${bus} ${write ? 'write' : 'read'} of ${size} bytes at 0x${address.toString(16)}`);
+    }
+    if (this.#unhandledReports < UNHANDLED_REPORT_LIMIT) {
+      this.#unhandledReports++;
+      this.#post({ type: 'unhandled-io', vcpu: this.#index, bus, address, size, write });
+    }
+  }
+
+  #end(reason: VcpuEndReason, exit: VcpuExit | undefined, error: unknown): VcpuEnd {
+    const exitCounts: Record<string, number> = {};
+    for (const [code, count] of this.#exitCounts) exitCounts[exitName(code)] = count;
+    const end: VcpuEnd = { vcpu: this.#index, reason, exitCounts };
+    if (exit !== undefined) end.exit = exit;
+    if (error !== undefined) end.error = serializeError(error);
+    try {
+      end.regs = this.#vcpu.getRegs();
+      end.sregs = this.#vcpu.getSregs();
+    } catch {
+      // Registers are a diagnostic extra; a vCPU that cannot report them still ends cleanly.
+    }
+    return end;
+  }
+}

@@ -1,0 +1,78 @@
+// Entry point of a vCPU worker thread: creates its vCPU (KVM wants vCPU ioctls on the creating
+// thread), applies the initial state, loads the device modules, then runs the loop until it ends.
+import { parentPort, workerData } from 'node:worker_threads';
+import { IoBus } from '../bus/io-bus';
+import { Vcpu } from '../kvm/vcpu';
+import type { Sregs } from '../kvm/structs/sregs';
+import { SEGMENT_NAMES } from '../kvm/structs/sregs';
+import { GuestMemory } from '../memory/guest-memory';
+import { ControlBlock, State } from './control';
+import type { DeviceContext, DeviceSetup } from './device-context';
+import type { SregsPatch, VcpuInit, VcpuWorkerData, WorkerMessage } from './messages';
+import { VcpuLoop } from './vcpu-loop';
+
+function post(message: WorkerMessage): void {
+  parentPort?.postMessage(message);
+}
+
+export function applySregsPatch(current: Sregs, patch: SregsPatch): Sregs {
+  const next: Sregs = { ...current, ...patch } as Sregs;
+  for (const name of SEGMENT_NAMES) {
+    const segment = patch[name];
+    if (segment !== undefined) next[name] = { ...current[name], ...segment };
+  }
+  return next;
+}
+
+function applyInit(vcpu: Vcpu, init: VcpuInit): void {
+  if (init.cpuid !== undefined) vcpu.setCpuid(init.cpuid);
+  if (init.sregs !== undefined) vcpu.setSregs(applySregsPatch(vcpu.getSregs(), init.sregs));
+  if (init.msrs !== undefined) vcpu.setMsrs(init.msrs);
+  if (init.fpu !== undefined) vcpu.setFpu(init.fpu);
+  if (init.regs !== undefined) vcpu.setRegs({ ...vcpu.getRegs(), ...init.regs });
+  if (init.mpState !== undefined) vcpu.setMpState(init.mpState);
+}
+
+async function loadDevices(data: VcpuWorkerData, context: DeviceContext): Promise<void> {
+  for (const spec of data.devices) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const loaded = require(spec.module) as Record<string, unknown>;
+    const exportName = spec.export ?? 'setup';
+    const setup = loaded[exportName];
+    if (typeof setup !== 'function') throw new TypeError(`device module ${spec.module} has no function export '${exportName}'`);
+    await (setup as DeviceSetup)(context, spec.args);
+  }
+}
+
+async function main(): Promise<void> {
+  const data = workerData as VcpuWorkerData;
+  const control = new ControlBlock(data.control);
+  const vcpu = Vcpu.create(data.kvmFd, data.vmFd, data.vcpuIndex);
+  try {
+    applyInit(vcpu, data.init);
+    const memory = GuestMemory.attach(data.memory);
+    const buses = { pio: new IoBus('pio'), mmio: new IoBus('mmio') };
+    const context: DeviceContext = {
+      ...buses,
+      memory,
+      vcpuIndex: data.vcpuIndex,
+      vcpuCount: data.vcpuCount,
+      post: (payload) => post({ type: 'device', vcpu: data.vcpuIndex, payload }),
+    };
+    await loadDevices(data, context);
+    post({ type: 'ready', kickToken: vcpu.kickToken });
+    const loop = new VcpuLoop(vcpu, buses, control, data.vcpuIndex, data.unhandledIo, post);
+    const end = loop.run();
+    post({ type: 'end', end });
+  } finally {
+    vcpu.close();
+    control.setState(data.vcpuIndex, State.EXITED);
+  }
+}
+
+if (parentPort !== null) {
+  main().catch((error: unknown) => {
+    // Surfaces on the main thread as the Worker's 'error' event, then as the VM's error exit.
+    throw error;
+  });
+}
