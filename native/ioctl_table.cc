@@ -16,14 +16,32 @@ namespace vmm {
 namespace {
 
 constexpr uint32_t kMaxMsrEntries = 1024;
+
+// Structs ending in a flexible array are sized differently by g++ than by C, and _IOR/_IOW encode the
+// size into the request number. The kernel's ABI is C's, so these requests are spelled with C's sizes.
+constexpr size_t kCpuid2HeaderBytes = 8;
+constexpr size_t kMsrsHeaderBytes = 8;
+constexpr size_t kMsrListHeaderBytes = 4;
+constexpr size_t kXsaveBytes = 4096;
+constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, char[kCpuid2HeaderBytes]);
+constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, char[kMsrListHeaderBytes]);
+constexpr unsigned long kGetMsrFeatureIndexList = _IOWR(KVMIO, 0x0a, char[kMsrListHeaderBytes]);
+constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, char[kMsrsHeaderBytes]);
+constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, char[kMsrsHeaderBytes]);
+constexpr unsigned long kGetCpuid2 = _IOWR(KVMIO, 0x91, char[kCpuid2HeaderBytes]);
+constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, char[kCpuid2HeaderBytes]);
+constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, char[kXsaveBytes]);
+constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, char[kXsaveBytes]);
+static_assert(kGetSupportedCpuid == 0xc008ae05UL && kGetMsrs == 0xc008ae88UL && kGetXsave == 0x9000aea4UL,
+              "KVM request numbers must match the C ABI");
 constexpr uint32_t kMaxCpuidEntries = 256;
 constexpr uint32_t kMaxMsrListEntries = 4096;
 
 const StructIoctl kStructIoctls[] = {
     // system
-    {"KVM_GET_SUPPORTED_CPUID", KVM_GET_SUPPORTED_CPUID, sizeof(kvm_cpuid_entry2), StructShape::kCpuid2},
-    {"KVM_GET_MSR_INDEX_LIST", KVM_GET_MSR_INDEX_LIST, sizeof(uint32_t), StructShape::kMsrList},
-    {"KVM_GET_MSR_FEATURE_INDEX_LIST", KVM_GET_MSR_FEATURE_INDEX_LIST, sizeof(uint32_t), StructShape::kMsrList},
+    {"KVM_GET_SUPPORTED_CPUID", kGetSupportedCpuid, sizeof(kvm_cpuid_entry2), StructShape::kCpuid2},
+    {"KVM_GET_MSR_INDEX_LIST", kGetMsrIndexList, sizeof(uint32_t), StructShape::kMsrList},
+    {"KVM_GET_MSR_FEATURE_INDEX_LIST", kGetMsrFeatureIndexList, sizeof(uint32_t), StructShape::kMsrList},
     // vm
     {"KVM_SET_IDENTITY_MAP_ADDR", KVM_SET_IDENTITY_MAP_ADDR, sizeof(uint64_t), StructShape::kFixed},
     {"KVM_IRQ_LINE", KVM_IRQ_LINE, sizeof(kvm_irq_level), StructShape::kFixed},
@@ -46,18 +64,18 @@ const StructIoctl kStructIoctls[] = {
     {"KVM_SET_SREGS", KVM_SET_SREGS, sizeof(kvm_sregs), StructShape::kFixed},
     {"KVM_GET_FPU", KVM_GET_FPU, sizeof(kvm_fpu), StructShape::kFixed},
     {"KVM_SET_FPU", KVM_SET_FPU, sizeof(kvm_fpu), StructShape::kFixed},
-    {"KVM_GET_MSRS", KVM_GET_MSRS, sizeof(kvm_msr_entry), StructShape::kMsrs},
-    {"KVM_SET_MSRS", KVM_SET_MSRS, sizeof(kvm_msr_entry), StructShape::kMsrs},
-    {"KVM_GET_CPUID2", KVM_GET_CPUID2, sizeof(kvm_cpuid_entry2), StructShape::kCpuid2},
-    {"KVM_SET_CPUID2", KVM_SET_CPUID2, sizeof(kvm_cpuid_entry2), StructShape::kCpuid2},
+    {"KVM_GET_MSRS", kGetMsrs, sizeof(kvm_msr_entry), StructShape::kMsrs},
+    {"KVM_SET_MSRS", kSetMsrs, sizeof(kvm_msr_entry), StructShape::kMsrs},
+    {"KVM_GET_CPUID2", kGetCpuid2, sizeof(kvm_cpuid_entry2), StructShape::kCpuid2},
+    {"KVM_SET_CPUID2", kSetCpuid2, sizeof(kvm_cpuid_entry2), StructShape::kCpuid2},
     {"KVM_GET_LAPIC", KVM_GET_LAPIC, sizeof(kvm_lapic_state), StructShape::kFixed},
     {"KVM_SET_LAPIC", KVM_SET_LAPIC, sizeof(kvm_lapic_state), StructShape::kFixed},
     {"KVM_GET_MP_STATE", KVM_GET_MP_STATE, sizeof(kvm_mp_state), StructShape::kFixed},
     {"KVM_SET_MP_STATE", KVM_SET_MP_STATE, sizeof(kvm_mp_state), StructShape::kFixed},
     {"KVM_GET_VCPU_EVENTS", KVM_GET_VCPU_EVENTS, sizeof(kvm_vcpu_events), StructShape::kFixed},
     {"KVM_SET_VCPU_EVENTS", KVM_SET_VCPU_EVENTS, sizeof(kvm_vcpu_events), StructShape::kFixed},
-    {"KVM_GET_XSAVE", KVM_GET_XSAVE, sizeof(kvm_xsave), StructShape::kFixed},
-    {"KVM_SET_XSAVE", KVM_SET_XSAVE, sizeof(kvm_xsave), StructShape::kFixed},
+    {"KVM_GET_XSAVE", kGetXsave, kXsaveBytes, StructShape::kFixed},
+    {"KVM_SET_XSAVE", kSetXsave, kXsaveBytes, StructShape::kFixed},
     {"KVM_GET_XCRS", KVM_GET_XCRS, sizeof(kvm_xcrs), StructShape::kFixed},
     {"KVM_SET_XCRS", KVM_SET_XCRS, sizeof(kvm_xcrs), StructShape::kFixed},
     {"KVM_INTERRUPT", KVM_INTERRUPT, sizeof(kvm_interrupt), StructShape::kFixed},
@@ -109,15 +127,15 @@ void CheckStructSize(Napi::Env env, const StructIoctl& entry, const ByteSpan& by
       }
       return;
     case StructShape::kMsrs:
-      header = 8;
+      header = kMsrsHeaderBytes;
       max_entries = kMaxMsrEntries;
       break;
     case StructShape::kCpuid2:
-      header = 8;
+      header = kCpuid2HeaderBytes;
       max_entries = kMaxCpuidEntries;
       break;
     case StructShape::kMsrList:
-      header = 4;
+      header = kMsrListHeaderBytes;
       max_entries = kMaxMsrListEntries;
       break;
   }

@@ -1,0 +1,33 @@
+// Tests that need /dev/kvm: skipped with a printed reason where it is missing, failed under CI=true.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DEFAULT_KVM_PATH } from '../../lib/kvm/kvm';
+
+export function kvmMissingReason(): string | undefined {
+  try {
+    fs.accessSync(DEFAULT_KVM_PATH, fs.constants.R_OK | fs.constants.W_OK);
+    return undefined;
+  } catch (error) {
+    return `${DEFAULT_KVM_PATH} is not usable here (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+  }
+}
+
+/** Call from a mocha before() hook of a suite that needs KVM. */
+export function requireKvm(context: Mocha.Context): void {
+  const reason = kvmMissingReason();
+  if (reason === undefined) return;
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}: KVM tests must run in CI`);
+  console.log(`      skipping: ${reason}`);
+  context.skip();
+}
+
+export const DEVICE_DIR = path.join(__dirname, '..', 'devices');
+export const deviceModule = (name: string): string => path.join(DEVICE_DIR, `${name}.js`);
+
+export function openFdCount(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+export function mappingCount(): number {
+  return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter(Boolean).length;
+}
