@@ -27,7 +27,7 @@ export interface MachineConfig {
   /** Device modules loaded in every vCPU worker. */
   devices?: DeviceModuleSpec[];
   /** Initial vCPU state, the same for all or per vCPU index. */
-  init?: VcpuInit | ((vcpu: number) => VcpuInit);
+  init?: VcpuInit | ((vcpu: number, memory: GuestMemory) => VcpuInit);
   /** What an access no device claims does: 'ignore' (reads all-ones, reported) or 'error' (ends the VM). */
   unhandledIo?: UnhandledIoPolicy;
   hugepages?: boolean;
@@ -166,7 +166,7 @@ export class Machine extends EventEmitter<MachineEvents> {
   }
 
   #spawn(index: number): Promise<void> {
-    const init = typeof this.#config.init === 'function' ? this.#config.init(index) : (this.#config.init ?? {});
+    const init = typeof this.#config.init === 'function' ? this.#config.init(index, this.memory) : (this.#config.init ?? {});
     const data: VcpuWorkerData = {
       kvmFd: this.kvm.fd,
       vmFd: this.vm.fd,

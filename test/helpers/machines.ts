@@ -1,0 +1,29 @@
+// Builds machines that run one of the test guests (test/guests/*.S) in real or long mode.
+import { enterLongMode, flatRealMode } from '../../lib/arch/x86_64/long-mode';
+import type { Regs } from '../../lib/kvm/structs/regs';
+import { Machine, MachineConfig } from '../../lib/runner/machine';
+import type { VcpuInit } from '../../lib/runner/messages';
+import { guestBinary } from '../guests/build';
+
+export interface GuestMachineOptions extends Omit<MachineConfig, 'init'> {
+  guest: string;
+  loadAddress: number;
+  mode: 'real' | 'long';
+  regs?: (vcpu: number) => Partial<Regs>;
+}
+
+export function guestMachine(options: GuestMachineOptions): Machine {
+  const { guest, loadAddress, mode, regs, ...config } = options;
+  const machine = Machine.create({
+    ...config,
+    init: (vcpu, memory): VcpuInit => ({
+      sregs: mode === 'long' ? enterLongMode(memory) : flatRealMode(),
+      regs: { rip: BigInt(loadAddress), rflags: 0x2n, ...(regs?.(vcpu) ?? {}) },
+    }),
+  });
+  machine.memory.writeBytes(loadAddress, guestBinary(guest));
+  return machine;
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

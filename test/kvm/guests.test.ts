@@ -1,0 +1,182 @@
+import { strict as assert } from 'node:assert';
+import { Machine } from '../../lib/runner/machine';
+import { Kind, createLog, readLog } from '../devices/recorder';
+import { deviceModule, requireKvm } from '../helpers/kvm';
+import { guestMachine, sleep } from '../helpers/machines';
+
+const MiB = 1024 * 1024;
+
+describe('guests on real KVM', function () {
+  const machines: Machine[] = [];
+  before(function () {
+    requireKvm(this);
+  });
+  afterEach(async () => {
+    await Promise.all(machines.splice(0).map((m) => m.dispose()));
+  });
+  const track = (machine: Machine): Machine => {
+    machines.push(machine);
+    return machine;
+  };
+
+  it('runs a real-mode guest whose port and MMIO accesses a TypeScript device answers', async () => {
+    const log = createLog(16);
+    const machine = track(
+      guestMachine({
+        guest: 'real-mode-io',
+        mode: 'real',
+        loadAddress: 0x1000,
+        memorySize: 512 * 1024,
+        devices: [{ module: deviceModule('recorder'), args: { log, pio: { base: 0x10, size: 2 }, mmio: { base: 0xd0000, size: 0x10 }, readPattern: [0x99, 0x88, 0x34, 0x12] } }],
+      }),
+    );
+    await machine.start();
+    const exit = await machine.exited;
+    assert.equal(exit.reason, 'halted');
+    const end = exit.vcpus[0];
+    assert.equal(end?.exit?.kind, 'hlt');
+    assert.equal(Number((end?.regs?.rbx ?? 0n) & 0xffn), 0x88, 'BL = byte read from port 0x11 (pattern offset 1)');
+    assert.equal(Number((end?.regs?.rcx ?? 0n) & 0xffffn), 0x1234, 'CX = word read from MMIO offset 2');
+    assert.deepEqual(
+      readLog(log).map((e) => [e.kind, e.offset, e.size, e.value]),
+      [
+        [Kind.PIO_WRITE, 0, 1, 0x42n],
+        [Kind.PIO_READ, 1, 1, 0x88n],
+        [Kind.MMIO_WRITE, 0, 1, 0x5an],
+        [Kind.MMIO_READ, 2, 2, 0x1234n],
+      ],
+    );
+  });
+
+  it('runs a 64-bit long-mode guest with 4- and 8-byte accesses', async () => {
+    const log = createLog(16);
+    const mmioBase = 8 * MiB;
+    const machine = track(
+      guestMachine({
+        guest: 'long-mode-io',
+        mode: 'long',
+        loadAddress: 0x100000,
+        memorySize: 4 * MiB,
+        regs: () => ({ rdi: BigInt(mmioBase) }),
+        devices: [{ module: deviceModule('recorder'), args: { log, pio: { base: 0x10, size: 2 }, mmio: { base: mmioBase, size: 0x10 }, readPattern: [1, 2, 3, 4, 5, 6, 7, 8] } }],
+      }),
+    );
+    await machine.start();
+    const exit = await machine.exited;
+    assert.equal(exit.reason, 'halted', JSON.stringify(exit.vcpus[0]?.exit));
+    const regs = exit.vcpus[0]?.regs;
+    assert.equal(Number((regs?.rbx ?? 0n) & 0xffn), 2);
+    assert.equal(regs?.rcx, 0x0807060504030201n, 'RCX = qword read at MMIO offset 8 (pattern wraps)');
+    assert.equal(exit.vcpus[0]?.sregs?.efer !== undefined && (exit.vcpus[0].sregs.efer & (1n << 10n)) !== 0n, true, 'EFER.LMA set');
+    assert.deepEqual(
+      readLog(log).map((e) => [e.kind, e.offset, e.size, e.value]),
+      [
+        [Kind.PIO_WRITE, 0, 4, 0x1234abcdn],
+        [Kind.PIO_READ, 1, 1, 2n],
+        [Kind.MMIO_WRITE, 0, 4, 0xdeadbeefn],
+        [Kind.MMIO_READ, 8, 8, 0x0807060504030201n],
+      ],
+    );
+  });
+
+  it('runs two vCPUs at the same time (a guest barrier only both together can pass)', async () => {
+    const log = createLog(8);
+    const machine = track(
+      guestMachine({
+        guest: 'barrier',
+        mode: 'long',
+        loadAddress: 0x100000,
+        memorySize: 4 * MiB,
+        vcpus: 2,
+        regs: (vcpu) => ({ rax: BigInt(0xc0 + vcpu), rsi: 2n, rsp: BigInt(0x80000 + vcpu * 0x1000) }),
+        devices: [{ module: deviceModule('recorder'), args: { log, pio: { base: 0x10, size: 4 }, readPattern: [0] } }],
+      }),
+    );
+    await machine.start();
+    const exit = await Promise.race([machine.exited, sleep(60_000).then(() => undefined)]);
+    assert.ok(exit, 'both vCPUs passed the barrier within 60 s');
+    assert.equal(exit.reason, 'halted');
+    assert.equal(machine.memory.readU32(0x8000), 2);
+    const writes = readLog(log).filter((e) => e.kind === Kind.PIO_WRITE);
+    assert.deepEqual(writes.map((e) => [e.vcpu, Number(e.value)]).sort(), [[0, 0xc0], [1, 0xc1]]);
+  });
+
+  it('stops a guest that spins without ever exiting', async () => {
+    const machine = track(guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024 }));
+    await machine.start();
+    await sleep(200);
+    const started = Date.now();
+    const exit = await machine.stop();
+    assert.equal(exit.reason, 'stopped');
+    assert.equal(exit.vcpus[0]?.reason, 'stopped');
+    assert.ok(Date.now() - started < 5000, 'stop took under 5 s');
+    const rip = Number(exit.vcpus[0]?.regs?.rip ?? 0n);
+    assert.ok(rip === 0x1000, `rip 0x${rip.toString(16)} is inside the spin loop`);
+  });
+
+  it('pauses and resumes a running guest', async () => {
+    const machine = track(guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, vcpus: 2 }));
+    await machine.start();
+    await machine.pause();
+    machine.resume();
+    await sleep(50);
+    await machine.pause();
+    const exit = await machine.stop();
+    assert.equal(exit.reason, 'stopped');
+    assert.equal(exit.vcpus.length, 2);
+  });
+
+  it('ends the VM with a typed error when a device throws (the host keeps running)', async () => {
+    const machine = track(
+      guestMachine({ guest: 'real-mode-io', mode: 'real', loadAddress: 0x1000, memorySize: 512 * 1024, devices: [{ module: deviceModule('throwing') }] }),
+    );
+    await machine.start();
+    const exit = await machine.exited;
+    assert.equal(exit.reason, 'error');
+    assert.equal(exit.vcpus[0]?.reason, 'error');
+    assert.match(exit.error?.message ?? '', /device write failed on purpose/);
+    assert.equal(exit.vcpus[0]?.regs?.rip, 0x1004n, 'rip is past the out that failed');
+  });
+
+  it("ends the VM on an access no device claims when unhandledIo is 'error'", async () => {
+    const machine = track(guestMachine({ guest: 'real-mode-io', mode: 'real', loadAddress: 0x1000, memorySize: 512 * 1024, unhandledIo: 'error' }));
+    await machine.start();
+    const exit = await machine.exited;
+    assert.equal(exit.reason, 'error');
+    assert.equal(exit.vcpus[0]?.reason, 'unhandled-io');
+    assert.match(exit.error?.message ?? '', /unhandled pio write of 1 bytes at 0x10/);
+  });
+
+  it('reports unclaimed accesses and reads all-ones by default', async () => {
+    const machine = track(guestMachine({ guest: 'real-mode-io', mode: 'real', loadAddress: 0x1000, memorySize: 512 * 1024 }));
+    const reported: string[] = [];
+    machine.on('unhandled-io', (info) => reported.push(`${info.bus}:${info.write ? 'w' : 'r'}:${info.address.toString(16)}`));
+    await machine.start();
+    const exit = await machine.exited;
+    assert.equal(exit.reason, 'halted');
+    assert.equal(Number((exit.vcpus[0]?.regs?.rbx ?? 0n) & 0xffn), 0xff);
+    assert.equal(Number((exit.vcpus[0]?.regs?.rcx ?? 0n) & 0xffffn), 0xffff);
+    assert.deepEqual(reported, ['pio:w:10', 'pio:r:11', 'mmio:w:d0000', 'mmio:r:d0002']);
+  });
+
+  it('ends with reason shutdown on a triple fault', async () => {
+    // ud2 in long mode with an empty IDT: #UD -> #DF -> triple fault -> KVM_EXIT_SHUTDOWN
+    const machine = track(guestMachine({ guest: 'spin', mode: 'long', loadAddress: 0x100000, memorySize: 4 * MiB }));
+    machine.memory.writeBytes(0x100000, Uint8Array.of(0x0f, 0x0b));
+    await machine.start();
+    const exit = await machine.exited;
+    assert.equal(exit.reason, 'shutdown');
+    assert.equal(exit.vcpus[0]?.exit?.kind, 'shutdown');
+  });
+
+  it('rejects start() with a typed error when a device module cannot load, and cleans up', async () => {
+    const machine = track(guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, vcpus: 2, devices: [{ module: '/nonexistent/device.js' }] }));
+    await assert.rejects(machine.start(), (error: Error) => {
+      assert.equal(error.name, 'VcpuError');
+      assert.match(error.message, /failed to start.*Cannot find module/s);
+      return true;
+    });
+    const exit = await machine.exited;
+    assert.equal(exit.reason, 'error');
+  });
+});
