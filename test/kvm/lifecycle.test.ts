@@ -11,7 +11,9 @@ describe('VM lifecycle and the Node event loop (real KVM)', function () {
     requireKvm(this);
   });
 
-  it(`creates and destroys ${CYCLES} VMs (with memory and a vCPU) leaving no fd or mapping behind`, async () => {
+  it(`creates and destroys ${CYCLES} VMs (with memory and a vCPU) leaving no fd or mapping behind`, async function () {
+    // ~1 ms a cycle on hardware; ~60 ms where /dev/kvm itself runs under software emulation (.ci/kvm-vm)
+    this.timeout(10 * 60_000);
     const warmup = Machine.create({ memorySize: 2 * MiB });
     await warmup.dispose();
     const fdsBefore = openFdCount();
@@ -43,6 +45,10 @@ describe('VM lifecycle and the Node event loop (real KVM)', function () {
   });
 
   it('keeps the event loop ticking (>= 90% of 10 ms intervals fire) while a guest runs', async () => {
+    // The machine's own timer precision is the baseline, measured in the same run: where /dev/kvm runs
+    // under software emulation (.ci/kvm-vm) even an idle loop misses some ticks. On hardware both are ~100%.
+    const windowMs = 3000;
+    const idle = await countTicks(windowMs);
     const counter = new SharedArrayBuffer(4);
     const machine = guestMachine({
       guest: 'out-loop',
@@ -54,19 +60,23 @@ describe('VM lifecycle and the Node event loop (real KVM)', function () {
     });
     try {
       await machine.start();
-      const durationMs = 2000;
-      let ticks = 0;
-      const timer = setInterval(() => ticks++, 10);
-      const started = Date.now();
-      await sleep(durationMs);
-      clearInterval(timer);
-      const elapsed = Date.now() - started;
-      const expected = Math.floor(elapsed / 10);
+      const busy = await countTicks(windowMs);
       const exits = new Int32Array(counter)[0] as number;
+      console.log(`      ticks: idle ${idle.ticks}/${idle.expected}, guest running ${busy.ticks}/${busy.expected} (${exits} guest exits meanwhile)`);
       assert.ok(exits > 0, 'the guest made port writes meanwhile');
-      assert.ok(ticks >= 0.9 * expected, `${ticks} of ${expected} ticks while the guest made ${exits} exits`);
+      const baseline = Math.min(idle.ticks / idle.expected, 1);
+      assert.ok(busy.ticks / busy.expected >= 0.9 * baseline, `${busy.ticks} of ${busy.expected} ticks with the guest running vs ${idle.ticks} of ${idle.expected} idle`);
     } finally {
       await machine.dispose();
     }
   });
 });
+
+async function countTicks(windowMs: number): Promise<{ ticks: number; expected: number }> {
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 10);
+  const started = Date.now();
+  await sleep(windowMs);
+  clearInterval(timer);
+  return { ticks, expected: Math.floor((Date.now() - started) / 10) };
+}
