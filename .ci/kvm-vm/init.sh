@@ -22,7 +22,6 @@ mount -t devtmpfs dev /host/dev
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts devpts /host/dev/pts
 mount -t tmpfs shm /host/dev/shm
-mount -t tmpfs tmp /host/tmp
 
 if [ -e /dev/kvm ]; then
   echo "kvm-vm: /dev/kvm provided by kvm_amd inside QEMU TCG (software-emulated AMD SVM); timings here are not meaningful" > /dev/console
