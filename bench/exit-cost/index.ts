@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildGuests, GUEST_OUTPUT_DIR, PACKAGE_ROOT } from '../../test/guests/build';
-import { guestMachine } from '../../test/helpers/machines';
+import { outLoopMachine } from '../../test/helpers/machines';
 
 const SMALL = Number(process.env.EXIT_COST_SMALL ?? 20_000);
 const LARGE = Number(process.env.EXIT_COST_LARGE ?? 120_000);
@@ -30,14 +30,7 @@ function timeC(binary: string, iterations: number): number {
 
 async function timeTs(iterations: number): Promise<number> {
   const counter = new SharedArrayBuffer(4);
-  const machine = guestMachine({
-    guest: 'out-loop',
-    mode: 'real',
-    loadAddress: 0x1000,
-    memorySize: 64 * 1024,
-    regs: () => ({ rcx: BigInt(iterations) }),
-    devices: [{ module: COUNTER_DEVICE, args: { counter, port: 0x10 } }],
-  });
+  const machine = outLoopMachine(BigInt(iterations), counter, COUNTER_DEVICE);
   try {
     const started = process.hrtime.bigint();
     await machine.start();

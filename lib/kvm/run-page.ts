@@ -1,5 +1,6 @@
 // RunPage: typed, copy-free access to a vCPU's mmap'd struct kvm_run.
 import { native } from '../native/binding';
+import { StructView } from './structs/cursor';
 
 /** Byte offsets inside struct kvm_run (x86-64 ABI); verified against the addon's offsetof table. */
 export const RUN_LAYOUT = {
@@ -38,19 +39,17 @@ export function runLayoutMismatches(): string[] {
     .map(([name]) => name);
 }
 
-export class RunPage {
+/** The kvm_run mapping, read and written in place (little-endian field access from StructView). */
+export class RunPage extends StructView {
   readonly buffer: ArrayBuffer;
-  readonly bytes: Uint8Array;
-  readonly view: DataView;
 
   constructor(buffer: ArrayBuffer) {
+    super(new Uint8Array(buffer));
     this.buffer = buffer;
-    this.bytes = new Uint8Array(buffer);
-    this.view = new DataView(buffer);
   }
 
   get exitReason(): number {
-    return this.view.getUint32(RUN_LAYOUT.exit_reason, true);
+    return this.u32(RUN_LAYOUT.exit_reason);
   }
 
   get immediateExit(): boolean {
@@ -59,18 +58,5 @@ export class RunPage {
 
   set immediateExit(value: boolean) {
     this.bytes[RUN_LAYOUT.immediate_exit] = value ? 1 : 0;
-  }
-
-  u8(offset: number): number {
-    return this.view.getUint8(offset);
-  }
-  u16(offset: number): number {
-    return this.view.getUint16(offset, true);
-  }
-  u32(offset: number): number {
-    return this.view.getUint32(offset, true);
-  }
-  u64(offset: number): bigint {
-    return this.view.getBigUint64(offset, true);
   }
 }

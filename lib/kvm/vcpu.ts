@@ -46,7 +46,14 @@ export class Vcpu {
 
   /** Enters the guest until the next exit; returns the exit reason (see KvmExit). */
   run(): number {
-    return nativeCall(() => this.#handle.run());
+    // The hot path: no closure per call (nativeCall's wrapper costs an allocation per exit).
+    try {
+      return this.#handle.run();
+    } catch (error) {
+      return nativeCall(() => {
+        throw error;
+      });
+    }
   }
 
   getRegs(): Regs {

@@ -11,6 +11,7 @@ import { serializeError, UnhandledIoPolicy, VcpuEnd, VcpuEndReason, WorkerMessag
 const MMIO_DATA_OFFSET = RUN_LAYOUT['mmio.data'];
 /** Unhandled accesses reported to the main thread per vCPU before going quiet. */
 const UNHANDLED_REPORT_LIMIT = 16;
+const EXIT_COUNT_SLOTS = 64;
 
 const END_REASONS: Partial<Record<VcpuExit['kind'], VcpuEndReason>> = {
   hlt: 'hlt',
@@ -34,7 +35,8 @@ export class VcpuLoop {
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
   readonly #dataViews = new Map<number, Uint8Array>();
-  readonly #exitCounts = new Map<number, number>();
+  /** Exits seen, by exit reason (KVM's reasons are small integers; larger ones share the last slot). */
+  readonly #exitCounts = new Float64Array(EXIT_COUNT_SLOTS);
   #unhandledReports = 0;
 
   constructor(vcpu: Vcpu, buses: { pio: IoBus; mmio: IoBus }, control: ControlBlock, index: number, policy: UnhandledIoPolicy, post: (message: WorkerMessage) => void) {
@@ -69,7 +71,7 @@ export class VcpuLoop {
           continue;
         }
         const code = this.#vcpu.run();
-        this.#exitCounts.set(code, (this.#exitCounts.get(code) ?? 0) + 1);
+        this.#exitCounts[code < EXIT_COUNT_SLOTS ? code : EXIT_COUNT_SLOTS - 1]++;
         if (code === KvmExit.IO) {
           this.#handleIo();
         } else if (code === KvmExit.MMIO) {
@@ -145,7 +147,9 @@ export class VcpuLoop {
 
   #end(reason: VcpuEndReason, exit: VcpuExit | undefined, error: unknown): VcpuEnd {
     const exitCounts: Record<string, number> = {};
-    for (const [code, count] of this.#exitCounts) exitCounts[exitName(code)] = count;
+    this.#exitCounts.forEach((count, code) => {
+      if (count > 0) exitCounts[exitName(code)] = count;
+    });
     const end: VcpuEnd = { vcpu: this.#index, reason, exitCounts };
     if (exit !== undefined) end.exit = exit;
     if (error !== undefined) end.error = serializeError(error);

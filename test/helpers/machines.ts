@@ -27,3 +27,15 @@ export function guestMachine(options: GuestMachineOptions): Machine {
 
 /** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The out-loop guest: `iterations` port writes to 0x10, counted by the counter device, then HLT. */
+export function outLoopMachine(iterations: bigint, counter: SharedArrayBuffer, counterModule: string): Machine {
+  return guestMachine({
+    guest: 'out-loop',
+    mode: 'real',
+    loadAddress: 0x1000,
+    memorySize: 64 * 1024,
+    regs: () => ({ rcx: iterations }),
+    devices: [{ module: counterModule, args: { counter, port: 0x10 } }],
+  });
+}

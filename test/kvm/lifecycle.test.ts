@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { Worker } from 'node:worker_threads';
 import { Machine } from '../../lib/runner/machine';
 import { deviceModule, mappingCount, openFdCount, requireKvm } from '../helpers/kvm';
-import { guestMachine, sleep } from '../helpers/machines';
+import { guestMachine, outLoopMachine, sleep } from '../helpers/machines';
 
 const MiB = 1024 * 1024;
 const CYCLES = 1000;
@@ -54,14 +54,7 @@ describe('VM lifecycle and the Node event loop (real KVM)', function () {
     const idle = await countTicks(windowMs);
     await spinner.terminate();
     const counter = new SharedArrayBuffer(4);
-    const machine = guestMachine({
-      guest: 'out-loop',
-      mode: 'real',
-      loadAddress: 0x1000,
-      memorySize: 64 * 1024,
-      regs: () => ({ rcx: 0xffffffffn }),
-      devices: [{ module: deviceModule('counter'), args: { counter, port: 0x10 } }],
-    });
+    const machine = outLoopMachine(0xffffffffn, counter, deviceModule('counter'));
     try {
       await machine.start();
       const busy = await countTicks(windowMs);
