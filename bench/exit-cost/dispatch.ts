@@ -38,7 +38,7 @@ function timeLoop(iterations: number): number {
   pio.register(0x10, 1, { read: (_o, d) => d.fill(0), write: () => void count++ });
   const control = new ControlBlock(1);
   control.setRequest(0, Request.RUN);
-  const loop = new VcpuLoop(standInVcpu(iterations), { pio, mmio: new IoBus('mmio') }, control, 0, 'ignore', () => undefined);
+  const loop = new VcpuLoop({ vcpu: standInVcpu(iterations), buses: { pio, mmio: new IoBus('mmio') }, control, index: 0, unhandledIo: 'ignore', post: () => undefined, pendingExit: {} });
   const started = process.hrtime.bigint();
   const end = loop.run();
   const elapsed = Number(process.hrtime.bigint() - started);

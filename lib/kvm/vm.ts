@@ -101,10 +101,7 @@ export class Vm {
 
   /** Raises or lowers an interrupt line of the in-kernel irqchip. */
   irqLine(irq: number, level: boolean): void {
-    const s = new StructView(IRQ_LEVEL_SIZE);
-    s.setU32(0, irq);
-    s.setU32(4, level ? 1 : 0);
-    structIoctl(this.fd, 'KVM_IRQ_LINE', s.bytes);
+    setIrqLine(this.fd, irq, level);
   }
 
   /** Makes a write to `eventFd` raise guest interrupt `gsi` (deassign: undo). */
@@ -156,4 +153,12 @@ export class Vm {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** KVM_IRQ_LINE on a VM fd; usable from any thread (vCPU workers raise device interrupts with it). */
+export function setIrqLine(vmFd: number, irq: number, level: boolean): void {
+  const s = new StructView(IRQ_LEVEL_SIZE);
+  s.setU32(0, irq);
+  s.setU32(4, level ? 1 : 0);
+  structIoctl(vmFd, 'KVM_IRQ_LINE', s.bytes);
 }

@@ -2,7 +2,7 @@
 import { VcpuError } from '../kvm/errors';
 import type { VcpuEnd, VcpuEndReason } from './messages';
 
-export type MachineExitReason = 'halted' | 'stopped' | 'shutdown' | 'reset' | 'fault' | 'error';
+export type MachineExitReason = 'halted' | 'stopped' | 'shutdown' | 'reset' | 'exited' | 'fault' | 'error';
 
 export interface MachineExit {
   reason: MachineExitReason;
@@ -10,6 +10,8 @@ export interface MachineExit {
   vcpus: VcpuEnd[];
   /** The first vCPU failure, for 'error' and 'fault'. */
   error?: VcpuError;
+  /** The guest's status code, for 'exited' (written to the debug-exit port). */
+  status?: number;
 }
 
 const ERROR_REASONS: readonly VcpuEndReason[] = ['error', 'unhandled-io'];
@@ -32,6 +34,10 @@ export function summarizeExit(ends: VcpuEnd[]): MachineExit {
   if (failed !== undefined) return { reason: 'error', vcpus, error: new VcpuError(failed.vcpu, describe(failed)) };
   const faulted = vcpus.find((e) => FAULT_REASONS.includes(e.reason));
   if (faulted !== undefined) return { reason: 'fault', vcpus, error: new VcpuError(faulted.vcpu, describe(faulted)) };
+  const deviceExit = vcpus.find((e) => e.deviceExit !== undefined)?.deviceExit;
+  if (deviceExit?.kind === 'reset') return { reason: 'reset', vcpus };
+  if (deviceExit?.kind === 'poweroff') return { reason: 'shutdown', vcpus };
+  if (deviceExit?.kind === 'status') return { reason: 'exited', vcpus, status: deviceExit.status };
   const event = vcpus.find((e) => e.reason === 'system-event');
   if (event?.exit?.kind === 'system-event') {
     if (event.exit.type === 'reset') return { reason: 'reset', vcpus };

@@ -54,8 +54,12 @@ export type VcpuEndReason =
   | 'unknown-exit'
   | 'unexpected-exit'
   | 'unhandled-io'
+  | 'device-exit'
   | 'stopped'
   | 'error';
+
+/** A device asked to end the VM: the guest reset it, powered it off, or reported a status code. */
+export type DeviceExit = { kind: 'reset' } | { kind: 'poweroff' } | { kind: 'status'; status: number };
 
 export interface SerializedError {
   name: string;
@@ -72,6 +76,8 @@ export interface VcpuEnd {
   regs?: Regs;
   sregs?: Sregs;
   error?: SerializedError;
+  /** For 'device-exit': what the device asked for. */
+  deviceExit?: DeviceExit;
   /** Exits handled by this vCPU, by kind. */
   exitCounts: Record<string, number>;
 }

@@ -6,7 +6,7 @@ import { decodeExit, exitName, VcpuExit } from '../kvm/exits';
 import { RUN_LAYOUT } from '../kvm/run-page';
 import type { Vcpu } from '../kvm/vcpu';
 import { ControlBlock, Request, State } from './control';
-import { serializeError, UnhandledIoPolicy, VcpuEnd, VcpuEndReason, WorkerMessage } from './messages';
+import { DeviceExit, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuEndReason, WorkerMessage } from './messages';
 
 const MMIO_DATA_OFFSET = RUN_LAYOUT['mmio.data'];
 /** Unhandled accesses reported to the main thread per vCPU before going quiet. */
@@ -24,6 +24,21 @@ const END_REASONS: Partial<Record<VcpuExit['kind'], VcpuEndReason>> = {
 
 class UnhandledIoError extends Error {}
 
+/** Filled by a device (through DeviceContext.requestExit) to end the loop after the current exit. */
+export interface PendingDeviceExit {
+  exit?: DeviceExit;
+}
+
+export interface VcpuLoopOptions {
+  vcpu: Vcpu;
+  buses: { pio: IoBus; mmio: IoBus };
+  control: ControlBlock;
+  index: number;
+  unhandledIo: UnhandledIoPolicy;
+  post: (message: WorkerMessage) => void;
+  pendingExit: PendingDeviceExit;
+}
+
 export class VcpuLoop {
   readonly #vcpu: Vcpu;
   readonly #pio: IoBus;
@@ -37,18 +52,20 @@ export class VcpuLoop {
   readonly #dataViews = new Map<number, Uint8Array>();
   /** Exits seen, by exit reason (KVM's reasons are small integers; larger ones share the last slot). */
   readonly #exitCounts = new Float64Array(EXIT_COUNT_SLOTS);
+  readonly #pendingExit: PendingDeviceExit;
   #unhandledReports = 0;
 
-  constructor(vcpu: Vcpu, buses: { pio: IoBus; mmio: IoBus }, control: ControlBlock, index: number, policy: UnhandledIoPolicy, post: (message: WorkerMessage) => void) {
-    this.#vcpu = vcpu;
-    this.#pio = buses.pio;
-    this.#mmio = buses.mmio;
-    this.#control = control;
-    this.#index = index;
-    this.#policy = policy;
-    this.#post = post;
-    this.#bytes = vcpu.runPage.bytes;
-    this.#view = vcpu.runPage.view;
+  constructor(options: VcpuLoopOptions) {
+    this.#vcpu = options.vcpu;
+    this.#pio = options.buses.pio;
+    this.#mmio = options.buses.mmio;
+    this.#control = options.control;
+    this.#index = options.index;
+    this.#policy = options.unhandledIo;
+    this.#post = options.post;
+    this.#pendingExit = options.pendingExit;
+    this.#bytes = this.#vcpu.runPage.bytes;
+    this.#view = this.#vcpu.runPage.view;
   }
 
   /** Runs until the vCPU ends; never throws (failures become an 'error' end). */
@@ -74,8 +91,16 @@ export class VcpuLoop {
         this.#exitCounts[code < EXIT_COUNT_SLOTS ? code : EXIT_COUNT_SLOTS - 1]++;
         if (code === KvmExit.IO) {
           this.#handleIo();
+          if (this.#pendingExit.exit !== undefined) {
+            reason = 'device-exit';
+            break;
+          }
         } else if (code === KvmExit.MMIO) {
           this.#handleMmio();
+          if (this.#pendingExit.exit !== undefined) {
+            reason = 'device-exit';
+            break;
+          }
         } else if (code !== KvmExit.INTR && code !== KvmExit.IRQ_WINDOW_OPEN) {
           exit = decodeExit(code, this.#vcpu.runPage);
           reason = END_REASONS[exit.kind] ?? 'unexpected-exit';
@@ -153,6 +178,7 @@ export class VcpuLoop {
     const end: VcpuEnd = { vcpu: this.#index, reason, exitCounts };
     if (exit !== undefined) end.exit = exit;
     if (error !== undefined) end.error = serializeError(error);
+    if (reason === 'device-exit' && this.#pendingExit.exit !== undefined) end.deviceExit = this.#pendingExit.exit;
     try {
       end.regs = this.#vcpu.getRegs();
       end.sregs = this.#vcpu.getSregs();

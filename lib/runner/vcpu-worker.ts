@@ -9,7 +9,8 @@ import { GuestMemory } from '../memory/guest-memory';
 import { ControlBlock, State } from './control';
 import type { DeviceContext, DeviceSetup } from './device-context';
 import type { SregsPatch, VcpuInit, VcpuWorkerData, WorkerMessage } from './messages';
-import { VcpuLoop } from './vcpu-loop';
+import { PendingDeviceExit, VcpuLoop } from './vcpu-loop';
+import { setIrqLine } from '../kvm/vm';
 
 function post(message: WorkerMessage): void {
   parentPort?.postMessage(message);
@@ -52,16 +53,21 @@ async function main(): Promise<void> {
     applyInit(vcpu, data.init);
     const memory = GuestMemory.attach(data.memory);
     const buses = { pio: new IoBus('pio'), mmio: new IoBus('mmio') };
+    const pendingExit: PendingDeviceExit = {};
     const context: DeviceContext = {
       ...buses,
       memory,
       vcpuIndex: data.vcpuIndex,
       vcpuCount: data.vcpuCount,
       post: (payload) => post({ type: 'device', vcpu: data.vcpuIndex, payload }),
+      irqLine: (irq, level) => setIrqLine(data.vmFd, irq, level),
+      requestExit: (exit) => {
+        pendingExit.exit ??= exit;
+      },
     };
     await loadDevices(data, context);
     post({ type: 'ready', kickToken: vcpu.kickToken });
-    const loop = new VcpuLoop(vcpu, buses, control, data.vcpuIndex, data.unhandledIo, post);
+    const loop = new VcpuLoop({ vcpu, buses, control, index: data.vcpuIndex, unhandledIo: data.unhandledIo, post, pendingExit });
     const end = loop.run();
     post({ type: 'end', end });
   } finally {

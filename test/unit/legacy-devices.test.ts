@@ -1,0 +1,61 @@
+import { strict as assert } from 'node:assert';
+import { setup as setupDebugExit, DEBUG_EXIT_PORT } from '../../lib/devices/debug-exit';
+import { createI8042State, I8042_COMMAND_PORT, I8042_DATA_PORT, setup as setupI8042 } from '../../lib/devices/i8042';
+import { fakeContext } from '../helpers/fake-context';
+
+describe('i8042', () => {
+  it("answers Linux's probe: self-test, command byte read and write", () => {
+    const context = fakeContext();
+    setupI8042(context, { state: createI8042State() });
+    assert.equal(context.inb(I8042_COMMAND_PORT) & 0x04, 0x04, 'system flag set');
+    context.outb(I8042_COMMAND_PORT, 0xaa);
+    assert.equal(context.inb(I8042_COMMAND_PORT) & 0x01, 0x01, 'output buffer full');
+    assert.equal(context.inb(I8042_DATA_PORT), 0x55);
+    assert.equal(context.inb(I8042_COMMAND_PORT) & 0x01, 0, 'output buffer drained');
+    context.outb(I8042_COMMAND_PORT, 0x60);
+    context.outb(I8042_DATA_PORT, 0x65);
+    context.outb(I8042_COMMAND_PORT, 0x20);
+    assert.equal(context.inb(I8042_DATA_PORT), 0x65);
+    assert.deepEqual(context.exits, []);
+  });
+
+  it('ends the VM with reason reset on command 0xFE', () => {
+    const context = fakeContext();
+    setupI8042(context, { state: createI8042State() });
+    context.outb(I8042_COMMAND_PORT, 0xfe);
+    assert.deepEqual(context.exits, [{ kind: 'reset' }]);
+  });
+
+  it('shares its state between the objects of different vCPU threads', () => {
+    const state = createI8042State();
+    const a = fakeContext();
+    const b = fakeContext();
+    setupI8042(a, { state });
+    setupI8042(b, { state });
+    a.outb(I8042_COMMAND_PORT, 0xaa);
+    assert.equal(b.inb(I8042_DATA_PORT), 0x55);
+  });
+
+  it('survives garbage writes to every port', () => {
+    const context = fakeContext();
+    setupI8042(context, { state: createI8042State() });
+    for (let i = 0; i < 10_000; i++) {
+      const port = [0x60, 0x61, 0x64][i % 3] as number;
+      const value = (i * 2654435761) >>> 24;
+      if (value === 0xfe && port === 0x64) continue;
+      context.outb(port, value);
+      context.inb(port);
+    }
+    assert.deepEqual(context.exits, []);
+  });
+});
+
+describe('debug-exit port', () => {
+  it('ends the VM with the written status (any width, little-endian)', () => {
+    const context = fakeContext();
+    setupDebugExit(context, undefined);
+    context.pio.write(DEBUG_EXIT_PORT, Uint8Array.of(3));
+    context.pio.write(DEBUG_EXIT_PORT, Uint8Array.of(0x34, 0x12));
+    assert.deepEqual(context.exits, [{ kind: 'status', status: 3 }, { kind: 'status', status: 0x1234 }]);
+  });
+});
