@@ -18,6 +18,8 @@ export interface VcpuInit {
   msrs?: MsrEntry[];
   cpuid?: CpuidEntry[];
   mpState?: number;
+  /** Wire LAPIC LINT0 to ExtINT and LINT1 to NMI (needs the in-kernel irqchip). */
+  wireLapicLint?: boolean;
 }
 
 /** A module that, loaded in every vCPU worker, registers its devices on that worker's buses. */

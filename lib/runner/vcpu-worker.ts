@@ -1,6 +1,7 @@
 // Entry point of a vCPU worker thread: creates its vCPU (KVM wants vCPU ioctls on the creating
 // thread), applies the initial state, loads the device modules, then runs the loop until it ends.
 import { parentPort, workerData } from 'node:worker_threads';
+import { wireLapicLint } from '../arch/x86_64/lapic';
 import { IoBus } from '../bus/io-bus';
 import { Vcpu } from '../kvm/vcpu';
 import type { Sregs } from '../kvm/structs/sregs';
@@ -32,6 +33,7 @@ function applyInit(vcpu: Vcpu, init: VcpuInit): void {
   if (init.fpu !== undefined) vcpu.setFpu(init.fpu);
   if (init.regs !== undefined) vcpu.setRegs({ ...vcpu.getRegs(), ...init.regs });
   if (init.mpState !== undefined) vcpu.setMpState(init.mpState);
+  if (init.wireLapicLint) vcpu.setLapic(wireLapicLint(vcpu.getLapic()));
 }
 
 async function loadDevices(data: VcpuWorkerData, context: DeviceContext): Promise<void> {

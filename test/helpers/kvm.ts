@@ -31,3 +31,6 @@ export function openFdCount(): number {
 export function mappingCount(): number {
   return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter(Boolean).length;
 }
+
+/** A device module shipped in lib/devices (compiled to dist/lib/devices). */
+export const libDevice = (name: string): string => path.join(__dirname, '..', '..', 'lib', 'devices', `${name}.js`);

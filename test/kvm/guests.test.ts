@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { Machine } from '../../lib/runner/machine';
 import { Kind, createLog, readLog } from '../devices/recorder';
-import { deviceModule, requireKvm } from '../helpers/kvm';
+import { createI8042State } from '../../lib/devices/i8042';
+import { deviceModule, libDevice, requireKvm } from '../helpers/kvm';
 import { guestMachine, sleep } from '../helpers/machines';
 
 const MiB = 1024 * 1024;
@@ -179,5 +180,25 @@ describe('guests on real KVM', function () {
     });
     const exit = await machine.exited;
     assert.equal(exit.reason, 'error');
+  });
+  it("ends with reason 'exited' and the guest's status through the debug-exit port", async () => {
+    const machine = track(guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, devices: [{ module: libDevice('debug-exit') }] }));
+    // mov $7, %al; mov $0x501, %dx; out %al, %dx; hlt
+    machine.memory.writeBytes(0x1000, Uint8Array.of(0xb0, 0x07, 0xba, 0x01, 0x05, 0xee, 0xf4));
+    await machine.start();
+    const exit = await machine.exited;
+    assert.equal(exit.reason, 'exited');
+    assert.equal(exit.status, 7);
+  });
+
+  it("ends with reason 'reset' when the guest pulses the i8042 reset line", async () => {
+    const machine = track(
+      guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, devices: [{ module: libDevice('i8042'), args: { state: createI8042State() } }] }),
+    );
+    // mov $0xfe, %al; out %al, $0x64; hlt
+    machine.memory.writeBytes(0x1000, Uint8Array.of(0xb0, 0xfe, 0xe6, 0x64, 0xf4));
+    await machine.start();
+    const exit = await machine.exited;
+    assert.equal(exit.reason, 'reset');
   });
 });
