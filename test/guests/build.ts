@@ -7,7 +7,8 @@ import * as path from 'node:path';
 
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const GUEST_SOURCE_DIR = path.join(PACKAGE_ROOT, 'test', 'guests');
-export const GUEST_OUTPUT_DIR = path.join(PACKAGE_ROOT, 'build', 'test-guests');
+// Not under build/: node-gyp, cmake-js and prebuildify wipe that when they rebuild the addon.
+export const GUEST_OUTPUT_DIR = path.join(PACKAGE_ROOT, 'dist', 'test-guests');
 
 function assemble(source: string, output: string): void {
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'node-vmm-guest-'));
