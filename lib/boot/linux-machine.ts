@@ -1,0 +1,68 @@
+// A Machine set up to boot Linux directly in 64-bit mode: the kernel image is parsed and validated
+// before any VM exists, then loaded with its zero page, E820 map, command line and initrd; COM1
+// (as a SerialConsole stream), the i8042 and the debug-exit port are attached.
+import { HideableFeature } from '../arch/x86_64/cpuid';
+import { linuxVcpuInit } from '../arch/x86_64/boot-state';
+import * as path from 'node:path';
+import { DEBUG_EXIT_PORT } from '../devices/debug-exit';
+import { createI8042State } from '../devices/i8042';
+import { COM1_IRQ, COM1_PORT } from '../devices/serial/registers';
+import { SerialConsole } from '../devices/serial/serial-console';
+import { createSerialState } from '../devices/serial/serial-state';
+import { Machine } from '../runner/machine';
+import { parseKernel } from './kernel-image';
+import { LoadedLinux, loadLinux } from './load-linux';
+
+const DEVICE_DIR = path.join(__dirname, '..', 'devices');
+
+export interface LinuxMachineConfig {
+  kernel: Uint8Array;
+  initrd?: Uint8Array;
+  cmdline: string;
+  memorySize: number;
+  vcpus?: number;
+  kvmPath?: string;
+  /** CPUID features to hide from the guest (e.g. ones the host cannot run in guest ring 0). */
+  hideCpuFeatures?: HideableFeature[];
+}
+
+export interface LinuxMachine {
+  machine: Machine;
+  console: SerialConsole;
+  loaded: LoadedLinux;
+}
+
+export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
+  const image = parseKernel(config.kernel);
+  const serialState = createSerialState();
+  const vcpuCount = config.vcpus ?? 1;
+  let loaded: LoadedLinux | undefined;
+  const machine = Machine.create({
+    memorySize: config.memorySize,
+    vcpus: vcpuCount,
+    irqchip: true,
+    ...(config.kvmPath !== undefined ? { kvmPath: config.kvmPath } : {}),
+    devices: [
+      { module: path.join(DEVICE_DIR, 'serial', 'serial-module.js'), args: { state: serialState, port: COM1_PORT, irq: COM1_IRQ } },
+      { module: path.join(DEVICE_DIR, 'i8042.js'), args: { state: createI8042State() } },
+      { module: path.join(DEVICE_DIR, 'debug-exit.js'), args: { port: DEBUG_EXIT_PORT } },
+    ],
+    init: (vcpu, memory) => {
+      if (loaded === undefined) throw new Error('the kernel is loaded before the machine starts');
+      return linuxVcpuInit(memory, vcpu, {
+        entry: loaded.entry,
+        zeroPage: loaded.zeroPage,
+        supportedCpuid,
+        cpuid: { vcpuCount, hide: config.hideCpuFeatures ?? [] },
+      });
+    },
+  });
+  const supportedCpuid = machine.kvm.supportedCpuid();
+  try {
+    loaded = loadLinux(machine.memory, image, { cmdline: config.cmdline, ...(config.initrd ? { initrd: config.initrd } : {}) });
+  } catch (error) {
+    void machine.dispose();
+    throw error;
+  }
+  return { machine, console: new SerialConsole(machine, serialState, COM1_IRQ), loaded };
+}

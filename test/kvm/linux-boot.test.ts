@@ -1,0 +1,51 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import { createLinuxMachine } from '../../lib/boot/linux-machine';
+import { formatE820 } from '../../lib/boot/e820';
+import { requireKvm } from '../helpers/kvm';
+
+const BOOT_DIR = '/boot';
+const CMDLINE = 'console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1 nomodule pci=off i8042.noaux node-vmm-test=1';
+const MiB = 1024 * 1024;
+
+function debianKernel(): string | undefined {
+  const kernels = fs.existsSync(BOOT_DIR) ? fs.readdirSync(BOOT_DIR).filter((f) => /^vmlinuz-.*-amd64$/.test(f)) : [];
+  const preferred = kernels.find((f) => f.includes('cloud')) ?? kernels.sort().at(-1);
+  return preferred === undefined ? undefined : `${BOOT_DIR}/${preferred}`;
+}
+
+describe('an unmodified Debian kernel (real KVM)', function () {
+  let kernelPath: string | undefined;
+  before(function () {
+    requireKvm(this);
+    kernelPath = debianKernel();
+    if (kernelPath === undefined) {
+      if (process.env.CI === 'true') throw new Error('CI=true but no Debian kernel in /boot (apt-get install linux-image-amd64)');
+      console.log('      skipping: no /boot/vmlinuz-*-amd64 (apt-get install linux-image-cloud-amd64)');
+      this.skip();
+    }
+  });
+
+  it('prints its banner, the exact command line and our E820 map, then resets on its panic', async function () {
+    this.timeout(10 * 60_000);
+    const { machine, console: serial, loaded } = createLinuxMachine({ kernel: fs.readFileSync(kernelPath as string), cmdline: CMDLINE, memorySize: 256 * MiB });
+    let output = '';
+    serial.on('data', (chunk: Buffer) => {
+      output += chunk.toString('latin1');
+    });
+    try {
+      await machine.start();
+      const exit = await machine.exited;
+      assert.match(output, /Linux version \d+\.\d+/, 'banner');
+      assert.ok(output.includes(`Command line: ${CMDLINE}`), 'the command line we passed, echoed');
+      const printed = output.split('\n').map((line) => /BIOS-e820: (\[mem .*)$/.exec(line.trim())?.[1]).filter((line): line is string => line !== undefined);
+      const built = formatE820(loaded.e820).map((line) => line.replace(/^BIOS-e820: /, ''));
+      assert.deepEqual(printed, built, 'E820 as printed by the kernel = the map we built');
+      // Without a root filesystem it panics; panic=-1 with reboot=k resets through the i8042.
+      assert.ok(/Kernel panic|VFS: Unable to mount root/.test(output), 'reached the root mount');
+      assert.equal(exit.reason, 'reset');
+    } finally {
+      await machine.dispose();
+    }
+  });
+});
