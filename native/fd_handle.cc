@@ -30,6 +30,7 @@ Napi::Object FdHandle::Wrap(Napi::Env env, int fd) {
 }
 
 FdHandle::FdHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdHandle>(info) {
+  TagObject(info, kFdHandleTag);
   fd_ = ConstructedFd(info, "FdHandle");
 }
 
@@ -38,13 +39,19 @@ FdHandle::~FdHandle() {
 }
 
 Napi::Value FdHandle::GetFd(const Napi::CallbackInfo& info) {
+  RequireTag(info, kFdHandleTag, "FdHandle");
+ 
   if (fd_ < 0) throw ErrnoError(info.Env(), "fd (handle is closed)", EBADF);
   return Napi::Number::New(info.Env(), fd_);
 }
 
-Napi::Value FdHandle::GetClosed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fd_ < 0); }
+Napi::Value FdHandle::GetClosed(const Napi::CallbackInfo& info) {
+  RequireTag(info, kFdHandleTag, "FdHandle");
+  return Napi::Boolean::New(info.Env(), fd_ < 0); }
 
 Napi::Value FdHandle::Close(const Napi::CallbackInfo& info) {
+  RequireTag(info, kFdHandleTag, "FdHandle");
+ 
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

@@ -96,6 +96,7 @@ Napi::Value GuestMapping::ViewPublished(const Napi::CallbackInfo& info) {
 }
 
 GuestMapping::GuestMapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GuestMapping>(info) {
+  TagObject(info, kGuestMappingTag);
   if (info.Length() < 2 || !IsConstructionToken(info[0]) || !info[1].IsExternal()) {
     throw Napi::TypeError::New(info.Env(), "GuestMapping objects are created by mapGuestMemory() only");
   }
@@ -108,18 +109,26 @@ MappedRegion& GuestMapping::LiveRegion(Napi::Env env, const char* op) {
 }
 
 Napi::Value GuestMapping::GetAddress(const Napi::CallbackInfo& info) {
+  RequireTag(info, kGuestMappingTag, "GuestMapping");
+ 
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(region_->base())));
 }
 
 Napi::Value GuestMapping::GetSize(const Napi::CallbackInfo& info) {
+  RequireTag(info, kGuestMappingTag, "GuestMapping");
+ 
   return Napi::Number::New(info.Env(), static_cast<double>(region_->size()));
 }
 
 Napi::Value GuestMapping::GetUnmapped(const Napi::CallbackInfo& info) {
+  RequireTag(info, kGuestMappingTag, "GuestMapping");
+ 
   return Napi::Boolean::New(info.Env(), !region_->mapped());
 }
 
 Napi::Value GuestMapping::CreateView(const Napi::CallbackInfo& info) {
+  RequireTag(info, kGuestMappingTag, "GuestMapping");
+ 
   Napi::Env env = info.Env();
   MappedRegion& region = LiveRegion(env, "createView");
   uint64_t offset = ArgU64(info, 0, "offset");
@@ -134,6 +143,8 @@ Napi::Value GuestMapping::CreateView(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GuestMapping::Madvise(const Napi::CallbackInfo& info) {
+  RequireTag(info, kGuestMappingTag, "GuestMapping");
+ 
   Napi::Env env = info.Env();
   MappedRegion& region = LiveRegion(env, "madvise");
   uint64_t offset = ArgU64(info, 0, "offset");
@@ -147,6 +158,8 @@ Napi::Value GuestMapping::Madvise(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GuestMapping::Unmap(const Napi::CallbackInfo& info) {
+  RequireTag(info, kGuestMappingTag, "GuestMapping");
+ 
   for (auto& reference : views_) {
     Napi::ArrayBuffer view = reference.Value();
     if (!view.IsEmpty() && !view.IsDetached()) view.Detach();

@@ -66,6 +66,7 @@ Napi::Value VcpuHandle::KickByToken(const Napi::CallbackInfo& info) {
 }
 
 VcpuHandle::VcpuHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VcpuHandle>(info) {
+  TagObject(info, kVcpuHandleTag);
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !IsConstructionToken(info[0]) || !info[1].IsExternal()) {
     throw Napi::TypeError::New(env, "VcpuHandle objects are created by createVcpu() only");
@@ -88,22 +89,34 @@ VcpuHandle::~VcpuHandle() {
 }
 
 Napi::Value VcpuHandle::GetFd(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
+ 
   if (fd_ < 0) throw ErrnoError(info.Env(), "fd (vCPU is closed)", EBADF);
   return Napi::Number::New(info.Env(), fd_);
 }
 
-Napi::Value VcpuHandle::GetId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }
+Napi::Value VcpuHandle::GetId(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
+  return Napi::Number::New(info.Env(), id_); }
 
-Napi::Value VcpuHandle::GetClosed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fd_ < 0); }
+Napi::Value VcpuHandle::GetClosed(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
+  return Napi::Boolean::New(info.Env(), fd_ < 0); }
 
-Napi::Value VcpuHandle::GetKickToken(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kick_token_); }
+Napi::Value VcpuHandle::GetKickToken(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
+  return Napi::Number::New(info.Env(), kick_token_); }
 
 Napi::Value VcpuHandle::GetRunBuffer(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
+ 
   if (fd_ < 0) throw ErrnoError(info.Env(), "runBuffer (vCPU is closed)", EBADF);
   return run_buffer_.Value();
 }
 
 Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
+ 
   Napi::Env env = info.Env();
   if (fd_ < 0) throw ErrnoError(env, "KVM_RUN (vCPU is closed)", EBADF);
   if (!pthread_equal(pthread_self(), thread_)) {
@@ -122,6 +135,8 @@ Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value VcpuHandle::Close(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
+ 
   if (kick_token_ != 0) {
     UnregisterKickTarget(kick_token_);
     kick_token_ = 0;

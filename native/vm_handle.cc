@@ -45,6 +45,7 @@ Napi::Value VmHandle::Create(const Napi::CallbackInfo& info) {
 }
 
 VmHandle::VmHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VmHandle>(info) {
+  TagObject(info, kVmHandleTag);
   fd_ = ConstructedFd(info, "VmHandle");
 }
 
@@ -57,11 +58,17 @@ int VmHandle::LiveFd(Napi::Env env, const char* op) {
   return fd_;
 }
 
-Napi::Value VmHandle::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), LiveFd(info.Env(), "fd")); }
+Napi::Value VmHandle::GetFd(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVmHandleTag, "VmHandle");
+  return Napi::Number::New(info.Env(), LiveFd(info.Env(), "fd")); }
 
-Napi::Value VmHandle::GetClosed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fd_ < 0); }
+Napi::Value VmHandle::GetClosed(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVmHandleTag, "VmHandle");
+  return Napi::Boolean::New(info.Env(), fd_ < 0); }
 
 Napi::Value VmHandle::Close(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVmHandleTag, "VmHandle");
+ 
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -71,6 +78,8 @@ Napi::Value VmHandle::Close(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value VmHandle::SetUserMemoryRegion(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVmHandleTag, "VmHandle");
+ 
   Napi::Env env = info.Env();
   int fd = LiveFd(env, "KVM_SET_USER_MEMORY_REGION");
   uint32_t slot = ArgU32(info, 0, "slot", kMaxSlot);
@@ -104,6 +113,8 @@ Napi::Value VmHandle::SetUserMemoryRegion(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value VmHandle::GetDirtyLog(const Napi::CallbackInfo& info) {
+  RequireTag(info, kVmHandleTag, "VmHandle");
+ 
   Napi::Env env = info.Env();
   int fd = LiveFd(env, "KVM_GET_DIRTY_LOG");
   uint32_t slot = ArgU32(info, 0, "slot", kMaxSlot);

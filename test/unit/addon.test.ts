@@ -85,6 +85,27 @@ describe('native addon argument validation', () => {
     assert.throws(() => new (addon as unknown as { VmHandle: new (...args: unknown[]) => unknown }).VmHandle({}, 3), TypeError);
   });
 
+  it('refuses accessors and methods called on an object of another class (no native type confusion)', () => {
+    const classes = addon as unknown as Record<'FdHandle' | 'GuestMapping' | 'VmHandle' | 'VcpuHandle', { prototype: object }>;
+    const efd = addon.createEventfd(0, true, false);
+    const mapping = addon.mapGuestMemory(4096);
+    try {
+      for (const [cls, receiver] of [['GuestMapping', efd], ['FdHandle', mapping], ['VmHandle', mapping], ['VcpuHandle', efd]] as const) {
+        const prototype = classes[cls].prototype;
+        for (const name of Object.getOwnPropertyNames(prototype)) {
+          if (name === 'constructor') continue;
+          const descriptor = Object.getOwnPropertyDescriptor(prototype, name);
+          const fn = descriptor?.get ?? (descriptor?.value as ((...args: unknown[]) => unknown) | undefined);
+          if (typeof fn !== 'function') continue;
+          assert.throws(() => fn.call(receiver), TypeError, `${cls}.${name} on a foreign object`);
+        }
+      }
+    } finally {
+      mapping.unmap();
+      efd.close();
+    }
+  });
+
   it('kicks nothing for unknown tokens', () => {
     assert.equal(addon.kickVcpu(987654), false);
   });
