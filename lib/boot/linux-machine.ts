@@ -1,8 +1,10 @@
 // A Machine set up to boot Linux directly in 64-bit mode: the kernel image is parsed and validated
 // before any VM exists, then loaded with its zero page, E820 map, command line and initrd; COM1
-// (as a SerialConsole stream), the i8042 and the debug-exit port are attached.
+// (as a SerialConsole stream), the i8042 and the debug-exit port are attached, and an MP table
+// describes the vCPUs and the IOAPIC.
 import { HideableFeature } from '../arch/x86_64/cpuid';
 import { linuxVcpuInit } from '../arch/x86_64/boot-state';
+import { buildMptable, MPTABLE_ADDRESS } from '../arch/x86_64/mptable';
 import * as path from 'node:path';
 import { DEBUG_EXIT_PORT } from '../devices/debug-exit';
 import { createI8042State } from '../devices/i8042';
@@ -36,6 +38,7 @@ export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
   const image = parseKernel(config.kernel);
   const serialState = createSerialState();
   const vcpuCount = config.vcpus ?? 1;
+  const mptable = buildMptable(vcpuCount);
   let loaded: LoadedLinux | undefined;
   const machine = Machine.create({
     memorySize: config.memorySize,
@@ -60,6 +63,7 @@ export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
   const supportedCpuid = machine.kvm.supportedCpuid();
   try {
     loaded = loadLinux(machine.memory, image, { cmdline: config.cmdline, ...(config.initrd ? { initrd: config.initrd } : {}) });
+    machine.memory.writeBytes(MPTABLE_ADDRESS, mptable);
   } catch (error) {
     void machine.dispose();
     throw error;

@@ -16,6 +16,7 @@ import { DeviceModuleSpec, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuInit,
 
 export const MAX_VCPUS = 254;
 const WORKER_PATH = path.join(__dirname, 'vcpu-worker.js');
+const liveMachines = new Set<Machine>();
 
 export interface MachineConfig {
   /** Guest RAM in bytes (page multiple). */
@@ -61,6 +62,7 @@ export class Machine extends EventEmitter<MachineEvents> {
   #phase: Phase = 'created';
   #resolveExited!: (exit: MachineExit) => void;
   #liveWorkers = 0;
+  #stopping = false;
 
   private constructor(config: MachineConfig, kvm: Kvm, vm: Vm, memory: GuestMemory) {
     super();
@@ -111,25 +113,35 @@ export class Machine extends EventEmitter<MachineEvents> {
   async start(): Promise<void> {
     if (this.#phase !== 'created') throw new ClosedError(`cannot start a machine that is ${this.#phase}`);
     this.#phase = 'starting';
-    const ready = Array.from({ length: this.vcpuCount }, (_, index) => this.#spawn(index));
+    liveMachines.add(this);
+    // Everything that can throw synchronously (init functions, structured cloning of their results)
+    // happens before the first worker exists, so a bad config never leaves a parked worker behind.
+    const workerData = Array.from({ length: this.vcpuCount }, (_, index) => this.#workerData(index));
+    for (const data of workerData) structuredClone(data);
+    const ready: Promise<void>[] = [];
     try {
+      for (const data of workerData) ready.push(this.#spawn(data));
       await Promise.all(ready);
     } catch (error) {
-      this.#requestAll(Request.STOP);
+      this.#stopAll();
+      if (this.#liveWorkers === 0) this.#finish();
       await this.exited;
       throw error;
     }
+    if (this.#stopping) return;
     this.#phase = 'running';
     this.#requestAll(Request.RUN);
   }
 
   /** Parks every vCPU outside KVM_RUN; resolves when all are parked (or have ended). */
   async pause(): Promise<void> {
+    if (this.#phase !== 'running' || this.#stopping) return;
     this.#requestAll(Request.PAUSE);
     await Promise.all(this.#threads.map((_, index) => this.#control.waitForState(index, [State.PAUSED, State.EXITED])));
   }
 
   resume(): void {
+    if (this.#phase !== 'running' || this.#stopping) return;
     this.#requestAll(Request.RUN);
   }
 
@@ -139,7 +151,7 @@ export class Machine extends EventEmitter<MachineEvents> {
       this.#phase = 'exited';
       this.#resolveExited({ reason: 'stopped', vcpus: [] });
     }
-    this.#requestAll(Request.STOP);
+    this.#stopAll();
     return this.exited;
   }
 
@@ -157,7 +169,19 @@ export class Machine extends EventEmitter<MachineEvents> {
     await this.dispose();
   }
 
+  /** Called at process exit: a vCPU blocked in KVM_RUN would keep its worker thread from ever ending. */
+  static stopAllForExit(): void {
+    for (const machine of liveMachines) machine.#stopAll();
+  }
+
+  /** STOP is final: once requested, no later pause or resume can replace it. */
+  #stopAll(): void {
+    this.#stopping = true;
+    this.#requestAll(Request.STOP);
+  }
+
   #requestAll(request: number): void {
+    if (this.#stopping && request !== Request.STOP) return;
     for (let index = 0; index < this.#threads.length; index++) {
       this.#control.setRequest(index, request);
       const token = this.#threads[index]?.kickToken;
@@ -165,9 +189,9 @@ export class Machine extends EventEmitter<MachineEvents> {
     }
   }
 
-  #spawn(index: number): Promise<void> {
+  #workerData(index: number): VcpuWorkerData {
     const init = typeof this.#config.init === 'function' ? this.#config.init(index, this.memory) : (this.#config.init ?? {});
-    const data: VcpuWorkerData = {
+    return {
       kvmFd: this.kvm.fd,
       vmFd: this.vm.fd,
       vcpuIndex: index,
@@ -178,6 +202,10 @@ export class Machine extends EventEmitter<MachineEvents> {
       devices: this.#config.devices ?? [],
       unhandledIo: this.#config.unhandledIo ?? 'ignore',
     };
+  }
+
+  #spawn(data: VcpuWorkerData): Promise<void> {
+    const index = data.vcpuIndex;
     const worker = new Worker(WORKER_PATH, { workerData: data, name: `vcpu-${index}` });
     const thread: VcpuThread = { worker };
     this.#threads[index] = thread;
@@ -187,14 +215,14 @@ export class Machine extends EventEmitter<MachineEvents> {
         switch (message.type) {
           case 'ready':
             thread.kickToken = message.kickToken;
-            // A stop requested while this vCPU was starting must still reach it.
-            if (this.#control.request(index) === Request.STOP) kickVcpu(message.kickToken);
+            // A request made while this vCPU was starting must still reach it inside KVM_RUN.
+            if (this.#control.request(index) !== Request.RUN) kickVcpu(message.kickToken);
             resolve();
             break;
           case 'end':
             thread.end = message.end;
             this.emit('vcpu-end', message.end);
-            if (endsMachine(message.end)) this.#requestAll(Request.STOP);
+            if (endsMachine(message.end)) this.#stopAll();
             break;
           case 'device':
             this.emit('device-message', message.vcpu, message.payload);
@@ -212,7 +240,7 @@ export class Machine extends EventEmitter<MachineEvents> {
           const crash = thread.crash ?? new VcpuError(index, `vCPU ${index} worker exited with code ${code} before reporting`);
           thread.end = { vcpu: index, reason: 'error', error: serializeError(crash), exitCounts: {} };
           this.emit('vcpu-end', thread.end);
-          this.#requestAll(Request.STOP);
+          this.#stopAll();
           reject(new VcpuError(index, `vCPU ${index} failed to start: ${thread.end.error?.message}`, { cause: crash }));
         }
         this.#control.setState(index, State.EXITED);
@@ -224,13 +252,17 @@ export class Machine extends EventEmitter<MachineEvents> {
   #workerExited(): void {
     this.#liveWorkers--;
     if (this.#liveWorkers > 0 || this.#phase === 'exited' || this.#phase === 'disposed') return;
-    if (this.#threads.length < this.vcpuCount && this.#phase === 'starting') {
-      // Spawning is synchronous, so every worker exists before any can exit; this is defensive.
-      return;
-    }
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#phase === 'exited' || this.#phase === 'disposed') return;
     this.#phase = 'exited';
+    liveMachines.delete(this);
     const exit = summarizeExit(this.#threads.map((t) => t.end).filter((e): e is VcpuEnd => e !== undefined));
     this.emit('exit', exit);
     this.#resolveExited(exit);
   }
 }
+
+process.once('exit', () => Machine.stopAllForExit());
