@@ -1,7 +1,8 @@
 // A Machine set up to boot Linux directly in 64-bit mode: the kernel image is parsed and validated
 // before any VM exists, then loaded with its zero page, E820 map, command line and initrd; COM1
-// (as a SerialConsole stream), the i8042 and the debug-exit port are attached, and an MP table
-// describes the vCPUs and the IOAPIC.
+// (as a SerialConsole stream), the i8042 and the debug-exit port are attached. With several vCPUs an
+// MP table describes them and the IOAPIC (Linux then routes ISA interrupts through the IOAPIC; with
+// one vCPU it keeps the PIC, the configuration the boot test covers).
 import { HideableFeature } from '../arch/x86_64/cpuid';
 import { linuxVcpuInit } from '../arch/x86_64/boot-state';
 import { buildMptable, MPTABLE_ADDRESS } from '../arch/x86_64/mptable';
@@ -63,7 +64,7 @@ export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
   const supportedCpuid = machine.kvm.supportedCpuid();
   try {
     loaded = loadLinux(machine.memory, image, { cmdline: config.cmdline, ...(config.initrd ? { initrd: config.initrd } : {}) });
-    machine.memory.writeBytes(MPTABLE_ADDRESS, mptable);
+    if (vcpuCount > 1) machine.memory.writeBytes(MPTABLE_ADDRESS, mptable);
   } catch (error) {
     void machine.dispose();
     throw error;

@@ -116,8 +116,15 @@ export class Machine extends EventEmitter<MachineEvents> {
     liveMachines.add(this);
     // Everything that can throw synchronously (init functions, structured cloning of their results)
     // happens before the first worker exists, so a bad config never leaves a parked worker behind.
-    const workerData = Array.from({ length: this.vcpuCount }, (_, index) => this.#workerData(index));
-    for (const data of workerData) structuredClone(data);
+    let workerData: VcpuWorkerData[];
+    try {
+      workerData = Array.from({ length: this.vcpuCount }, (_, index) => this.#workerData(index));
+      for (const data of workerData) structuredClone(data);
+    } catch (error) {
+      this.#stopping = true;
+      this.#finish();
+      throw error;
+    }
     const ready: Promise<void>[] = [];
     try {
       for (const data of workerData) ready.push(this.#spawn(data));
