@@ -57,6 +57,7 @@ export class IoBus {
 
   /** The range holding [address, address + length), or undefined. */
   find(address: number, length = 1): BusRange | undefined {
+    if (!Number.isSafeInteger(address) || !Number.isSafeInteger(length)) return undefined;
     const last = this.#last;
     if (last !== undefined && address >= last.base && address + length <= last.base + last.size) return last;
     let lo = 0;

@@ -26,6 +26,7 @@ export interface AllocateOptions {
 type Address = number | bigint;
 
 function toNumber(address: Address, length: number): number {
+  if (typeof address === 'number' && !Number.isSafeInteger(address)) throw new GuestMemoryError(0n, length, `guest-physical address ${address} is not an integer`);
   const value = typeof address === 'bigint' ? address : BigInt(address);
   if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) throw new GuestMemoryError(value, length);
   return Number(value);

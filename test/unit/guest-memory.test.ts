@@ -60,6 +60,8 @@ describe('GuestMemory', () => {
     assert.throws(() => memory.slice(0x100000, 64 * 1024 + 1), GuestMemoryError);
     assert.throws(() => memory.writeU64(0xffffffffffffffffn, 1n), GuestMemoryError);
     assert.throws(() => memory.readU8(-1), GuestMemoryError);
+    assert.throws(() => memory.readU8(1.5), GuestMemoryError);
+    assert.throws(() => memory.readU8(Number.NaN), GuestMemoryError);
     assert.equal(memory.contains(0x8000, 16), true);
     assert.equal(memory.contains(0x80000, 16), false);
   });

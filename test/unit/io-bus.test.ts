@@ -57,6 +57,7 @@ describe('IoBus', () => {
     bus.register(0x60, 1, recordingDevice([]));
     assert.equal(bus.find(0x60, 2), undefined);
     assert.notEqual(bus.find(0x60, 1), undefined);
+    assert.equal(bus.find(Number.NaN), undefined);
   });
 
   it('finds ranges among many and forgets unregistered ones', () => {
