@@ -40,6 +40,7 @@ FdHandle::~FdHandle() {
 
 Napi::Value FdHandle::GetFd(const Napi::CallbackInfo& info) {
   RequireTag(info, kFdHandleTag, "FdHandle");
+ 
   if (fd_ < 0) throw ErrnoError(info.Env(), "fd (handle is closed)", EBADF);
   return Napi::Number::New(info.Env(), fd_);
 }
@@ -50,6 +51,7 @@ Napi::Value FdHandle::GetClosed(const Napi::CallbackInfo& info) {
 
 Napi::Value FdHandle::Close(const Napi::CallbackInfo& info) {
   RequireTag(info, kFdHandleTag, "FdHandle");
+ 
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

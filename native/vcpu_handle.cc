@@ -90,6 +90,7 @@ VcpuHandle::~VcpuHandle() {
 
 Napi::Value VcpuHandle::GetFd(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
+ 
   if (fd_ < 0) throw ErrnoError(info.Env(), "fd (vCPU is closed)", EBADF);
   return Napi::Number::New(info.Env(), fd_);
 }
@@ -108,12 +109,14 @@ Napi::Value VcpuHandle::GetKickToken(const Napi::CallbackInfo& info) {
 
 Napi::Value VcpuHandle::GetRunBuffer(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
+ 
   if (fd_ < 0) throw ErrnoError(info.Env(), "runBuffer (vCPU is closed)", EBADF);
   return run_buffer_.Value();
 }
 
 Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
+ 
   Napi::Env env = info.Env();
   if (fd_ < 0) throw ErrnoError(env, "KVM_RUN (vCPU is closed)", EBADF);
   if (!pthread_equal(pthread_self(), thread_)) {
@@ -133,6 +136,7 @@ Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
 
 Napi::Value VcpuHandle::Close(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
+ 
   if (kick_token_ != 0) {
     UnregisterKickTarget(kick_token_);
     kick_token_ = 0;

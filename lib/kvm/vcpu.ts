@@ -1,6 +1,6 @@
 // Vcpu: one virtual CPU. Lives on the thread that created it; run() enters the guest synchronously.
 import { native, NativeVcpuHandle } from '../native/binding';
-import { ClosedError, nativeCall, toVmmError } from './errors';
+import { ClosedError, nativeCall } from './errors';
 import { structIoctl, structSize } from './ioctl';
 import { RunPage } from './run-page';
 import { CpuidEntry, decodeCpuid, emptyCpuid, encodeCpuid, MAX_CPUID_ENTRIES } from './structs/cpuid';
@@ -50,7 +50,9 @@ export class Vcpu {
     try {
       return this.#handle.run();
     } catch (error) {
-      throw toVmmError(error);
+      return nativeCall(() => {
+        throw error;
+      });
     }
   }
 
