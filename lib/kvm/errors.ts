@@ -74,7 +74,7 @@ interface NativeErrnoError {
   code: string;
 }
 
-function isNativeErrnoError(error: unknown): error is NativeErrnoError {
+export function isNativeErrnoError(error: unknown): error is NativeErrnoError {
   return (
     error instanceof Error &&
     typeof (error as Partial<NativeErrnoError>).syscall === 'string' &&

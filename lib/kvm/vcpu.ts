@@ -1,6 +1,7 @@
 // Vcpu: one virtual CPU. Lives on the thread that created it; run() enters the guest synchronously.
 import { native, NativeVcpuHandle } from '../native/binding';
-import { ClosedError, nativeCall } from './errors';
+import { KvmExit } from './constants';
+import { ClosedError, isNativeErrnoError, nativeCall } from './errors';
 import { structIoctl, structSize } from './ioctl';
 import { RunPage } from './run-page';
 import { CpuidEntry, decodeCpuid, emptyCpuid, encodeCpuid, MAX_CPUID_ENTRIES } from './structs/cpuid';
@@ -44,12 +45,17 @@ export class Vcpu {
     return this.#handle.kickToken;
   }
 
-  /** Enters the guest until the next exit; returns the exit reason (see KvmExit). */
+  /**
+   * Enters the guest until the next exit; returns the exit reason (see KvmExit). KVM_EXIT_INTR means
+   * "nothing to handle, run again": a kick, or an application processor that just left its
+   * wait-for-SIPI state (KVM_RUN fails with EAGAIN then).
+   */
   run(): number {
     // The hot path: no closure per call (nativeCall's wrapper costs an allocation per exit).
     try {
       return this.#handle.run();
     } catch (error) {
+      if (isNativeErrnoError(error) && error.code === 'EAGAIN') return KvmExit.INTR;
       return nativeCall(() => {
         throw error;
       });
