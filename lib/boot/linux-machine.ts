@@ -1,8 +1,8 @@
 // A Machine set up to boot Linux directly in 64-bit mode: the kernel image is parsed and validated
 // before any VM exists, then loaded with its zero page, E820 map, command line and initrd; COM1
 // (as a SerialConsole stream), the i8042 and the debug-exit port are attached. With several vCPUs an
-// MP table describes them and the IOAPIC (Linux then routes ISA interrupts through the IOAPIC; with
-// one vCPU it keeps the PIC, the configuration the boot test covers).
+// MP table describes them and the IOAPIC, and Linux starts the others with INIT/SIPI; with one vCPU
+// there is no MP table and Linux keeps the PIC.
 import { HideableFeature } from '../arch/x86_64/cpuid';
 import { linuxVcpuInit } from '../arch/x86_64/boot-state';
 import { buildMptable, MPTABLE_ADDRESS } from '../arch/x86_64/mptable';

@@ -34,3 +34,20 @@ export function mappingCount(): number {
 
 /** A device module shipped in lib/devices (compiled to dist/lib/devices). */
 export const libDevice = (name: string): string => path.join(__dirname, '..', '..', 'lib', 'devices', `${name}.js`);
+
+/**
+ * Set when the tests run inside .ci/kvm-vm (KVM itself emulated by QEMU TCG), where a guest now and
+ * then takes an interrupt with IF=0 and deadlocks (.ci/kvm-vm/README.md, Findings). Tests that boot
+ * interrupt-heavy guests retry there; nowhere else.
+ */
+export function nestedEmulation(): string | undefined {
+  return process.env.KVM_VM_EMULATED || undefined;
+}
+
+/** Lets a test retry under nested emulation (printed by the reporter); a no-op everywhere else. */
+export function retryUnderEmulation(context: Mocha.Context, retries: number): void {
+  const emulation = nestedEmulation();
+  if (emulation === undefined) return;
+  console.log(`      under ${emulation}: a guest that hangs is retried up to ${retries} times (.ci/kvm-vm/README.md)`);
+  context.retries(retries);
+}
