@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // node-vmm command line: `check` (is KVM usable here?) and `demo` (run a tiny guest).
 import { VmmError } from '../kvm/errors';
-import { checkHost } from './check';
+import { checkHost, checkKernelMode } from './check';
 import { runDemo } from './demo';
 
 const USAGE = `usage: node-vmm <command>
 
 commands:
-  check   report whether KVM is usable here: /dev/kvm access, API version, capabilities
+  check   report whether KVM is usable here: /dev/kvm access, API version, capabilities, and
+          whether guest kernel mode runs natively or emulated (a short timed probe)
   demo    run a few bytes of 64-bit guest code that print through a TypeScript device
 `;
 
@@ -16,6 +17,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'check': {
       const lines = checkHost();
+      if (lines.every((l) => l.ok)) lines.push(await checkKernelMode());
       for (const line of lines) {
         console.log(`${line.ok ? 'ok  ' : 'FAIL'} ${line.what}`);
         if (line.advice) console.log(`     ${line.advice}`);
