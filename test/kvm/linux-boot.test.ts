@@ -2,6 +2,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { createLinuxMachine } from '../../lib/boot/linux-machine';
 import { formatE820 } from '../../lib/boot/e820';
+import { probeKernelMode } from '../../lib/cli/kernel-mode-probe';
+import { buildCpio } from '../helpers/cpio';
 import { watchConsole } from '../helpers/console-watch';
 import { nestedEmulation, requireKvm, retryUnderEmulation } from '../helpers/kvm';
 
@@ -15,6 +17,27 @@ const MiB = 1024 * 1024;
 const STALL_MS = nestedEmulation() === undefined ? 300_000 : 60_000;
 const ATTEMPT_TIMEOUT_MS = 10 * 60_000;
 const RETRIES_UNDER_EMULATION = 2;
+const BUSYBOX = '/bin/busybox';
+const SHELL_CMDLINE = 'console=ttyS0 reboot=k panic=-1 nomodule pci=off i8042.noaux rdinit=/init';
+const SHELL_READY = 'node-vmm-initramfs-ready';
+const INIT_SCRIPT = `#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s /bin
+echo ${SHELL_READY}
+exec /bin/busybox sh
+`;
+
+/** rootfs: busybox (static, from Debian's busybox-static), /init and /dev/console for its stdio. */
+function busyboxInitramfs(): Buffer {
+  return buildCpio([
+    { kind: 'dir', path: 'bin' },
+    { kind: 'dir', path: 'dev' },
+    { kind: 'char', path: 'dev/console', major: 5, minor: 1 },
+    { kind: 'file', path: 'bin/busybox', data: fs.readFileSync(BUSYBOX), mode: 0o755 },
+    { kind: 'file', path: 'init', data: Buffer.from(INIT_SCRIPT), mode: 0o755 },
+  ]);
+}
 
 function debianKernel(): string | undefined {
   const kernels = fs.existsSync(BOOT_DIR) ? fs.readdirSync(BOOT_DIR).filter((f) => /^vmlinuz-.*-amd64$/.test(f)) : [];
@@ -68,6 +91,41 @@ describe('an unmodified Debian kernel (real KVM)', function () {
       assert.match(output, /smp: Brought up 1 node, 2 CPUs/);
       await machine.stop();
       assert.equal((await machine.exited).reason, 'stopped');
+    } finally {
+      await machine.dispose();
+    }
+  });
+
+  it('runs a busybox initramfs shell that answers a typed command, where guest kernel mode is native', async function () {
+    this.timeout(ATTEMPT_TIMEOUT_MS);
+    const probe = await probeKernelMode();
+    if (!probe.native) {
+      console.log(`      stopping at early boot (the tests above): guest kernel mode is emulated here (${probe.nsPerIteration.toFixed(0)} ns per loop iteration), so Linux would need hours to reach user space`);
+      this.skip();
+    }
+    if (!fs.existsSync(BUSYBOX)) {
+      if (process.env.CI === 'true') throw new Error(`CI=true but no ${BUSYBOX} (apt-get install busybox-static)`);
+      console.log(`      skipping: no ${BUSYBOX} (apt-get install busybox-static)`);
+      this.skip();
+    }
+    retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
+    const { machine, console: serial } = createLinuxMachine({
+      kernel: fs.readFileSync(kernelPath as string),
+      initrd: busyboxInitramfs(),
+      cmdline: SHELL_CMDLINE,
+      memorySize: 256 * MiB,
+    });
+    try {
+      await machine.start();
+      const booted = await watchConsole(machine, serial, { until: new RegExp(SHELL_READY), stallMs: STALL_MS });
+      assert.equal(booted.exit, undefined, `the guest ended before its shell: ${booted.exit?.reason}\n${booted.output.slice(-400)}`);
+      const answered = watchConsole(machine, serial, { until: /answer=42/, stallMs: STALL_MS });
+      serial.write('echo answer=$((6*7))\n');
+      const { exit } = await answered;
+      assert.equal(exit, undefined, 'the shell answered');
+      const rebooted = watchConsole(machine, serial, { stallMs: STALL_MS });
+      serial.write('reboot -f\n');
+      assert.equal((await rebooted).exit?.reason, 'reset');
     } finally {
       await machine.dispose();
     }
