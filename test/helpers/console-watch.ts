@@ -39,7 +39,8 @@ export function watchConsole(machine: Machine, console: Readable, options: Watch
       clearTimeout(timer);
       timer = setTimeout(() => {
         void machine.stop().finally(() => {
-          finish(new ConsoleStallError(`the guest console was silent for ${options.stallMs / 1000} s; its last output:\n${output.slice(-TAIL_CHARS)}`));
+          const lastLine = output.trimEnd().split('\n').at(-1)?.trim() ?? '';
+          finish(new ConsoleStallError(`the guest console was silent for ${options.stallMs / 1000} s after "${lastLine}"; its last output:\n${output.slice(-TAIL_CHARS)}`));
         });
       }, options.stallMs);
     };

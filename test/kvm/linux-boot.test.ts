@@ -12,9 +12,9 @@ const CMDLINE = 'console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1
 const MiB = 1024 * 1024;
 /**
  * On a PVM host a compressed kernel's decompressor runs silently for ~100 s (design notes); under
- * .ci/kvm-vm the whole boot takes ~25 s, so a minute of silence there is a hang.
+ * .ci/kvm-vm the whole boot takes ~25 s and prints all along, so half a minute of silence is a hang.
  */
-const STALL_MS = nestedEmulation() === undefined ? 300_000 : 60_000;
+const STALL_MS = nestedEmulation() === undefined ? 300_000 : 30_000;
 const ATTEMPT_TIMEOUT_MS = 10 * 60_000;
 const RETRIES_UNDER_EMULATION = 2;
 const BUSYBOX = '/bin/busybox';
@@ -39,10 +39,27 @@ function busyboxInitramfs(): Buffer {
   ]);
 }
 
+function debianKernels(): string[] {
+  return fs.existsSync(BOOT_DIR) ? fs.readdirSync(BOOT_DIR).filter((f) => /^vmlinuz-.*-amd64$/.test(f)).sort() : [];
+}
+
+/** The cloud kernel (what the issue asks for) where installed, else the generic one. */
 function debianKernel(): string | undefined {
-  const kernels = fs.existsSync(BOOT_DIR) ? fs.readdirSync(BOOT_DIR).filter((f) => /^vmlinuz-.*-amd64$/.test(f)) : [];
-  const preferred = kernels.find((f) => f.includes('cloud')) ?? kernels.sort().at(-1);
+  const kernels = debianKernels();
+  const preferred = kernels.find((f) => f.includes('cloud')) ?? kernels.at(-1);
   return preferred === undefined ? undefined : `${BOOT_DIR}/${preferred}`;
+}
+
+/**
+ * A kernel that reads MP tables: the cloud flavour is built without CONFIG_X86_MPPARSE (it only
+ * knows ACPI's MADT, which node-vmm does not write yet), so SMP needs the generic linux-image-amd64.
+ */
+function kernelReadingMpTables(): string | undefined {
+  const found = debianKernels().find((f) => {
+    const config = `${BOOT_DIR}/config-${f.replace(/^vmlinuz-/, '')}`;
+    return fs.existsSync(config) && /^CONFIG_X86_MPPARSE=y$/m.test(fs.readFileSync(config, 'utf8'));
+  });
+  return found === undefined ? undefined : `${BOOT_DIR}/${found}`;
 }
 
 describe('an unmodified Debian kernel (real KVM)', function () {
@@ -79,8 +96,14 @@ describe('an unmodified Debian kernel (real KVM)', function () {
 
   it('with 2 vCPUs finds our MP table and brings up both CPUs', async function () {
     this.timeout(ATTEMPT_TIMEOUT_MS);
+    const smpKernel = kernelReadingMpTables();
+    if (smpKernel === undefined) {
+      if (process.env.CI === 'true') throw new Error('CI=true but no kernel with CONFIG_X86_MPPARSE in /boot (apt-get install linux-image-amd64)');
+      console.log('      skipping: no kernel with CONFIG_X86_MPPARSE=y in /boot (the cloud kernel lacks it; apt-get install linux-image-amd64)');
+      this.skip();
+    }
     retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
-    const { machine, console: serial } = createLinuxMachine({ kernel: fs.readFileSync(kernelPath as string), cmdline: CMDLINE, memorySize: 256 * MiB, vcpus: 2 });
+    const { machine, console: serial } = createLinuxMachine({ kernel: fs.readFileSync(smpKernel), cmdline: CMDLINE, memorySize: 256 * MiB, vcpus: 2 });
     try {
       await machine.start();
       const { output, exit } = await watchConsole(machine, serial, { until: /smp: Brought up \d+ nodes?, \d+ CPUs/, stallMs: STALL_MS });
