@@ -40,7 +40,6 @@ FdHandle::~FdHandle() {
 
 Napi::Value FdHandle::GetFd(const Napi::CallbackInfo& info) {
   RequireTag(info, kFdHandleTag, "FdHandle");
- 
   if (fd_ < 0) throw ErrnoError(info.Env(), "fd (handle is closed)", EBADF);
   return Napi::Number::New(info.Env(), fd_);
 }
@@ -51,7 +50,6 @@ Napi::Value FdHandle::GetClosed(const Napi::CallbackInfo& info) {
 
 Napi::Value FdHandle::Close(const Napi::CallbackInfo& info) {
   RequireTag(info, kFdHandleTag, "FdHandle");
- 
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

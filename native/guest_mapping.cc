@@ -110,25 +110,21 @@ MappedRegion& GuestMapping::LiveRegion(Napi::Env env, const char* op) {
 
 Napi::Value GuestMapping::GetAddress(const Napi::CallbackInfo& info) {
   RequireTag(info, kGuestMappingTag, "GuestMapping");
- 
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(region_->base())));
 }
 
 Napi::Value GuestMapping::GetSize(const Napi::CallbackInfo& info) {
   RequireTag(info, kGuestMappingTag, "GuestMapping");
- 
   return Napi::Number::New(info.Env(), static_cast<double>(region_->size()));
 }
 
 Napi::Value GuestMapping::GetUnmapped(const Napi::CallbackInfo& info) {
   RequireTag(info, kGuestMappingTag, "GuestMapping");
- 
   return Napi::Boolean::New(info.Env(), !region_->mapped());
 }
 
 Napi::Value GuestMapping::CreateView(const Napi::CallbackInfo& info) {
   RequireTag(info, kGuestMappingTag, "GuestMapping");
- 
   Napi::Env env = info.Env();
   MappedRegion& region = LiveRegion(env, "createView");
   uint64_t offset = ArgU64(info, 0, "offset");
@@ -144,7 +140,6 @@ Napi::Value GuestMapping::CreateView(const Napi::CallbackInfo& info) {
 
 Napi::Value GuestMapping::Madvise(const Napi::CallbackInfo& info) {
   RequireTag(info, kGuestMappingTag, "GuestMapping");
- 
   Napi::Env env = info.Env();
   MappedRegion& region = LiveRegion(env, "madvise");
   uint64_t offset = ArgU64(info, 0, "offset");
@@ -159,7 +154,6 @@ Napi::Value GuestMapping::Madvise(const Napi::CallbackInfo& info) {
 
 Napi::Value GuestMapping::Unmap(const Napi::CallbackInfo& info) {
   RequireTag(info, kGuestMappingTag, "GuestMapping");
- 
   for (auto& reference : views_) {
     Napi::ArrayBuffer view = reference.Value();
     if (!view.IsEmpty() && !view.IsDetached()) view.Detach();

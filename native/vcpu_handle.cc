@@ -90,7 +90,6 @@ VcpuHandle::~VcpuHandle() {
 
 Napi::Value VcpuHandle::GetFd(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
- 
   if (fd_ < 0) throw ErrnoError(info.Env(), "fd (vCPU is closed)", EBADF);
   return Napi::Number::New(info.Env(), fd_);
 }
@@ -109,14 +108,12 @@ Napi::Value VcpuHandle::GetKickToken(const Napi::CallbackInfo& info) {
 
 Napi::Value VcpuHandle::GetRunBuffer(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
- 
   if (fd_ < 0) throw ErrnoError(info.Env(), "runBuffer (vCPU is closed)", EBADF);
   return run_buffer_.Value();
 }
 
 Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
- 
   Napi::Env env = info.Env();
   if (fd_ < 0) throw ErrnoError(env, "KVM_RUN (vCPU is closed)", EBADF);
   if (!pthread_equal(pthread_self(), thread_)) {
@@ -136,7 +133,6 @@ Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
 
 Napi::Value VcpuHandle::Close(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
- 
   if (kick_token_ != 0) {
     UnregisterKickTarget(kick_token_);
     kick_token_ = 0;

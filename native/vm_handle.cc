@@ -68,7 +68,6 @@ Napi::Value VmHandle::GetClosed(const Napi::CallbackInfo& info) {
 
 Napi::Value VmHandle::Close(const Napi::CallbackInfo& info) {
   RequireTag(info, kVmHandleTag, "VmHandle");
- 
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -79,7 +78,6 @@ Napi::Value VmHandle::Close(const Napi::CallbackInfo& info) {
 
 Napi::Value VmHandle::SetUserMemoryRegion(const Napi::CallbackInfo& info) {
   RequireTag(info, kVmHandleTag, "VmHandle");
- 
   Napi::Env env = info.Env();
   int fd = LiveFd(env, "KVM_SET_USER_MEMORY_REGION");
   uint32_t slot = ArgU32(info, 0, "slot", kMaxSlot);
@@ -114,7 +112,6 @@ Napi::Value VmHandle::SetUserMemoryRegion(const Napi::CallbackInfo& info) {
 
 Napi::Value VmHandle::GetDirtyLog(const Napi::CallbackInfo& info) {
   RequireTag(info, kVmHandleTag, "VmHandle");
- 
   Napi::Env env = info.Env();
   int fd = LiveFd(env, "KVM_GET_DIRTY_LOG");
   uint32_t slot = ArgU32(info, 0, "slot", kMaxSlot);

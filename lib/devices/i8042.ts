@@ -101,29 +101,23 @@ export class I8042 {
   }
 }
 
+/** A one-byte port: reads return `read()` in the low byte, writes pass the low byte on. */
+function bytePort(read: () => number, write: (value: number) => void): BusDevice {
+  return {
+    read(_offset, data) {
+      data.fill(0);
+      data[0] = read();
+    },
+    write(_offset, data) {
+      write(data[0] ?? 0);
+    },
+  };
+}
+
 export function setup(context: DeviceContext, rawArgs: unknown): void {
   const { state } = rawArgs as I8042Args;
   const controller = new I8042(state, () => context.requestExit({ kind: 'reset' }));
-  const controllerPorts: BusDevice = {
-    read(offset, data) {
-      data.fill(0);
-      data[0] = offset === 0 ? controller.readData() : controller.readStatus();
-    },
-    write(offset, data) {
-      const value = data[0] ?? 0;
-      if (offset === 0) controller.writeData(value);
-      else controller.writeCommand(value);
-    },
-  };
-  context.pio.register(I8042_DATA_PORT, 1, controllerPorts, 'i8042-data');
-  context.pio.register(I8042_COMMAND_PORT, 1, { read: (_o, d) => controllerPorts.read(4, d), write: (_o, d) => controllerPorts.write(4, d) }, 'i8042-command');
-  context.pio.register(SYSTEM_CONTROL_PORT_B, 1, {
-    read(_offset, data) {
-      data.fill(0);
-      data[0] = controller.readPortB();
-    },
-    write(_offset, data) {
-      controller.writePortB(data[0] ?? 0);
-    },
-  }, 'port-b');
+  context.pio.register(I8042_DATA_PORT, 1, bytePort(() => controller.readData(), (v) => controller.writeData(v)), 'i8042-data');
+  context.pio.register(I8042_COMMAND_PORT, 1, bytePort(() => controller.readStatus(), (v) => controller.writeCommand(v)), 'i8042-command');
+  context.pio.register(SYSTEM_CONTROL_PORT_B, 1, bytePort(() => controller.readPortB(), (v) => controller.writePortB(v)), 'port-b');
 }

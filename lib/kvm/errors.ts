@@ -82,14 +82,17 @@ export function isNativeErrnoError(error: unknown): error is NativeErrnoError {
   );
 }
 
+/** Turns a native errno error into KvmIoctlError; anything else (argument errors) is returned as is. */
+export function toVmmError(error: unknown): unknown {
+  if (isNativeErrnoError(error)) return new KvmIoctlError(error.syscall, error.errno, error.code, error.message, { cause: error });
+  return error;
+}
+
 /** Runs a native call and turns its errno errors into KvmIoctlError; argument errors pass through. */
 export function nativeCall<T>(call: () => T): T {
   try {
     return call();
   } catch (error) {
-    if (isNativeErrnoError(error)) {
-      throw new KvmIoctlError(error.syscall, error.errno, error.code, error.message, { cause: error });
-    }
-    throw error;
+    throw toVmmError(error);
   }
 }

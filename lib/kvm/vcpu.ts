@@ -1,7 +1,7 @@
 // Vcpu: one virtual CPU. Lives on the thread that created it; run() enters the guest synchronously.
 import { native, NativeVcpuHandle } from '../native/binding';
 import { KvmExit } from './constants';
-import { ClosedError, isNativeErrnoError, nativeCall } from './errors';
+import { ClosedError, isNativeErrnoError, nativeCall, toVmmError } from './errors';
 import { structIoctl, structSize } from './ioctl';
 import { RunPage } from './run-page';
 import { CpuidEntry, decodeCpuid, emptyCpuid, encodeCpuid, MAX_CPUID_ENTRIES } from './structs/cpuid';
@@ -56,9 +56,7 @@ export class Vcpu {
       return this.#handle.run();
     } catch (error) {
       if (isNativeErrnoError(error) && error.code === 'EAGAIN') return KvmExit.INTR;
-      return nativeCall(() => {
-        throw error;
-      });
+      throw toVmmError(error);
     }
   }
 

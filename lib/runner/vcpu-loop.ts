@@ -89,14 +89,9 @@ export class VcpuLoop {
         }
         const code = this.#vcpu.run();
         this.#exitCounts[code < EXIT_COUNT_SLOTS ? code : EXIT_COUNT_SLOTS - 1]++;
-        if (code === KvmExit.IO) {
-          this.#handleIo();
-          if (this.#pendingExit.exit !== undefined) {
-            reason = 'device-exit';
-            break;
-          }
-        } else if (code === KvmExit.MMIO) {
-          this.#handleMmio();
+        if (code === KvmExit.IO || code === KvmExit.MMIO) {
+          if (code === KvmExit.IO) this.#handleIo();
+          else this.#handleMmio();
           if (this.#pendingExit.exit !== undefined) {
             reason = 'device-exit';
             break;
