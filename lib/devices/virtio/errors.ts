@@ -1,0 +1,26 @@
+// What a guest can get wrong in a virtqueue. Each is the guest's error: the device stops using the
+// queue (NEEDS_RESET) and the host never touches memory outside guest RAM.
+import { VmmError } from '../../kvm/errors';
+
+export type VirtqueueErrorCode =
+  | 'BAD_QUEUE_SIZE'
+  | 'RING_MISALIGNED'
+  | 'RING_OUT_OF_RANGE'
+  | 'AVAIL_INDEX_JUMP'
+  | 'BAD_HEAD_INDEX'
+  | 'BAD_NEXT_INDEX'
+  | 'CHAIN_TOO_LONG'
+  | 'BUFFER_OUT_OF_RANGE'
+  | 'WRITABLE_BEFORE_READABLE'
+  | 'BAD_INDIRECT_TABLE'
+  | 'NESTED_INDIRECT'
+  | 'INDIRECT_NOT_NEGOTIATED'
+  | 'LENGTH_OVERFLOW';
+
+export class VirtqueueError extends VmmError {
+  readonly code: VirtqueueErrorCode;
+  constructor(code: VirtqueueErrorCode, message: string) {
+    super(`virtqueue: ${message}`);
+    this.code = code;
+  }
+}
