@@ -1,0 +1,77 @@
+// virtio-rng (virtio 1.2, 5.4): one request queue; each chain's writable buffers are filled from the
+// host's CSPRNG and returned. Runs on the back end's thread (the main thread): `notify()` is called
+// when the queue's ioeventfd fires (or the transport's onNotify hook in the fallback path) and
+// `signal` injects the interrupt (irqfd).
+import { randomFillSync } from 'node:crypto';
+import type { QueueMemory } from './split-virtqueue';
+import { SplitVirtqueue } from './split-virtqueue';
+import { VirtqueueError } from './errors';
+import { InterruptBit, VirtioDeviceId, VirtioFeature } from './mmio-registers';
+import type { VirtioDeviceDescription } from './mmio-state';
+import type { VirtioMmioTransport } from './mmio-transport';
+
+export const RNG_QUEUE_SIZE = 256;
+
+export function rngDevice(): VirtioDeviceDescription {
+  return { deviceId: VirtioDeviceId.ENTROPY, features: (1n << VirtioFeature.INDIRECT_DESC) | (1n << VirtioFeature.EVENT_IDX), queueSizes: [RNG_QUEUE_SIZE] };
+}
+
+export interface RngBackendOptions {
+  transport: VirtioMmioTransport;
+  memory: QueueMemory;
+  /** Raises the device's interrupt line (an irqfd write). */
+  signal: () => void;
+  /** Source of randomness (tests may pass their own). */
+  fill?: (buffer: Uint8Array) => void;
+}
+
+export class VirtioRngBackend {
+  readonly #options: RngBackendOptions;
+  readonly #fill: (buffer: Uint8Array) => void;
+  #queue: SplitVirtqueue | undefined;
+  /** Bytes handed to the guest so far. */
+  served = 0;
+
+  constructor(options: RngBackendOptions) {
+    this.#options = options;
+    this.#fill = options.fill ?? ((buffer) => randomFillSync(buffer));
+  }
+
+  /** DRIVER_OK: take the queue the driver set up (a broken setup marks the device NEEDS_RESET). */
+  activate(): void {
+    const config = this.#options.transport.queueConfig(0);
+    if (config === undefined) return;
+    try {
+      this.#queue = new SplitVirtqueue(this.#options.memory, config);
+    } catch (error) {
+      this.#broken(error);
+    }
+  }
+
+  reset(): void {
+    this.#queue = undefined;
+  }
+
+  /** The driver notified the queue: serve every available request. */
+  notify(): void {
+    const queue = this.#queue;
+    if (queue === undefined || queue.failure !== undefined) return;
+    try {
+      for (let chain = queue.pop(); chain !== undefined; chain = queue.pop()) {
+        for (const buffer of chain.writable) this.#fill(buffer);
+        this.served += chain.writableBytes;
+        queue.pushUsed(chain.head, chain.writableBytes);
+      }
+    } catch (error) {
+      this.#broken(error);
+      return;
+    }
+    if (queue.shouldSignal() && this.#options.transport.raiseInterrupt(InterruptBit.USED_BUFFER)) this.#options.signal();
+  }
+
+  #broken(error: unknown): void {
+    if (!(error instanceof VirtqueueError)) throw error;
+    this.#options.transport.markNeedsReset();
+    if (this.#options.transport.raiseInterrupt(InterruptBit.CONFIG_CHANGE)) this.#options.signal();
+  }
+}
