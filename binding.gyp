@@ -8,6 +8,7 @@
         "native/args.cc",
         "native/errors.cc",
         "native/fd_handle.cc",
+        "native/fd_watcher.cc",
         "native/guest_mapping.cc",
         "native/ioctl_table.cc",
         "native/mapped_region.cc",

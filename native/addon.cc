@@ -9,6 +9,7 @@
 
 #include "addon_data.h"
 #include "fd_handle.h"
+#include "fd_watcher.h"
 #include "guest_mapping.h"
 #include "ioctl_table.h"
 #include "system_calls.h"
@@ -81,15 +82,18 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function vm_handle = VmHandle::Define(env);
   Napi::Function vcpu_handle = VcpuHandle::Define(env);
   Napi::Function guest_mapping = GuestMapping::Define(env);
+  Napi::Function fd_watcher = FdWatcher::Define(env);
   data->fdHandle = Napi::Persistent(fd_handle);
   data->vmHandle = Napi::Persistent(vm_handle);
   data->vcpuHandle = Napi::Persistent(vcpu_handle);
   data->guestMapping = Napi::Persistent(guest_mapping);
+  data->fdWatcher = Napi::Persistent(fd_watcher);
 
   exports.Set("FdHandle", fd_handle);
   exports.Set("VmHandle", vm_handle);
   exports.Set("VcpuHandle", vcpu_handle);
   exports.Set("GuestMapping", guest_mapping);
+  exports.Set("FdWatcher", fd_watcher);
   exports.Set("openKvm", Napi::Function::New<OpenKvm>(env, "openKvm"));
   exports.Set("createVm", Napi::Function::New<VmHandle::Create>(env, "createVm"));
   exports.Set("createVcpu", Napi::Function::New<VcpuHandle::Create>(env, "createVcpu"));
@@ -101,6 +105,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createEventfd", Napi::Function::New<CreateEventfd>(env, "createEventfd"));
   exports.Set("eventfdRead", Napi::Function::New<EventfdRead>(env, "eventfdRead"));
   exports.Set("eventfdWrite", Napi::Function::New<EventfdWrite>(env, "eventfdWrite"));
+  exports.Set("watchFd", Napi::Function::New<FdWatcher::Watch>(env, "watchFd"));
   exports.Set("ioctls", DescribeIoctls(env));
   exports.Set("constants", Constants(env));
   return exports;

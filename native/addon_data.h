@@ -10,6 +10,7 @@ struct AddonData {
   Napi::FunctionReference vmHandle;
   Napi::FunctionReference vcpuHandle;
   Napi::FunctionReference guestMapping;
+  Napi::FunctionReference fdWatcher;
 };
 
 AddonData& GetAddonData(Napi::Env env);
@@ -26,6 +27,7 @@ extern const napi_type_tag kFdHandleTag;
 extern const napi_type_tag kVmHandleTag;
 extern const napi_type_tag kVcpuHandleTag;
 extern const napi_type_tag kGuestMappingTag;
+extern const napi_type_tag kFdWatcherTag;
 void TagObject(const Napi::CallbackInfo& info, const napi_type_tag& tag);
 void RequireTag(const Napi::CallbackInfo& info, const napi_type_tag& tag, const char* className);
 

@@ -46,7 +46,8 @@ Napi::Value FdHandle::GetFd(const Napi::CallbackInfo& info) {
 
 Napi::Value FdHandle::GetClosed(const Napi::CallbackInfo& info) {
   RequireTag(info, kFdHandleTag, "FdHandle");
-  return Napi::Boolean::New(info.Env(), fd_ < 0); }
+  return Napi::Boolean::New(info.Env(), fd_ < 0);
+}
 
 Napi::Value FdHandle::Close(const Napi::CallbackInfo& info) {
   RequireTag(info, kFdHandleTag, "FdHandle");

@@ -28,6 +28,11 @@ export interface NativeGuestMapping {
   unmap(): void;
 }
 
+export interface NativeFdWatcher {
+  readonly closed: boolean;
+  close(): void;
+}
+
 export type StructShape = 'fixed' | 'msrs' | 'cpuid2' | 'msr-list';
 
 export interface NativeAddon {
@@ -42,6 +47,8 @@ export interface NativeAddon {
   createEventfd(initialValue: number, nonblocking?: boolean, semaphore?: boolean): NativeFdHandle;
   eventfdRead(fd: number): bigint | null;
   eventfdWrite(fd: number, value: bigint | number): void;
+  /** Calls onReadable on this thread's event loop whenever fd is readable (status < 0: a poll error). */
+  watchFd(fd: number, onReadable: (status: number) => void): NativeFdWatcher;
   readonly ioctls: {
     readonly structs: Readonly<Record<string, { readonly id: number; readonly size: number; readonly shape: StructShape }>>;
     readonly values: Readonly<Record<string, number>>;
