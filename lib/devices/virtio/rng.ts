@@ -8,6 +8,7 @@ import { SplitVirtqueue } from './split-virtqueue';
 import { VirtqueueError } from './errors';
 import { InterruptBit, VirtioDeviceId, VirtioFeature } from './mmio-registers';
 import type { VirtioDeviceDescription } from './mmio-state';
+import type { VirtioBackend } from './mmio-device';
 import type { VirtioMmioTransport } from './mmio-transport';
 
 export const RNG_QUEUE_SIZE = 256;
@@ -25,7 +26,7 @@ export interface RngBackendOptions {
   fill?: (buffer: Uint8Array) => void;
 }
 
-export class VirtioRngBackend {
+export class VirtioRngBackend implements VirtioBackend {
   readonly #options: RngBackendOptions;
   readonly #fill: (buffer: Uint8Array) => void;
   #queue: SplitVirtqueue | undefined;
@@ -53,7 +54,7 @@ export class VirtioRngBackend {
   }
 
   /** The driver notified the queue: serve every available request. */
-  notify(): void {
+  notify(_queue = 0): void {
     const queue = this.#queue;
     if (queue === undefined || queue.failure !== undefined) return;
     try {
