@@ -1,0 +1,158 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BlockFile, blkDevice, BlkFeature, VirtioBlkBackend } from '../../lib/devices/virtio/blk';
+import { BlkRequestType, BlkStatus } from '../../lib/devices/virtio/blk-request';
+import { DeviceStatus, MmioReg, VirtioFeature } from '../../lib/devices/virtio/mmio-registers';
+import { createVirtioMmioState } from '../../lib/devices/virtio/mmio-state';
+import { VirtioMmioTransport } from '../../lib/devices/virtio/mmio-transport';
+import { GuestMemory } from '../../lib/memory/guest-memory';
+import { ramLayout } from '../../lib/memory/layout';
+import { MmioDriver } from '../helpers/mmio-driver';
+import { Prng } from '../helpers/prng';
+import { TestDriver } from '../helpers/virtqueue-driver';
+
+const RAM = 2 * 1024 * 1024;
+const RINGS = 0x10000;
+const HEADER = 0x80000;
+const DATA = 0x100000;
+const STATUS = 0x90000;
+const DISK_SECTORS = 64;
+
+interface Rig {
+  backend: VirtioBlkBackend;
+  queue: TestDriver;
+  driver: MmioDriver;
+  transport: VirtioMmioTransport;
+  next: number;
+}
+
+describe('virtio-blk back end', () => {
+  let memory: GuestMemory;
+  let dir: string;
+  let diskPath: string;
+  const files: BlockFile[] = [];
+
+  beforeEach(() => {
+    memory = GuestMemory.allocate(ramLayout(RAM));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtio-blk-'));
+    diskPath = path.join(dir, 'disk.img');
+    fs.writeFileSync(diskPath, Buffer.alloc(DISK_SECTORS * 512, 0xaa));
+  });
+  afterEach(() => {
+    for (const file of files.splice(0)) file.close();
+    memory.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function rig(readOnly = false): Rig {
+    const file = new BlockFile(diskPath, { readOnly, id: 'node-vmm-disk' });
+    files.push(file);
+    const transport = new VirtioMmioTransport(createVirtioMmioState(blkDevice(file)));
+    const backend = new VirtioBlkBackend({ transport, memory, signal: () => {} }, file);
+    const driver = new MmioDriver(transport);
+    const queue = new TestDriver(memory, RINGS, 16);
+    assert.notEqual(driver.negotiate((1n << VirtioFeature.VERSION_1) | (driver.deviceFeatures() & (1n << BlkFeature.FLUSH))) & DeviceStatus.FEATURES_OK, 0);
+    driver.setupQueue(0, queue.config);
+    driver.driverOk();
+    backend.activate();
+    return { backend, queue, driver, transport, next: 0 };
+  }
+
+  async function request(r: Rig, type: number, sector: number, data: { length: number; writable: boolean } | undefined, fill?: Buffer): Promise<{ status: number; used: number }> {
+    const header = Buffer.alloc(16);
+    header.writeUInt32LE(type, 0);
+    header.writeBigUInt64LE(BigInt(sector), 8);
+    memory.writeBytes(HEADER, header);
+    if (fill) memory.writeBytes(DATA, fill);
+    memory.writeU8(STATUS, 0xff);
+    const buffers = [{ address: HEADER, length: 16, writable: false }, ...(data ? [{ address: DATA, length: data.length, writable: data.writable }] : []), { address: STATUS, length: 1, writable: true }];
+    const head = r.queue.writeChain(0, buffers);
+    r.queue.makeAvailable(head);
+    r.backend.notify();
+    await r.backend.idle();
+    const used = r.queue.usedEntry(r.next++);
+    return { status: memory.readU8(STATUS), used: used.len };
+  }
+
+  it('offers capacity, block size and flush; writes reach the file and read back', async () => {
+    const r = rig();
+    assert.equal(r.driver.read(MmioReg.DEVICE_ID), 2);
+    assert.equal(r.driver.read(0x100), DISK_SECTORS, 'capacity in sectors');
+    const payload = Buffer.alloc(1024, 0x5a);
+    payload.write('hello disk', 0);
+    assert.deepEqual(await request(r, BlkRequestType.OUT, 3, { length: 1024, writable: false }, payload), { status: BlkStatus.OK, used: 1 });
+    assert.deepEqual(await request(r, BlkRequestType.FLUSH, 0, undefined), { status: BlkStatus.OK, used: 1 });
+    assert.deepEqual(fs.readFileSync(diskPath).subarray(3 * 512, 5 * 512), payload, 'on the host file');
+    memory.writeBytes(DATA, Buffer.alloc(1024));
+    assert.deepEqual(await request(r, BlkRequestType.IN, 3, { length: 1024, writable: true }), { status: BlkStatus.OK, used: 1025 });
+    assert.deepEqual(Buffer.from(memory.readBytes(DATA, 1024)), payload);
+  });
+
+  it('answers GET_ID, zeroes with WRITE_ZEROES, and refuses what it cannot do', async () => {
+    const r = rig();
+    assert.equal((await request(r, BlkRequestType.GET_ID, 0, { length: 20, writable: true })).status, BlkStatus.OK);
+    assert.equal(Buffer.from(memory.readBytes(DATA, 13)).toString(), 'node-vmm-disk');
+    const segment = Buffer.alloc(16);
+    segment.writeBigUInt64LE(1n, 0);
+    segment.writeUInt32LE(2, 8);
+    assert.equal((await request(r, BlkRequestType.WRITE_ZEROES, 0, { length: 16, writable: false }, segment)).status, BlkStatus.OK);
+    assert.deepEqual(fs.readFileSync(diskPath).subarray(512, 3 * 512), Buffer.alloc(1024));
+    assert.equal(fs.readFileSync(diskPath)[3 * 512], 0xaa, 'only the segment');
+    assert.equal((await request(r, BlkRequestType.IN, DISK_SECTORS - 1, { length: 1024, writable: true })).status, BlkStatus.IOERR, 'beyond the end');
+    assert.equal((await request(r, BlkRequestType.IN, 0, { length: 100, writable: true })).status, BlkStatus.IOERR, 'not whole sectors');
+    assert.equal((await request(r, 99, 0, undefined)).status, BlkStatus.UNSUPP);
+    assert.equal(r.transport.status & DeviceStatus.DEVICE_NEEDS_RESET, 0);
+  });
+
+  it('read-only: offers RO and fails writes with IOERR, the file untouched', async () => {
+    const r = rig(true);
+    assert.ok((r.driver.deviceFeatures() & (1n << BlkFeature.RO)) !== 0n);
+    assert.equal((await request(r, BlkRequestType.OUT, 0, { length: 512, writable: false }, Buffer.alloc(512, 1))).status, BlkStatus.IOERR);
+    assert.deepEqual(fs.readFileSync(diskPath), Buffer.alloc(DISK_SECTORS * 512, 0xaa));
+  });
+
+  it('a chain without a status byte makes the device NEEDS_RESET', async () => {
+    const r = rig();
+    r.queue.makeAvailable(r.queue.writeChain(0, [{ address: HEADER, length: 16, writable: false }]));
+    r.backend.notify();
+    await r.backend.idle();
+    assert.notEqual(r.transport.status & DeviceStatus.DEVICE_NEEDS_RESET, 0);
+    assert.equal(r.backend.error, undefined, 'a guest error, not a host failure');
+  });
+
+  it('survives 10,000 hostile requests: no exception, the file keeps its size, a defined end state', async function () {
+    this.timeout(60_000);
+    const rng = new Prng(0xb10c);
+    let requests = 0;
+    let resets = 0;
+    while (requests < 10_000) {
+      const r = rig();
+      for (let i = 0; i < 16; i++) {
+        const hostile = rng.chance(0.2);
+        r.queue.writeDescriptor(i, {
+          address: hostile ? BigInt(rng.u32()) * 4096n : HEADER + rng.below(0x8000) * 16,
+          length: hostile ? rng.u32() : rng.pick([1, 16, 512, 1024, rng.below(2048)]),
+          flags: rng.below(hostile ? 8 : 4),
+          next: rng.below(18),
+        });
+      }
+      for (let at = HEADER; at < HEADER + 0x1000; at += 16) {
+        memory.writeU32(at, rng.pick([0, 1, 4, 8, 11, 13, rng.u32()]));
+        memory.writeU64(at + 8, BigInt(rng.below(DISK_SECTORS + 4)));
+      }
+      const offered = 1 + rng.below(16);
+      for (let i = 0; i < offered; i++) r.queue.makeAvailable(rng.below(17));
+      requests += offered;
+      r.backend.notify();
+      await r.backend.idle();
+      assert.equal(r.backend.error, undefined);
+      const reset = (r.transport.status & DeviceStatus.DEVICE_NEEDS_RESET) !== 0;
+      assert.ok(reset || r.queue.usedIndex() === offered, 'all answered or NEEDS_RESET');
+      if (reset) resets++;
+    }
+    assert.equal(fs.statSync(diskPath).size, DISK_SECTORS * 512);
+    console.log(`      ${requests} requests, ${resets} queues ended NEEDS_RESET`);
+  });
+});
