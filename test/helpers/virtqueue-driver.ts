@@ -16,13 +16,13 @@ export class TestDriver {
   readonly config: SplitQueueConfig;
   #availIdx = 0;
 
-  /** Rings at `base` (desc table, then avail, then used, each aligned). */
-  constructor(memory: GuestMemory, base: number, size: number, options: { indirect?: boolean; eventIdx?: boolean } = {}) {
+  /** Rings at `base` (desc table, then avail, then used, each aligned, unless placed explicitly). */
+  constructor(memory: GuestMemory, base: number, size: number, options: { indirect?: boolean; eventIdx?: boolean; availRing?: number; usedRing?: number } = {}) {
     this.memory = memory;
     const descTable = base;
-    const availRing = descTable + DESCRIPTOR_SIZE * size;
-    const usedRing = alignUp(availRing + Avail.RING + Avail.ENTRY * size + 2, 4);
-    this.config = { size, descTable, availRing, usedRing, ...options };
+    const availRing = options.availRing ?? descTable + DESCRIPTOR_SIZE * size;
+    const usedRing = options.usedRing ?? alignUp(availRing + Avail.RING + Avail.ENTRY * size + 2, 4);
+    this.config = { size, descTable, ...options, availRing, usedRing };
   }
 
   writeDescriptor(index: number, d: RawDescriptor, table = this.config.descTable): void {
