@@ -1,9 +1,11 @@
 /* The driver half of a virtio-mmio exchange, in long mode; the test lays out descriptors, buffers and
  * the avail ring entries in guest memory beforehand. RDI = device base, RSI = rings (descriptor table
  * at +0, avail ring at +0x100, used ring at +0x200; queue size <= 16), R9 = driver features,
- * R10 = queue size, R11 = chains to make available. It negotiates R9, sets up queue 0, sets
- * avail.idx = R11, notifies, polls until used.idx = R11, acks the interrupt and ends through the
- * debug-exit port (0x501) with the interrupt status (0xdead: FEATURES_OK refused or no answer). */
+ * R10 = queue size, R11 = chains to make available per round, R12 = rounds. It negotiates R9, sets
+ * up queue 0, then R12 times: avail.idx += R11, notify, poll until used.idx catches up (so R11 should
+ * divide the queue size when R12 > 1: each round reuses the same avail slots). Then it acks the
+ * interrupt and ends through the debug-exit port (0x501) with the interrupt status (0xdead:
+ * FEATURES_OK refused or no answer). */
     .code64
     .text
     .globl _start
@@ -32,16 +34,21 @@ _start:
     movl $0, 0xa4(%rdi)
     movl $1, 0x44(%rdi)            /* QueueReady */
     movl $15, 0x70(%rdi)           /* DRIVER_OK */
-    movw %r11w, 0x102(%rsi)        /* avail.idx */
+    xor %ebx, %ebx                 /* the avail index we have published */
+round:
+    add %r11d, %ebx
+    movw %bx, 0x102(%rsi)          /* avail.idx */
     movl $0, 0x50(%rdi)            /* QueueNotify 0 */
     mov $100000000, %rcx
-1:  cmpw %r11w, 0x202(%rsi)        /* used.idx */
+1:  cmpw %bx, 0x202(%rsi)          /* used.idx */
     je 2f
     pause
     dec %rcx
     jnz 1b
     jmp fail
-2:  movl 0x60(%rdi), %eax          /* InterruptStatus */
+2:  dec %r12
+    jnz round
+    movl 0x60(%rdi), %eax          /* InterruptStatus */
     movl %eax, 0x64(%rdi)          /* InterruptACK */
     jmp done
 fail:

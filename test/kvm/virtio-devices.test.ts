@@ -5,59 +5,15 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEBUG_EXIT_PORT } from '../../lib/devices/debug-exit';
 import { BlockFile, blkDevice, BlkFeature, VirtioBlkBackend } from '../../lib/devices/virtio/blk';
 import { BlkRequestType } from '../../lib/devices/virtio/blk-request';
 import { InterruptBit, VirtioFeature } from '../../lib/devices/virtio/mmio-registers';
-import { VirtioMmioDevice, type VirtioMmioDeviceOptions } from '../../lib/devices/virtio/mmio-device';
 import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng';
-import type { MachineExit } from '../../lib/runner/machine-exit';
-import { guestMachine } from '../helpers/machines';
-import { libDevice, requireKvm } from '../helpers/kvm';
-import { TestDriver } from '../helpers/virtqueue-driver';
+import { requireKvm } from '../helpers/kvm';
+import { runVirtioGuest } from '../helpers/virtio-guest';
 
-const BASE = 0x3000_0000;
-const IRQ = 5;
-const RINGS = 0x200000;
-const QUEUE_SIZE = 16;
 const BUFFERS = 0x300000;
 const VERSION_1 = 1n << VirtioFeature.VERSION_1;
-
-interface Exchange {
-  device: VirtioMmioDevice;
-  exit: MachineExit;
-  /** Guest memory copied out after the exit, at `read` addresses. */
-  memory: Map<number, Uint8Array>;
-}
-
-/**
- * Boots the driver guest against one device; `layOut` writes descriptors and returns the chain heads;
- * `read` lists [address, length] ranges of guest memory to copy out after the guest ends.
- */
-async function exchange(options: VirtioMmioDeviceOptions, features: bigint, layOut: (queue: TestDriver) => number[], read: [number, number][]): Promise<Exchange> {
-  const device = new VirtioMmioDevice(options);
-  const heads: number[] = [];
-  const machine = guestMachine({
-    guest: 'virtio-driver',
-    mode: 'long',
-    loadAddress: 0x100000,
-    memorySize: 4 * 1024 * 1024,
-    irqchip: true,
-    regs: () => ({ rdi: BigInt(BASE), rsi: BigInt(RINGS), r9: features, r10: BigInt(QUEUE_SIZE), r11: BigInt(heads.length) }),
-    devices: [device.moduleSpec, { module: libDevice('debug-exit'), args: { port: DEBUG_EXIT_PORT } }],
-  });
-  try {
-    const queue = new TestDriver(machine.memory, RINGS, QUEUE_SIZE, { availRing: RINGS + 0x100, usedRing: RINGS + 0x200 });
-    heads.push(...layOut(queue));
-    heads.forEach((head, slot) => machine.memory.writeU16(queue.config.availRing + 4 + 2 * slot, head));
-    device.attach(machine);
-    await machine.start();
-    const exit = await machine.exited;
-    return { device, exit, memory: new Map(read.map(([address, length]) => [address, machine.memory.readBytes(address, length)])) };
-  } finally {
-    await machine.dispose();
-  }
-}
 
 describe('virtio devices driven by a guest (real KVM)', function () {
   before(function () {
@@ -67,12 +23,12 @@ describe('virtio devices driven by a guest (real KVM)', function () {
   it('virtio-rng: random bytes, used-buffer interrupt, the notify through the ioeventfd', async function () {
     this.timeout(60_000);
     let backend: VirtioRngBackend | undefined;
-    const result = await exchange(
-      { base: BASE, irq: IRQ, device: rngDevice(), backend: (context) => (backend = new VirtioRngBackend(context)) },
-      VERSION_1,
-      (queue) => [queue.writeChain(0, [{ address: BUFFERS, length: 64, writable: true }])],
-      [[BUFFERS, 64]],
-    );
+    const result = await runVirtioGuest({
+      device: { device: rngDevice(), backend: (context) => (backend = new VirtioRngBackend(context)) },
+      features: VERSION_1,
+      layOut: (queue) => [queue.writeChain(0, [{ address: BUFFERS, length: 64, writable: true }])],
+      read: [[BUFFERS, 64]],
+    });
     const bytes = result.memory.get(BUFFERS) ?? new Uint8Array(0);
     assert.equal(result.exit.reason, 'exited', result.exit.error?.message);
     assert.equal(result.exit.status, InterruptBit.USED_BUFFER);
@@ -99,7 +55,10 @@ describe('virtio devices driven by a guest (real KVM)', function () {
         h.writeBigUInt64LE(BigInt(sector), 8);
         return h;
       };
-      const result = await exchange({ base: BASE, irq: IRQ, device: blkDevice(file), backend: (context) => (backend = new VirtioBlkBackend(context, file)) }, VERSION_1 | (1n << BlkFeature.FLUSH), (queue) => {
+      const result = await runVirtioGuest({
+        device: { device: blkDevice(file), backend: (context) => (backend = new VirtioBlkBackend(context, file)) },
+        features: VERSION_1 | (1n << BlkFeature.FLUSH),
+        layOut: (queue) => {
         const m = queue.memory;
         m.writeBytes(BUFFERS, header(BlkRequestType.OUT, 2));
         m.writeBytes(BUFFERS + 0x100, written);
@@ -111,7 +70,9 @@ describe('virtio devices driven by a guest (real KVM)', function () {
           queue.writeChain(3, [{ address: BUFFERS + 0x400, length: 16, writable: false }, { address: status + 1, length: 1, writable: true }]),
           queue.writeChain(5, [{ address: BUFFERS + 0x800, length: 16, writable: false }, { address: BUFFERS + 0x1000, length: 512, writable: true }, { address: status + 2, length: 1, writable: true }]),
         ];
-      }, [[BUFFERS + 0x1000, 512]]);
+        },
+        read: [[BUFFERS + 0x1000, 512]],
+      });
       const readBack = result.memory.get(BUFFERS + 0x1000) ?? new Uint8Array(0);
       assert.equal(result.exit.reason, 'exited', result.exit.error?.message);
       assert.equal(result.exit.status, InterruptBit.USED_BUFFER);
