@@ -1,0 +1,44 @@
+/* The tiny guest's kernel side: port I/O, the console, and what the ring-0 code shares. */
+#ifndef GUEST_KERNEL_H
+#define GUEST_KERNEL_H
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long u64;
+typedef long i64;
+
+static inline void outb(u16 port, u8 value) { __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port)); }
+static inline void outl(u16 port, u32 value) { __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port)); }
+static inline u8 inb(u16 port) {
+  u8 value;
+  __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
+  return value;
+}
+
+/* The trap frame isr_common builds (entry.S), lowest address first. */
+struct frame {
+  u64 r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
+  u64 vector, error, rip, cs, rflags, rsp, ss;
+};
+
+/* serial.c */
+void serial_init(void);
+void serial_write(const char *text, u64 length);
+void serial_puts(const char *text);
+void serial_put_hex(u64 value);
+void serial_put_dec(u64 value);
+void serial_on_interrupt(void);
+int serial_take_char(void);
+int serial_scratch_ok(void);
+
+/* smp.c */
+u32 mp_table_cpus(void);
+u32 start_application_processors(u32 expected);
+
+/* kernel.c */
+extern volatile u64 ticks;
+void wait_ticks(u64 count);
+void debug_exit(u32 status);
+
+#endif

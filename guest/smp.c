@@ -1,0 +1,93 @@
+/* SMP: count the processors in the MP table the VMM wrote, and start the others with INIT-SIPI-SIPI
+ * through the local APIC. Each AP only marks itself online and parks; the programs run on CPU 0. */
+#include "kernel.h"
+
+#define MP_FLOATING_START 0x9fc00
+#define MP_FLOATING_END 0x100000
+#define MP_ENTRY_PROCESSOR 0
+#define MP_PROCESSOR_SIZE 20
+#define MP_OTHER_SIZE 8
+#define MP_CPU_ENABLED 1
+#define TRAMPOLINE_BASE 0x10000
+#define SIPI_VECTOR (TRAMPOLINE_BASE >> 12)
+#define LAPIC_BASE 0xfee00000ul
+#define LAPIC_ICR_LOW 0x300
+#define LAPIC_ICR_HIGH 0x310
+#define ICR_INIT_ALL_BUT_SELF 0x000c4500
+#define ICR_STARTUP_ALL_BUT_SELF 0x000c4600
+#define AP_STACK_BYTES 4096
+#define MAX_CPUS 64
+#define START_TIMEOUT_TICKS 100
+
+extern char trampoline_start[], trampoline_end[], trampoline_cr3[], trampoline_entry[], trampoline_stacks[];
+
+static volatile u32 aps_online;
+static u8 ap_stacks[(MAX_CPUS + 1) * AP_STACK_BYTES] __attribute__((aligned(4096)));
+static u64 lapic_pd[512] __attribute__((aligned(4096)));
+
+static int signature(const u8 *at, const char *text) {
+  for (int i = 0; i < 4; i++)
+    if (at[i] != (u8)text[i]) return 0;
+  return 1;
+}
+
+u32 mp_table_cpus(void) {
+  for (u64 at = MP_FLOATING_START; at + 16 <= MP_FLOATING_END; at += 16) {
+    const u8 *floating = (const u8 *)at;
+    if (!signature(floating, "_MP_")) continue;
+    const u8 *table = (const u8 *)(u64)*(const u32 *)(floating + 4);
+    if (!table || !signature(table, "PCMP")) return 1;
+    u16 count = *(const u16 *)(table + 0x22);
+    const u8 *entry = table + 0x2c;
+    u32 cpus = 0;
+    for (u16 i = 0; i < count; i++) {
+      if (entry[0] == MP_ENTRY_PROCESSOR) {
+        if (entry[3] & MP_CPU_ENABLED) cpus++;
+        entry += MP_PROCESSOR_SIZE;
+      } else {
+        entry += MP_OTHER_SIZE;
+      }
+    }
+    return cpus ? (cpus > MAX_CPUS ? MAX_CPUS : cpus) : 1;
+  }
+  return 1;
+}
+
+static void ap_main(void) {
+  __atomic_add_fetch(&aps_online, 1, __ATOMIC_SEQ_CST);
+}
+
+static void lapic_write(u32 reg, u32 value) {
+  *(volatile u32 *)(LAPIC_BASE + reg) = value;
+}
+
+/* Maps the xAPIC page (above the first GiB) for ring 0 only, uncached. */
+static void map_lapic(void) {
+  u64 cr3;
+  __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+  u64 *pml4 = (u64 *)(cr3 & ~0xffful);
+  u64 *pdpt = (u64 *)(pml4[0] & ~0xffful);
+  lapic_pd[(LAPIC_BASE >> 21) & 511] = (LAPIC_BASE & ~0x1ffffful) | 0x9b; /* present, write, PWT, PCD, large */
+  pdpt[(LAPIC_BASE >> 30) & 511] = (u64)lapic_pd | 0x3;
+  __asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
+}
+
+/* Returns how many APs came up. */
+u32 start_application_processors(u32 expected) {
+  u64 cr3;
+  __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+  u8 *base = (u8 *)TRAMPOLINE_BASE;
+  for (char *p = trampoline_start; p < trampoline_end; p++) base[p - trampoline_start] = (u8)*p;
+  *(u64 *)(base + (trampoline_cr3 - trampoline_start)) = cr3;
+  *(u64 *)(base + (trampoline_entry - trampoline_start)) = (u64)ap_main;
+  *(u64 *)(base + (trampoline_stacks - trampoline_start)) = (u64)ap_stacks;
+  map_lapic();
+  lapic_write(LAPIC_ICR_HIGH, 0);
+  lapic_write(LAPIC_ICR_LOW, ICR_INIT_ALL_BUT_SELF);
+  wait_ticks(1);
+  lapic_write(LAPIC_ICR_LOW, ICR_STARTUP_ALL_BUT_SELF | SIPI_VECTOR);
+  wait_ticks(1);
+  lapic_write(LAPIC_ICR_LOW, ICR_STARTUP_ALL_BUT_SELF | SIPI_VECTOR);
+  for (u64 waited = 0; aps_online < expected - 1 && waited < START_TIMEOUT_TICKS; waited++) wait_ticks(1);
+  return aps_online;
+}

@@ -1,0 +1,32 @@
+/* The system call ABI between the ring-3 programs and the kernel: `ud2` with the call number in RAX
+ * and arguments in RDI, RSI; the result comes back in RAX and execution resumes after the ud2.
+ * (On nested-PVM hosts neither `syscall` nor `int 0x80` reach ring 0 from ring 3; exceptions do.) */
+#ifndef GUEST_SYSCALL_H
+#define GUEST_SYSCALL_H
+
+enum {
+  SYS_WRITE = 1,   /* (buffer, length): write to the console */
+  SYS_READ = 2,    /* (): the next console byte; waits for one */
+  SYS_TICKS = 3,   /* (): timer ticks since boot */
+  SYS_INFO = 4,    /* (INFO_*): a number the kernel knows */
+  SYS_EXIT = 5,    /* (status): end the VM through the debug-exit port */
+  SYS_REBOOT = 6,  /* (): reset through the i8042 */
+  SYS_PROBE = 7,   /* (PROBE_*): a device check done in ring 0 */
+};
+
+enum {
+  INFO_MEMORY_BYTES = 0,   /* usable RAM from the E820 map */
+  INFO_CPUS_ONLINE = 1,    /* CPUs running (the boot CPU and every AP that came up) */
+  INFO_CPUS_LISTED = 2,    /* CPUs in the MP table (1 without one) */
+  INFO_MODE_SELFTEST = 3,  /* nodevmm.mode=selftest given */
+  INFO_EXPECT_MEM_MIB = 4, /* nodevmm.mem=N, or 0 */
+  INFO_EXPECT_CPUS = 5,    /* nodevmm.cpus=N, or 0 */
+  INFO_TICK_HZ = 6,
+};
+
+enum {
+  PROBE_SERIAL_SCRATCH = 0, /* 1 when COM1's scratch register holds what was written */
+  PROBE_I8042_STATUS = 1,   /* the i8042 status byte */
+};
+
+#endif

@@ -1,0 +1,161 @@
+/* The ring-3 programs: a TAP self-test (nodevmm.mode=selftest) and an interactive shell. They reach
+ * the kernel only through the ud2 system calls of syscall.h. */
+#include "syscall.h"
+
+typedef unsigned long u64;
+#define LINE_MAX 128
+#define BACKSPACE 0x08
+#define DELETE 0x7f
+
+static long sys(long number, long a, long b) {
+  long result;
+  __asm__ volatile("ud2" : "=a"(result) : "a"(number), "D"(a), "S"(b) : "memory");
+  return result;
+}
+
+static u64 length_of(const char *text) {
+  u64 n = 0;
+  while (text[n]) n++;
+  return n;
+}
+
+static void print(const char *text) { sys(SYS_WRITE, (long)text, (long)length_of(text)); }
+
+static void print_dec(u64 value) {
+  char digits[21];
+  int at = 20;
+  digits[at] = 0;
+  do {
+    digits[--at] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value);
+  print(&digits[at]);
+}
+
+static u64 info(long which) { return (u64)sys(SYS_INFO, which, 0); }
+
+static int equal(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+
+static int starts_with(const char *text, const char *prefix) {
+  while (*prefix)
+    if (*text++ != *prefix++) return 0;
+  return 1;
+}
+
+/* ---- self-test ---- */
+
+static int test_number, failures;
+
+static void check(int ok, const char *what) {
+  test_number++;
+  if (!ok) failures++;
+  print(ok ? "ok " : "not ok ");
+  print_dec((u64)test_number);
+  print(" - ");
+  print(what);
+  print("\n");
+}
+
+static void selftest(void) {
+  const int plan = 7;
+  print("TAP version 13\n1..");
+  print_dec(plan);
+  print("\n");
+  check(sys(SYS_INFO, INFO_TICK_HZ, 0) == 100, "ring-3 program reaches the kernel through ud2 system calls");
+  check(sys(SYS_PROBE, PROBE_SERIAL_SCRATCH, 0) == 1, "serial: COM1 scratch register round trip");
+  long status = sys(SYS_PROBE, PROBE_I8042_STATUS, 0);
+  check(status >= 0 && status != 0xff, "i8042: status port answers");
+  u64 start = (u64)sys(SYS_TICKS, 0, 0);
+  while ((u64)sys(SYS_TICKS, 0, 0) < start + 3) {
+  }
+  check(1, "timer: PIT ticks advance (interrupts reach the guest)");
+  u64 memory = info(INFO_MEMORY_BYTES), expect_mib = info(INFO_EXPECT_MEM_MIB);
+  check(memory > 0 && (expect_mib == 0 || (memory >> 20) + 1 >= expect_mib), "memory: the E820 map covers the configured RAM");
+  u64 online = info(INFO_CPUS_ONLINE), listed = info(INFO_CPUS_LISTED), expect_cpus = info(INFO_EXPECT_CPUS);
+  check(online == listed, "smp: every CPU in the MP table came up");
+  check(expect_cpus == 0 || online == expect_cpus, "smp: as many CPUs as configured");
+  print("# cpus ");
+  print_dec(online);
+  print(", memory ");
+  print_dec(memory >> 20);
+  print(" MiB\n");
+  sys(SYS_EXIT, failures, 0);
+}
+
+/* ---- shell ---- */
+
+static void read_line(char *line) {
+  int length = 0;
+  for (;;) {
+    char c = (char)sys(SYS_READ, 0, 0);
+    if (c == '\r' || c == '\n') {
+      print("\n");
+      line[length] = 0;
+      return;
+    }
+    if (c == BACKSPACE || c == DELETE) {
+      if (length > 0) {
+        length--;
+        print("\b \b");
+      }
+      continue;
+    }
+    if (c < ' ' || length == LINE_MAX - 1) continue;
+    line[length++] = c;
+    char echo[2] = {c, 0};
+    print(echo);
+  }
+}
+
+static void run_command(const char *line) {
+  if (equal(line, "")) return;
+  if (equal(line, "help")) {
+    print("commands: help, uptime, cpus, mem, echo TEXT, reboot, exit [N]\n");
+  } else if (equal(line, "uptime")) {
+    u64 ticks = (u64)sys(SYS_TICKS, 0, 0), hz = info(INFO_TICK_HZ);
+    print("up ");
+    print_dec(ticks / hz);
+    print(" s (");
+    print_dec(ticks);
+    print(" ticks)\n");
+  } else if (equal(line, "cpus")) {
+    print_dec(info(INFO_CPUS_ONLINE));
+    print(" online of ");
+    print_dec(info(INFO_CPUS_LISTED));
+    print("\n");
+  } else if (equal(line, "mem")) {
+    print_dec(info(INFO_MEMORY_BYTES) >> 20);
+    print(" MiB\n");
+  } else if (starts_with(line, "echo")) {
+    print(line[4] == ' ' ? line + 5 : line + 4);
+    print("\n");
+  } else if (equal(line, "reboot")) {
+    sys(SYS_REBOOT, 0, 0);
+  } else if (starts_with(line, "exit")) {
+    long status = 0;
+    for (const char *p = line + 4; *p; p++)
+      if (*p >= '0' && *p <= '9') status = status * 10 + (*p - '0');
+    sys(SYS_EXIT, status, 0);
+  } else {
+    print(line);
+    print(": unknown command (try help)\n");
+  }
+}
+
+static void shell(void) {
+  char line[LINE_MAX];
+  print("node-vmm guest shell; type help\n");
+  for (;;) {
+    print("node-vmm> ");
+    read_line(line);
+    run_command(line);
+  }
+}
+
+void user_main(void) {
+  if (info(INFO_MODE_SELFTEST)) selftest();
+  shell();
+}

@@ -1,0 +1,66 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import { createLinuxMachine } from '../../lib/boot/linux-machine';
+import { BUNDLED_GUEST_PROMPT, BUNDLED_GUEST_READY_MARKER, BUNDLED_GUEST_SELFTEST_CMDLINE, bundledGuestPath } from '../../lib/guest/bundled';
+import { watchConsole } from '../helpers/console-watch';
+import { requireKvm, retryUnderEmulation } from '../helpers/kvm';
+import { parseTap } from '../helpers/tap';
+
+const MiB = 1024 * 1024;
+const MEMORY_MIB = 64;
+const STALL_MS = 30_000;
+const RETRIES_UNDER_EMULATION = 2;
+
+function boot(cmdline: string, vcpus = 1) {
+  return createLinuxMachine({ kernel: fs.readFileSync(bundledGuestPath()), cmdline, memorySize: MEMORY_MIB * MiB, vcpus });
+}
+
+describe('the bundled guest (real KVM)', function () {
+  before(function () {
+    requireKvm(this);
+  });
+
+  for (const vcpus of [1, 2]) {
+    it(`passes its TAP self-test with ${vcpus} vCPU${vcpus > 1 ? 's' : ''}, every line ok, and exits 0`, async function () {
+      this.timeout(120_000);
+      retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
+      const { machine, console: serial } = boot(`${BUNDLED_GUEST_SELFTEST_CMDLINE} nodevmm.cpus=${vcpus} nodevmm.mem=${MEMORY_MIB}`, vcpus);
+      try {
+        await machine.start();
+        const { output, exit } = await watchConsole(machine, serial, { stallMs: STALL_MS });
+        assert.ok(output.startsWith(`${BUNDLED_GUEST_READY_MARKER}\r\n`), 'the ready marker comes first');
+        const tap = parseTap(output);
+        assert.ok(tap.planned !== undefined && tap.planned > 0, 'a plan');
+        assert.equal(tap.tests.length, tap.planned, 'as many test lines as planned');
+        tap.tests.forEach((test, i) => assert.ok(test.ok && test.number === i + 1, `test ${i + 1}: ${test.description}`));
+        assert.match(output, new RegExp(`# cpus ${vcpus}, memory \\d+ MiB`));
+        assert.equal(exit?.reason, 'exited', exit?.error?.message);
+        assert.equal(exit?.status, 0);
+      } finally {
+        await machine.dispose();
+      }
+    });
+  }
+
+  it('runs a shell that answers typed commands, then reboots (reason reset)', async function () {
+    this.timeout(120_000);
+    retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
+    const { machine, console: serial } = boot('', 1);
+    try {
+      await machine.start();
+      const prompt = await watchConsole(machine, serial, { until: new RegExp(BUNDLED_GUEST_PROMPT), stallMs: STALL_MS });
+      assert.equal(prompt.exit, undefined);
+      const echoed = watchConsole(machine, serial, { until: /\r\nhello, node-vmm\r\nnode-vmm> $/, stallMs: STALL_MS });
+      serial.write('echo hello, node-vmm\r');
+      assert.equal((await echoed).exit, undefined, 'the shell answered');
+      const cpus = watchConsole(machine, serial, { until: /1 online of 1\r\n/, stallMs: STALL_MS });
+      serial.write('cpus\r');
+      assert.equal((await cpus).exit, undefined);
+      const rebooted = watchConsole(machine, serial, { stallMs: STALL_MS });
+      serial.write('reboot\r');
+      assert.equal((await rebooted).exit?.reason, 'reset');
+    } finally {
+      await machine.dispose();
+    }
+  });
+});
