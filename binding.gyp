@@ -13,6 +13,7 @@
         "native/ioctl_table.cc",
         "native/mapped_region.cc",
         "native/system_calls.cc",
+        "native/tap.cc",
         "native/vcpu_handle.cc",
         "native/vcpu_kick.cc",
         "native/vm_handle.cc"

@@ -13,6 +13,7 @@
 #include "guest_mapping.h"
 #include "ioctl_table.h"
 #include "system_calls.h"
+#include "tap.h"
 #include "vcpu_handle.h"
 #include "vcpu_kick.h"
 #include "vm_handle.h"
@@ -106,6 +107,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfdRead", Napi::Function::New<EventfdRead>(env, "eventfdRead"));
   exports.Set("eventfdWrite", Napi::Function::New<EventfdWrite>(env, "eventfdWrite"));
   exports.Set("watchFd", Napi::Function::New<FdWatcher::Watch>(env, "watchFd"));
+  exports.Set("openTap", Napi::Function::New<OpenTap>(env, "openTap"));
+  exports.Set("readvFd", Napi::Function::New<ReadvFd>(env, "readvFd"));
+  exports.Set("writevFd", Napi::Function::New<WritevFd>(env, "writevFd"));
   exports.Set("ioctls", DescribeIoctls(env));
   exports.Set("constants", Constants(env));
   return exports;

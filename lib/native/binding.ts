@@ -49,6 +49,11 @@ export interface NativeAddon {
   eventfdWrite(fd: number, value: bigint | number): void;
   /** Calls onReadable on this thread's event loop whenever fd is readable (status < 0: a poll error). */
   watchFd(fd: number, onReadable: (status: number) => void): NativeFdWatcher;
+  openTap(name?: string): { handle: NativeFdHandle; name: string };
+  /** One readv; null when nothing is there (EAGAIN). */
+  readvFd(fd: number, buffers: Uint8Array[]): number | null;
+  /** One writev; null when the descriptor cannot take it now (EAGAIN). */
+  writevFd(fd: number, buffers: Uint8Array[]): number | null;
   readonly ioctls: {
     readonly structs: Readonly<Record<string, { readonly id: number; readonly size: number; readonly shape: StructShape }>>;
     readonly values: Readonly<Record<string, number>>;

@@ -3,6 +3,7 @@
 // one writable status byte at the very end. Buffers may split anywhere, so the header and the status
 // are located by byte offset across buffers; data stays as views of guest memory.
 import type { DescriptorChain } from './split-virtqueue';
+import { take } from './views';
 
 export const BlkRequestType = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
 export const BlkStatus = { OK: 0, IOERR: 1, UNSUPP: 2 } as const;
@@ -39,23 +40,4 @@ export function parseBlkRequest(chain: DescriptorChain): BlkRequest | undefined 
     writableBytes: chain.writableBytes - 1,
     status,
   };
-}
-
-/** Views of `length` bytes starting `offset` bytes into a list of buffers. */
-export function take(buffers: readonly Uint8Array[], offset: number, length: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let skip = offset;
-  let left = length;
-  for (const buffer of buffers) {
-    if (left === 0) break;
-    if (skip >= buffer.length) {
-      skip -= buffer.length;
-      continue;
-    }
-    const part = buffer.subarray(skip, Math.min(buffer.length, skip + left));
-    skip = 0;
-    left -= part.length;
-    if (part.length > 0) out.push(part);
-  }
-  return out;
 }
