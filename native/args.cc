@@ -71,19 +71,28 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name, boo
 
 ByteSpan ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value value = Arg(info, index, name);
+  napi_env env = info.Env();
+  // The raw calls, unlike node-addon-api's ArrayBuffer(), also accept views over SharedArrayBuffers.
   if (value.IsArrayBuffer()) {
     Napi::ArrayBuffer buffer = value.As<Napi::ArrayBuffer>();
     return {static_cast<uint8_t*>(buffer.Data()), buffer.ByteLength()};
   }
   if (value.IsTypedArray()) {
-    Napi::TypedArray array = value.As<Napi::TypedArray>();
-    uint8_t* base = static_cast<uint8_t*>(array.ArrayBuffer().Data());
-    return {base + array.ByteOffset(), array.ByteLength()};
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok) {
+      throw ArgError(info.Env(), name, "is a TypedArray whose memory cannot be read");
+    }
+    return {static_cast<uint8_t*>(data), value.As<Napi::TypedArray>().ByteLength()};
   }
   if (value.IsDataView()) {
-    Napi::DataView view = value.As<Napi::DataView>();
-    uint8_t* base = static_cast<uint8_t*>(view.ArrayBuffer().Data());
-    return {base + view.ByteOffset(), view.ByteLength()};
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_dataview_info(env, value, &length, &data, nullptr, nullptr) != napi_ok) {
+      throw ArgError(info.Env(), name, "is a DataView whose memory cannot be read");
+    }
+    return {static_cast<uint8_t*>(data), length};
   }
   throw ArgError(info.Env(), name, "must be an ArrayBuffer, a TypedArray or a DataView");
 }

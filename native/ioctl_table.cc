@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <iterator>
+#include <vector>
 
 #include "args.h"
 #include "errors.h"
@@ -159,10 +160,16 @@ Napi::Value IoctlStruct(const Napi::CallbackInfo& info) {
   int fd = ArgFd(info, 0, "fd");
   uint32_t id = ArgU32(info, 1, "id", static_cast<uint32_t>(std::size(kStructIoctls) - 1));
   const StructIoctl& entry = kStructIoctls[id];
-  ByteSpan bytes = ArgBytes(info, 2, "bytes");
+  ByteSpan js_bytes = ArgBytes(info, 2, "bytes");
+  // Validate and pass a private copy: JS memory (possibly shared with other threads) could otherwise
+  // change between the size check (the entry count of a flexible array) and the kernel's own read.
+  std::vector<uint64_t> storage((js_bytes.length + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+  ByteSpan bytes{reinterpret_cast<uint8_t*>(storage.data()), js_bytes.length};
+  if (js_bytes.length > 0) std::memcpy(bytes.data, js_bytes.data, js_bytes.length);
   CheckStructSize(env, entry, bytes);
   int result = entry.size == 0 ? ioctl(fd, entry.request, 0) : ioctl(fd, entry.request, bytes.data);
   if (result < 0) throw ErrnoError(env, entry.name, errno);
+  if (js_bytes.length > 0) std::memcpy(js_bytes.data, bytes.data, js_bytes.length);  // GET-style results
   return Napi::Number::New(env, result);
 }
 

@@ -59,6 +59,22 @@ describe('native addon argument validation', () => {
     assert.throws(() => addon.ioctlStruct(0, msrs, huge), /more than 1024 entries/);
   });
 
+  it('accepts views over SharedArrayBuffers and validates a private copy of them', () => {
+    const devNull = addon.openKvm('/dev/null');
+    try {
+      const regs = addon.ioctls.structs.KVM_GET_REGS?.id as number;
+      const shared = new Uint8Array(new SharedArrayBuffer(144));
+      assert.throws(() => addon.ioctlStruct(devNull.fd, regs, shared), (error: Error & { syscall?: string }) => error.syscall === 'KVM_GET_REGS');
+      assert.throws(() => addon.ioctlStruct(devNull.fd, regs, new DataView(new SharedArrayBuffer(144))), (error: Error & { code?: string }) => error.code === 'ENOTTY');
+      const msrs = addon.ioctls.structs.KVM_GET_MSRS?.id as number;
+      const lying = new Uint8Array(new SharedArrayBuffer(8 + 16));
+      new DataView(lying.buffer).setUint32(0, 2, true);
+      assert.throws(() => addon.ioctlStruct(devNull.fd, msrs, lying), /count × 16/);
+    } finally {
+      devNull.close();
+    }
+  });
+
   it('validates guest mapping sizes, ranges and advice', () => {
     assert.throws(() => addon.mapGuestMemory(0), RangeError);
     assert.throws(() => addon.mapGuestMemory(4097), RangeError);
