@@ -154,6 +154,9 @@ Napi::Value GuestMapping::Madvise(const Napi::CallbackInfo& info) {
 
 Napi::Value GuestMapping::Unmap(const Napi::CallbackInfo& info) {
   RequireTag(info, kGuestMappingTag, "GuestMapping");
+  if (region_->mapped() && region_->slot_users() > 0) {
+    throw ErrnoError(info.Env(), "unmap (memory slots of a live VM still use this memory: delete them or close the VM first)", EBUSY);
+  }
   for (auto& reference : views_) {
     Napi::ArrayBuffer view = reference.Value();
     if (!view.IsEmpty() && !view.IsDetached()) view.Detach();

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -27,13 +28,30 @@ class MappedRegion {
   void Unmap();
   // Makes the region findable by FindRegion() (guest RAM that other threads view by address).
   static void Publish(const std::shared_ptr<MappedRegion>& region);
+  // Memory slots of live VMs that point into the region: the owner's Unmap() is refused while any do.
+  int slot_users() const { return slot_users_.load(); }
 
  private:
+  friend class RegionSlotUse;
+  std::atomic<int> slot_users_{0};
   std::mutex mutex_;
   uint8_t* base_;
   size_t size_;
   bool mapped_ = true;
   bool published_ = false;
+};
+
+// One VM memory slot's claim on a region: keeps it alive and makes an explicit unmap fail while KVM
+// may still run guest code on it.
+class RegionSlotUse {
+ public:
+  explicit RegionSlotUse(std::shared_ptr<MappedRegion> region) : region_(std::move(region)) { region_->slot_users_++; }
+  ~RegionSlotUse() { region_->slot_users_--; }
+  RegionSlotUse(const RegionSlotUse&) = delete;
+  RegionSlotUse& operator=(const RegionSlotUse&) = delete;
+
+ private:
+  std::shared_ptr<MappedRegion> region_;
 };
 
 // The published region containing [address, address + length), or null.

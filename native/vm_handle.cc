@@ -105,7 +105,7 @@ Napi::Value VmHandle::SetUserMemoryRegion(const Napi::CallbackInfo& info) {
   if (size == 0) {
     slots_.erase(slot);
   } else {
-    slots_[slot] = Slot{guest_address, size, flags, region};
+    slots_[slot] = Slot{guest_address, size, flags, std::make_shared<RegionSlotUse>(region)};
   }
   return env.Undefined();
 }

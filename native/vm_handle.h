@@ -26,7 +26,7 @@ class VmHandle : public Napi::ObjectWrap<VmHandle> {
     uint64_t guest_address;
     uint64_t size;
     uint32_t flags;
-    std::shared_ptr<MappedRegion> region;  // keeps the host memory alive while KVM may use it
+    std::shared_ptr<RegionSlotUse> use;  // keeps the host memory alive and mapped while KVM may use it
   };
 
   Napi::Value GetFd(const Napi::CallbackInfo& info);

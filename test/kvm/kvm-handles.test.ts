@@ -106,4 +106,21 @@ describe('Kvm, Vm and Vcpu handles (real KVM)', function () {
       mapping.unmap();
     }
   });
+
+  it("refuses to unmap guest memory that a live VM's memory slot still uses", () => {
+    const mapping = native().mapGuestMemory(64 * 1024);
+    try {
+      const vm = kvm.createVm();
+      vm.setUserMemoryRegion(0, 0, mapping.address, 64 * 1024);
+      assert.throws(() => mapping.unmap(), (error: Error & { code?: string }) => error.code === 'EBUSY' && /memory slots of a live VM/.test(error.message));
+      assert.equal(mapping.unmapped, false, 'still mapped');
+      vm.deleteMemoryRegion(0);
+      vm.setUserMemoryRegion(0, 0, mapping.address, 64 * 1024);
+      vm.close(); // closing the VM releases its slots too
+      mapping.unmap();
+      assert.equal(mapping.unmapped, true);
+    } finally {
+      if (!mapping.unmapped) mapping.unmap();
+    }
+  });
 });
