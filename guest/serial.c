@@ -1,4 +1,5 @@
 /* COM1 (16550): polled transmit, interrupt-driven receive into a small ring. */
+#include "format.h"
 #include "kernel.h"
 
 #define COM1 0x3f8
@@ -49,14 +50,8 @@ void serial_puts(const char *text) {
 }
 
 void serial_put_dec(u64 value) {
-  char digits[21];
-  int at = 20;
-  digits[at] = 0;
-  do {
-    digits[--at] = (char)('0' + value % 10);
-    value /= 10;
-  } while (value);
-  serial_puts(&digits[at]);
+  char digits[DECIMAL_DIGITS_MAX];
+  serial_puts(format_dec(value, digits));
 }
 
 void serial_put_hex(u64 value) {

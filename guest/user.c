@@ -1,5 +1,6 @@
 /* The ring-3 programs: a TAP self-test (nodevmm.mode=selftest) and an interactive shell. They reach
  * the kernel only through the ud2 system calls of syscall.h. */
+#include "format.h"
 #include "syscall.h"
 
 typedef unsigned long u64;
@@ -22,14 +23,8 @@ static u64 length_of(const char *text) {
 static void print(const char *text) { sys(SYS_WRITE, (long)text, (long)length_of(text)); }
 
 static void print_dec(u64 value) {
-  char digits[21];
-  int at = 20;
-  digits[at] = 0;
-  do {
-    digits[--at] = (char)('0' + value % 10);
-    value /= 10;
-  } while (value);
-  print(&digits[at]);
+  char digits[DECIMAL_DIGITS_MAX];
+  print(format_dec(value, digits));
 }
 
 static u64 info(long which) { return (u64)sys(SYS_INFO, which, 0); }

@@ -7,10 +7,11 @@ import { promisify } from 'node:util';
 import { ConfigError } from '../../kvm/errors';
 import { BLK_SEGMENT_SIZE, BlkRequest, BlkRequestType, BlkStatus, parseBlkRequest, SECTOR_SIZE } from './blk-request';
 import { VirtqueueError } from './errors';
+import { deviceBroken, openQueues, signalUsed } from './backend-support';
 import type { BackendContext, VirtioBackend } from './mmio-device';
-import { InterruptBit, VirtioDeviceId, VirtioFeature } from './mmio-registers';
+import { VirtioDeviceId, VirtioFeature } from './mmio-registers';
 import type { VirtioDeviceDescription } from './mmio-state';
-import { SplitVirtqueue } from './split-virtqueue';
+import type { SplitVirtqueue } from './split-virtqueue';
 
 const readv = promisify(fs.readv);
 const writev = promisify(fs.writev);
@@ -86,13 +87,7 @@ export class VirtioBlkBackend implements VirtioBackend {
   }
 
   activate(): void {
-    const config = this.#context.transport.queueConfig(0);
-    if (config === undefined) return;
-    try {
-      this.#queue = new SplitVirtqueue(this.#context.memory, config);
-    } catch (error) {
-      this.#broken(error);
-    }
+    this.#queue = openQueues(this.#context, [0])?.[0];
   }
 
   reset(): void {
@@ -125,11 +120,11 @@ export class VirtioBlkBackend implements VirtioBackend {
           const written = await this.#serve(request);
           if (this.#queue !== queue) return; // reset while the I/O ran
           queue.pushUsed(chain.head, written);
-          if (queue.shouldSignal() && this.#context.transport.raiseInterrupt(InterruptBit.USED_BUFFER)) this.#context.signal();
+          signalUsed(this.#context, queue);
         }
       } while (this.#again);
     } catch (error) {
-      this.#broken(error);
+      this.error = deviceBroken(this.#context, error) ?? this.error;
     } finally {
       this.#draining = false;
     }
@@ -206,12 +201,5 @@ export class VirtioBlkBackend implements VirtioBackend {
         left -= chunk;
       }
     }
-  }
-
-  /** The guest broke the queue (or, never expected, the back end failed): NEEDS_RESET, never a host crash. */
-  #broken(error: unknown): void {
-    if (!(error instanceof VirtqueueError)) this.error = error instanceof Error ? error : new Error(String(error));
-    this.#context.transport.markNeedsReset();
-    if (this.#context.transport.raiseInterrupt(InterruptBit.CONFIG_CHANGE)) this.#context.signal();
   }
 }

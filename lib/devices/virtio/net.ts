@@ -7,11 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../../kvm/errors';
 import type { TapDevice } from '../../net/tap';
 import { take } from './views';
-import { VirtqueueError } from './errors';
+import { deviceBroken, openQueues, signalUsed } from './backend-support';
 import type { BackendContext, VirtioBackend } from './mmio-device';
-import { InterruptBit, VirtioDeviceId, VirtioFeature } from './mmio-registers';
+import { VirtioDeviceId, VirtioFeature } from './mmio-registers';
 import type { VirtioDeviceDescription } from './mmio-state';
-import { DescriptorChain, SplitVirtqueue } from './split-virtqueue';
+import type { DescriptorChain, SplitVirtqueue } from './split-virtqueue';
 
 export const NET_QUEUE_SIZE = 256;
 export const RX_QUEUE = 0;
@@ -53,6 +53,8 @@ export class VirtioNetBackend implements VirtioBackend {
   /** A receive chain taken from the ring while no frame was waiting. */
   #pendingRx: DescriptorChain | undefined;
   readonly stats = { received: 0, transmitted: 0, txDropped: 0, rxTruncated: 0, waitsForBuffers: 0 };
+  /** A host-side failure that stopped the device (guest errors only set NEEDS_RESET). */
+  error: Error | undefined;
 
   constructor(context: BackendContext, tap: TapDevice) {
     this.#context = context;
@@ -60,16 +62,9 @@ export class VirtioNetBackend implements VirtioBackend {
   }
 
   activate(): void {
-    try {
-      const rx = this.#context.transport.queueConfig(RX_QUEUE);
-      const tx = this.#context.transport.queueConfig(TX_QUEUE);
-      if (rx === undefined || tx === undefined) throw new VirtqueueError('RING_OUT_OF_RANGE', 'virtio-net needs both queues ready at DRIVER_OK');
-      this.#rx = new SplitVirtqueue(this.#context.memory, rx);
-      this.#tx = new SplitVirtqueue(this.#context.memory, tx);
-    } catch (error) {
-      this.#broken(error);
-      return;
-    }
+    const queues = openQueues(this.#context, [RX_QUEUE, TX_QUEUE]);
+    if (queues === undefined) return;
+    [this.#rx, this.#tx] = queues;
     this.#tap.watch(() => this.#receive());
   }
 
@@ -123,7 +118,7 @@ export class VirtioNetBackend implements VirtioBackend {
       this.#broken(error);
       return;
     }
-    if (used) this.#signal(rx);
+    if (used) signalUsed(this.#context, rx);
   }
 
   #transmit(): void {
@@ -142,18 +137,12 @@ export class VirtioNetBackend implements VirtioBackend {
       this.#broken(error);
       return;
     }
-    this.#signal(tx);
-  }
-
-  #signal(queue: SplitVirtqueue): void {
-    if (queue.shouldSignal() && this.#context.transport.raiseInterrupt(InterruptBit.USED_BUFFER)) this.#context.signal();
+    signalUsed(this.#context, tx);
   }
 
   #broken(error: unknown): void {
-    if (!(error instanceof VirtqueueError)) throw error;
     this.#tap.unwatch();
-    this.#context.transport.markNeedsReset();
-    if (this.#context.transport.raiseInterrupt(InterruptBit.CONFIG_CHANGE)) this.#context.signal();
+    this.error = deviceBroken(this.#context, error) ?? this.error;
   }
 }
 

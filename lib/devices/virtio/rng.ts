@@ -3,13 +3,11 @@
 // when the queue's ioeventfd fires (or the transport's onNotify hook in the fallback path) and
 // `signal` injects the interrupt (irqfd).
 import { randomFillSync } from 'node:crypto';
-import type { QueueMemory } from './split-virtqueue';
-import { SplitVirtqueue } from './split-virtqueue';
-import { VirtqueueError } from './errors';
-import { InterruptBit, VirtioDeviceId, VirtioFeature } from './mmio-registers';
+import { deviceBroken, openQueues, signalUsed } from './backend-support';
+import type { BackendContext, VirtioBackend } from './mmio-device';
+import { VirtioDeviceId, VirtioFeature } from './mmio-registers';
 import type { VirtioDeviceDescription } from './mmio-state';
-import type { VirtioBackend } from './mmio-device';
-import type { VirtioMmioTransport } from './mmio-transport';
+import type { SplitVirtqueue } from './split-virtqueue';
 
 export const RNG_QUEUE_SIZE = 256;
 
@@ -17,11 +15,7 @@ export function rngDevice(): VirtioDeviceDescription {
   return { deviceId: VirtioDeviceId.ENTROPY, features: (1n << VirtioFeature.INDIRECT_DESC) | (1n << VirtioFeature.EVENT_IDX), queueSizes: [RNG_QUEUE_SIZE] };
 }
 
-export interface RngBackendOptions {
-  transport: VirtioMmioTransport;
-  memory: QueueMemory;
-  /** Raises the device's interrupt line (an irqfd write). */
-  signal: () => void;
+export interface RngBackendOptions extends BackendContext {
   /** Source of randomness (tests may pass their own). */
   fill?: (buffer: Uint8Array) => void;
 }
@@ -32,6 +26,8 @@ export class VirtioRngBackend implements VirtioBackend {
   #queue: SplitVirtqueue | undefined;
   /** Bytes handed to the guest so far. */
   served = 0;
+  /** A host-side failure that stopped the device (guest errors only set NEEDS_RESET). */
+  error: Error | undefined;
 
   constructor(options: RngBackendOptions) {
     this.#options = options;
@@ -40,13 +36,7 @@ export class VirtioRngBackend implements VirtioBackend {
 
   /** DRIVER_OK: take the queue the driver set up (a broken setup marks the device NEEDS_RESET). */
   activate(): void {
-    const config = this.#options.transport.queueConfig(0);
-    if (config === undefined) return;
-    try {
-      this.#queue = new SplitVirtqueue(this.#options.memory, config);
-    } catch (error) {
-      this.#broken(error);
-    }
+    this.#queue = openQueues(this.#options, [0])?.[0];
   }
 
   reset(): void {
@@ -64,15 +54,9 @@ export class VirtioRngBackend implements VirtioBackend {
         queue.pushUsed(chain.head, chain.writableBytes);
       }
     } catch (error) {
-      this.#broken(error);
+      this.error = deviceBroken(this.#options, error) ?? this.error;
       return;
     }
-    if (queue.shouldSignal() && this.#options.transport.raiseInterrupt(InterruptBit.USED_BUFFER)) this.#options.signal();
-  }
-
-  #broken(error: unknown): void {
-    if (!(error instanceof VirtqueueError)) throw error;
-    this.#options.transport.markNeedsReset();
-    if (this.#options.transport.raiseInterrupt(InterruptBit.CONFIG_CHANGE)) this.#options.signal();
+    signalUsed(this.#options, queue);
   }
 }
