@@ -5,7 +5,6 @@
 // overflows) until the guest posts buffers and notifies the receive queue.
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../../kvm/errors';
-import type { TapDevice } from '../../net/tap';
 import { take } from './views';
 import { deviceBroken, openQueues, signalUsed } from './backend-support';
 import type { BackendContext, VirtioBackend } from './mmio-device';
@@ -45,9 +44,18 @@ export function netDevice(mac: Uint8Array): VirtioDeviceDescription {
   };
 }
 
+/** Where frames come from and go to: a TapDevice, or anything with the same shape (tests). */
+export interface FrameDevice {
+  read(into: Uint8Array[]): number | null;
+  write(from: Uint8Array[]): number | null;
+  watch(onReadable: () => void): void;
+  unwatch(): void;
+  readonly watching: boolean;
+}
+
 export class VirtioNetBackend implements VirtioBackend {
   readonly #context: BackendContext;
-  readonly #tap: TapDevice;
+  readonly #tap: FrameDevice;
   #rx: SplitVirtqueue | undefined;
   #tx: SplitVirtqueue | undefined;
   /** A receive chain taken from the ring while no frame was waiting. */
@@ -56,7 +64,7 @@ export class VirtioNetBackend implements VirtioBackend {
   /** A host-side failure that stopped the device (guest errors only set NEEDS_RESET). */
   error: Error | undefined;
 
-  constructor(context: BackendContext, tap: TapDevice) {
+  constructor(context: BackendContext, tap: FrameDevice) {
     this.#context = context;
     this.#tap = tap;
   }
