@@ -26,6 +26,11 @@
 #define USER_LIMIT 0x40000000ul
 #define WRITE_MAX 4096
 #define UD2 0x0b0f
+#define PAGE_UNCACHED 0x18 /* PWT | PCD */
+#define MMIO_PDPT_INDEX 3
+#define MMIO_LOW 0xc0000000ul
+#define MMIO_HIGH 0x100000000ul
+#define PAGE_USER_WRITE 0x6
 
 extern void reload_segments(void);
 extern void enter_user(void (*entry)(void), u64 stack);
@@ -42,6 +47,7 @@ static u8 user_stack[16384] __attribute__((aligned(16)));
 static u64 pml4[512] __attribute__((aligned(4096)));
 static u64 pdpt[512] __attribute__((aligned(4096)));
 static u64 pd[512] __attribute__((aligned(4096)));
+static u64 pd_high[512] __attribute__((aligned(4096))); /* 3-4 GiB: MMIO (virtio windows, local APIC) */
 static u64 gdt[7];
 static struct __attribute__((packed)) {
   u32 reserved0;
@@ -63,12 +69,22 @@ static struct {
   u64 memory_bytes;
   u32 cpus_listed, cpus_online;
   u32 selftest, expect_mem_mib, expect_cpus;
+  u32 virtio_count;
+  u64 virtio_base[VIRTIO_MAX];
 } info;
 
 static struct __attribute__((packed)) {
   u16 limit;
   u64 base;
 } gdtr, idtr;
+
+/* Maps the 2 MiB page holding `address` (between 3 and 4 GiB) with `flags`, uncached. */
+void map_mmio_page(u64 address, u64 flags) {
+  pd_high[(address >> 21) & 511] = (address & ~(TWO_MIB - 1)) | flags | PAGE_UNCACHED | PAGE_LARGE | 1;
+  pdpt[MMIO_PDPT_INDEX] = (u64)pd_high | PAGE_PRESENT_WRITE_USER;
+  u64 cr3;
+  __asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) : : "memory");
+}
 
 void debug_exit(u32 status) {
   outl(DEBUG_EXIT_PORT, status);
@@ -153,6 +169,16 @@ static u32 parse_u32(const char *text) {
   return value;
 }
 
+static u64 parse_hex(const char *text) {
+  u64 value = 0;
+  if (text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) text += 2;
+  for (;; text++) {
+    int digit = *text >= '0' && *text <= '9' ? *text - '0' : *text >= 'a' && *text <= 'f' ? *text - 'a' + 10 : *text >= 'A' && *text <= 'F' ? *text - 'A' + 10 : -1;
+    if (digit < 0) return value;
+    value = value * 16 + (u64)digit;
+  }
+}
+
 static void parse_cmdline(const char *cmdline) {
   if (!cmdline) return;
   for (const char *p = cmdline; *p; p++) {
@@ -160,6 +186,14 @@ static void parse_cmdline(const char *cmdline) {
     if (starts_with(p, "nodevmm.mode=selftest")) info.selftest = 1;
     if (starts_with(p, "nodevmm.mem=")) info.expect_mem_mib = parse_u32(p + 12);
     if (starts_with(p, "nodevmm.cpus=")) info.expect_cpus = parse_u32(p + 13);
+    if (starts_with(p, "virtio_mmio.device=") && info.virtio_count < VIRTIO_MAX) {
+      const char *at = p + 19;
+      while (*at && *at != '@' && *at != ' ') at++;
+      if (*at == '@') {
+        u64 base = parse_hex(at + 1);
+        if (base >= MMIO_LOW && base < MMIO_HIGH) info.virtio_base[info.virtio_count++] = base;
+      }
+    }
   }
 }
 
@@ -186,7 +220,10 @@ static u64 info_value(u64 which) {
     case INFO_EXPECT_MEM_MIB: return info.expect_mem_mib;
     case INFO_EXPECT_CPUS: return info.expect_cpus;
     case INFO_TICK_HZ: return TICK_HZ;
-    default: return (u64)-1;
+    case INFO_VIRTIO_COUNT: return info.virtio_count;
+    default:
+      if (which >= INFO_VIRTIO_BASE && which < INFO_VIRTIO_BASE + info.virtio_count) return info.virtio_base[which - INFO_VIRTIO_BASE];
+      return (u64)-1;
   }
 }
 
@@ -256,6 +293,8 @@ void kmain(const u8 *boot_params) {
   read_boot_params(boot_params);
   setup_tables();
   setup_timer_and_pic();
+  /* virtio windows are mapped for ring 3: the drivers are user programs doing MMIO (no port I/O there). */
+  for (u32 i = 0; i < info.virtio_count; i++) map_mmio_page(info.virtio_base[i], PAGE_USER_WRITE);
   info.cpus_listed = mp_table_cpus();
   info.cpus_online = 1 + (info.cpus_listed > 1 ? start_application_processors(info.cpus_listed) : 0);
   enter_user(user_main, (u64)(user_stack + sizeof user_stack));

@@ -40,5 +40,7 @@ u32 start_application_processors(u32 expected);
 extern volatile u64 ticks;
 void wait_ticks(u64 count);
 void debug_exit(u32 status);
+void map_mmio_page(u64 address, u64 flags);
+#define VIRTIO_MAX 8
 
 #endif

@@ -23,7 +23,6 @@ extern char trampoline_start[], trampoline_end[], trampoline_cr3[], trampoline_e
 
 static volatile u32 aps_online;
 static u8 ap_stacks[(MAX_CPUS + 1) * AP_STACK_BYTES] __attribute__((aligned(4096)));
-static u64 lapic_pd[512] __attribute__((aligned(4096)));
 
 static int signature(const u8 *at, const char *text) {
   for (int i = 0; i < 4; i++)
@@ -61,17 +60,6 @@ static void lapic_write(u32 reg, u32 value) {
   *(volatile u32 *)(LAPIC_BASE + reg) = value;
 }
 
-/* Maps the xAPIC page (above the first GiB) for ring 0 only, uncached. */
-static void map_lapic(void) {
-  u64 cr3;
-  __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-  u64 *pml4 = (u64 *)(cr3 & ~0xffful);
-  u64 *pdpt = (u64 *)(pml4[0] & ~0xffful);
-  lapic_pd[(LAPIC_BASE >> 21) & 511] = (LAPIC_BASE & ~0x1ffffful) | 0x9b; /* present, write, PWT, PCD, large */
-  pdpt[(LAPIC_BASE >> 30) & 511] = (u64)lapic_pd | 0x3;
-  __asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
-}
-
 /* Returns how many APs came up. */
 u32 start_application_processors(u32 expected) {
   u64 cr3;
@@ -81,7 +69,7 @@ u32 start_application_processors(u32 expected) {
   *(u64 *)(base + (trampoline_cr3 - trampoline_start)) = cr3;
   *(u64 *)(base + (trampoline_entry - trampoline_start)) = (u64)ap_main;
   *(u64 *)(base + (trampoline_stacks - trampoline_start)) = (u64)ap_stacks;
-  map_lapic();
+  map_mmio_page(LAPIC_BASE, 0x2); /* ring 0 only */
   lapic_write(LAPIC_ICR_HIGH, 0);
   lapic_write(LAPIC_ICR_LOW, ICR_INIT_ALL_BUT_SELF);
   wait_ticks(1);

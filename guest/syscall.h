@@ -22,6 +22,8 @@ enum {
   INFO_EXPECT_MEM_MIB = 4, /* nodevmm.mem=N, or 0 */
   INFO_EXPECT_CPUS = 5,    /* nodevmm.cpus=N, or 0 */
   INFO_TICK_HZ = 6,
+  INFO_VIRTIO_COUNT = 7,   /* virtio_mmio.device= entries on the command line */
+  INFO_VIRTIO_BASE = 8,    /* + i: the i-th device's MMIO base (mapped for ring 3) */
 };
 
 enum {

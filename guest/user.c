@@ -2,6 +2,7 @@
  * the kernel only through the ud2 system calls of syscall.h. */
 #include "format.h"
 #include "syscall.h"
+#include "virtio.h"
 
 typedef unsigned long u64;
 #define LINE_MAX 128
@@ -40,6 +41,50 @@ static int starts_with(const char *text, const char *prefix) {
   return 1;
 }
 
+/* ---- virtio devices ---- */
+
+#define SECTOR_SIZE 512
+#define BLK_READ 0
+
+static unsigned char io_buffer[SECTOR_SIZE] __attribute__((aligned(16)));
+static unsigned char blk_header[16] __attribute__((aligned(16)));
+static unsigned char blk_status;
+
+static void print_hex_bytes(const unsigned char *bytes, int count) {
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 0; i < count; i++) {
+    char pair[3] = {hex[bytes[i] >> 4], hex[bytes[i] & 15], 0};
+    print(pair);
+  }
+}
+
+/* Fills io_buffer with `count` random bytes from virtio-rng; returns the bytes delivered or -1. */
+static long rng_read(int count) {
+  u64 base = virtio_find(VIRTIO_ID_ENTROPY);
+  if (!base || virtio_start(base) != 0) return -1;
+  struct virtio_buffer buffer = {io_buffer, (unsigned int)count, 1};
+  return virtio_request(base, &buffer, 1);
+}
+
+/* Reads one sector into io_buffer; returns the virtio-blk status (0 = ok) or -1. */
+static int blk_read(u64 sector) {
+  u64 base = virtio_find(VIRTIO_ID_BLOCK);
+  if (!base || virtio_start(base) != 0) return -1;
+  for (int i = 0; i < 16; i++) blk_header[i] = 0;
+  blk_header[0] = BLK_READ;
+  for (int i = 0; i < 8; i++) blk_header[8 + i] = (unsigned char)(sector >> (8 * i));
+  blk_status = 0xff;
+  struct virtio_buffer chain[3] = {{blk_header, 16, 0}, {io_buffer, SECTOR_SIZE, 1}, {&blk_status, 1, 1}};
+  if (virtio_request(base, chain, 3) < 0) return -1;
+  return blk_status;
+}
+
+static int not_constant(const unsigned char *bytes, int count) {
+  for (int i = 1; i < count; i++)
+    if (bytes[i] != bytes[0]) return 1;
+  return 0;
+}
+
 /* ---- self-test ---- */
 
 static int test_number, failures;
@@ -55,7 +100,8 @@ static void check(int ok, const char *what) {
 }
 
 static void selftest(void) {
-  const int plan = 7;
+  int has_rng = virtio_find(VIRTIO_ID_ENTROPY) != 0, has_blk = virtio_find(VIRTIO_ID_BLOCK) != 0;
+  const int plan = 7 + has_rng + has_blk;
   print("TAP version 13\n1..");
   print_dec(plan);
   print("\n");
@@ -72,6 +118,13 @@ static void selftest(void) {
   u64 online = info(INFO_CPUS_ONLINE), listed = info(INFO_CPUS_LISTED), expect_cpus = info(INFO_EXPECT_CPUS);
   check(online == listed, "smp: every CPU in the MP table came up");
   check(expect_cpus == 0 || online == expect_cpus, "smp: as many CPUs as configured");
+  if (has_rng) check(rng_read(32) == 32 && not_constant(io_buffer, 32), "virtio-rng: 32 random bytes, not constant");
+  if (has_blk) {
+    check(blk_read(0) == 0, "virtio-blk: sector 0 read");
+    print("# virtio-blk sector 0: ");
+    print_hex_bytes(io_buffer, 16);
+    print("\n");
+  }
   print("# cpus ");
   print_dec(online);
   print(", memory ");
@@ -108,7 +161,7 @@ static void read_line(char *line) {
 static void run_command(const char *line) {
   if (equal(line, "")) return;
   if (equal(line, "help")) {
-    print("commands: help, uptime, cpus, mem, echo TEXT, reboot, exit [N]\n");
+    print("commands: help, uptime, cpus, mem, echo TEXT, rng, blk SECTOR, reboot, exit [N]\n");
   } else if (equal(line, "uptime")) {
     u64 ticks = (u64)sys(SYS_TICKS, 0, 0), hz = info(INFO_TICK_HZ);
     print("up ");
@@ -127,6 +180,24 @@ static void run_command(const char *line) {
   } else if (starts_with(line, "echo")) {
     print(line[4] == ' ' ? line + 5 : line + 4);
     print("\n");
+  } else if (equal(line, "rng")) {
+    if (rng_read(16) != 16) {
+      print("no virtio-rng device\n");
+    } else {
+      print_hex_bytes(io_buffer, 16);
+      print("\n");
+    }
+  } else if (starts_with(line, "blk")) {
+    u64 sector = 0;
+    for (const char *p = line + 3; *p; p++)
+      if (*p >= '0' && *p <= '9') sector = sector * 10 + (u64)(*p - '0');
+    int status = blk_read(sector);
+    if (status != 0) {
+      print(status < 0 ? "no virtio-blk device\n" : "read failed\n");
+    } else {
+      print_hex_bytes(io_buffer, 32);
+      print("\n");
+    }
   } else if (equal(line, "reboot")) {
     sys(SYS_REBOOT, 0, 0);
   } else if (starts_with(line, "exit")) {

@@ -2,12 +2,14 @@
 // before any VM exists, then loaded with its zero page, E820 map, command line and initrd; COM1
 // (as a SerialConsole stream), the i8042 and the debug-exit port are attached. With several vCPUs an
 // MP table describes them and the IOAPIC, and Linux starts the others with INIT/SIPI; with one vCPU
-// there is no MP table and Linux keeps the PIC.
+// there is no MP table and Linux keeps the PIC. virtio-mmio devices are listed on the command line the
+// way Linux's virtio_mmio driver reads them (the bundled guest reads the same parameter).
 import { HideableFeature } from '../arch/x86_64/cpuid';
 import { linuxVcpuInit } from '../arch/x86_64/boot-state';
 import { buildMptable, MPTABLE_ADDRESS } from '../arch/x86_64/mptable';
 import * as path from 'node:path';
 import { DEBUG_EXIT_PORT } from '../devices/debug-exit';
+import type { VirtioMmioDevice } from '../devices/virtio/mmio-device';
 import { createI8042State } from '../devices/i8042';
 import { COM1_IRQ, COM1_PORT } from '../devices/serial/registers';
 import { SerialConsole } from '../devices/serial/serial-console';
@@ -27,6 +29,8 @@ export interface LinuxMachineConfig {
   kvmPath?: string;
   /** CPUID features to hide from the guest (e.g. ones the host cannot run in guest ring 0). */
   hideCpuFeatures?: HideableFeature[];
+  /** virtio-mmio devices: wired into the VM and announced on the command line (virtio_mmio.device=). */
+  virtio?: VirtioMmioDevice[];
 }
 
 export interface LinuxMachine {
@@ -37,6 +41,8 @@ export interface LinuxMachine {
 
 export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
   const image = parseKernel(config.kernel);
+  const virtio = config.virtio ?? [];
+  const cmdline = [config.cmdline, ...virtio.map((device) => device.kernelCmdline)].filter((part) => part.length > 0).join(' ');
   const serialState = createSerialState();
   const vcpuCount = config.vcpus ?? 1;
   const mptable = buildMptable(vcpuCount);
@@ -50,6 +56,7 @@ export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
       { module: path.join(DEVICE_DIR, 'serial', 'serial-module.js'), args: { state: serialState, port: COM1_PORT, irq: COM1_IRQ } },
       { module: path.join(DEVICE_DIR, 'i8042.js'), args: { state: createI8042State() } },
       { module: path.join(DEVICE_DIR, 'debug-exit.js'), args: { port: DEBUG_EXIT_PORT } },
+      ...virtio.map((device) => device.moduleSpec),
     ],
     init: (vcpu, memory) => {
       if (loaded === undefined) throw new Error('the kernel is loaded before the machine starts');
@@ -63,8 +70,9 @@ export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
   });
   const supportedCpuid = machine.kvm.supportedCpuid();
   try {
-    loaded = loadLinux(machine.memory, image, { cmdline: config.cmdline, ...(config.initrd ? { initrd: config.initrd } : {}) });
+    loaded = loadLinux(machine.memory, image, { cmdline, ...(config.initrd ? { initrd: config.initrd } : {}) });
     if (vcpuCount > 1) machine.memory.writeBytes(MPTABLE_ADDRESS, mptable);
+    for (const device of virtio) device.attach(machine);
   } catch (error) {
     void machine.dispose();
     throw error;

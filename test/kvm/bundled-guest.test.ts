@@ -2,6 +2,12 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { createLinuxMachine } from '../../lib/boot/linux-machine';
 import { BUNDLED_GUEST_PROMPT, BUNDLED_GUEST_READY_MARKER, BUNDLED_GUEST_SELFTEST_CMDLINE, bundledGuestPath } from '../../lib/guest/bundled';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BlockFile, blkDevice, VirtioBlkBackend } from '../../lib/devices/virtio/blk';
+import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
+import { virtioPlacement } from '../../lib/devices/virtio/placement';
+import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng';
 import { watchConsole } from '../helpers/console-watch';
 import { requireKvm, retryUnderEmulation } from '../helpers/kvm';
 import { parseTap } from '../helpers/tap';
@@ -11,8 +17,8 @@ const MEMORY_MIB = 64;
 const STALL_MS = 30_000;
 const RETRIES_UNDER_EMULATION = 2;
 
-function boot(cmdline: string, vcpus = 1) {
-  return createLinuxMachine({ kernel: fs.readFileSync(bundledGuestPath()), cmdline, memorySize: MEMORY_MIB * MiB, vcpus });
+function boot(cmdline: string, vcpus = 1, virtio: VirtioMmioDevice[] = []) {
+  return createLinuxMachine({ kernel: fs.readFileSync(bundledGuestPath()), cmdline, memorySize: MEMORY_MIB * MiB, vcpus, virtio });
 }
 
 describe('the bundled guest (real KVM)', function () {
@@ -61,6 +67,36 @@ describe('the bundled guest (real KVM)', function () {
       assert.equal((await rebooted).exit?.reason, 'reset');
     } finally {
       await machine.dispose();
+    }
+  });
+
+  it('drives virtio-rng and virtio-blk from its ring-3 drivers in the self-test', async function () {
+    this.timeout(120_000);
+    retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bundled-guest-blk-'));
+    const diskPath = path.join(dir, 'disk.img');
+    const signature = Buffer.from('node-vmm disk #1');
+    fs.writeFileSync(diskPath, Buffer.concat([signature, Buffer.alloc(64 * 1024 - signature.length)]));
+    const file = new BlockFile(diskPath);
+    const rng = new VirtioMmioDevice({ ...virtioPlacement(0), device: rngDevice(), backend: (context) => new VirtioRngBackend(context) });
+    const blk = new VirtioMmioDevice({ ...virtioPlacement(1), device: blkDevice(file), backend: (context) => new VirtioBlkBackend(context, file) });
+    const { machine, console: serial } = boot(BUNDLED_GUEST_SELFTEST_CMDLINE, 1, [rng, blk]);
+    try {
+      await machine.start();
+      const { output, exit } = await watchConsole(machine, serial, { stallMs: STALL_MS });
+      const tap = parseTap(output);
+      const names = tap.tests.map((t) => t.description);
+      assert.ok(names.includes('virtio-rng: 32 random bytes, not constant') && names.includes('virtio-blk: sector 0 read'), names.join('; '));
+      tap.tests.forEach((test) => assert.ok(test.ok, test.description));
+      assert.equal(tap.tests.length, tap.planned);
+      assert.ok(output.includes(`# virtio-blk sector 0: ${signature.toString('hex')}`), 'the guest read the host file');
+      assert.equal(exit?.reason, 'exited');
+      assert.equal(exit?.status, 0);
+      assert.equal(rng.fallbackNotifications + blk.fallbackNotifications, 0, 'notifications through ioeventfds');
+    } finally {
+      await machine.dispose();
+      file.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

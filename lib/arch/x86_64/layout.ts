@@ -12,3 +12,7 @@ export const KERNEL_LOAD_ADDRESS = 0x100000;
 export const KVM_TSS_ADDRESS = 0xfffbd000;
 /** KVM_SET_IDENTITY_MAP_ADDR: the page just below the TSS pages. */
 export const KVM_IDENTITY_MAP_ADDRESS = 0xfffbc000;
+/** virtio-mmio windows: 4 KiB each from here, inside the 32-bit MMIO gap (Firecracker's choice too). */
+export const VIRTIO_MMIO_BASE = 0xd0000000;
+/** Legacy-PIC-reachable IRQs free of the legacy devices (COM1 uses 4), in allocation order. */
+export const VIRTIO_IRQS: readonly number[] = [5, 6, 7, 9, 10, 11, 12, 14, 15];

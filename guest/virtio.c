@@ -1,0 +1,136 @@
+/* Ring-3 virtio-mmio driver: see virtio.h. All rings live in this program's static memory, which the
+ * identity mapping makes guest-physical as is. */
+#include "virtio.h"
+#include "syscall.h"
+
+#define QUEUE_SIZE 8
+#define REG_MAGIC 0x000
+#define REG_VERSION 0x004
+#define REG_DEVICE_ID 0x008
+#define REG_DRIVER_FEATURES 0x020
+#define REG_DRIVER_FEATURES_SEL 0x024
+#define REG_QUEUE_SEL 0x030
+#define REG_QUEUE_NUM_MAX 0x034
+#define REG_QUEUE_NUM 0x038
+#define REG_QUEUE_READY 0x044
+#define REG_QUEUE_NOTIFY 0x050
+#define REG_INTERRUPT_STATUS 0x060
+#define REG_INTERRUPT_ACK 0x064
+#define REG_STATUS 0x070
+#define REG_QUEUE_DESC 0x080
+#define REG_QUEUE_DRIVER 0x090
+#define REG_QUEUE_DEVICE 0x0a0
+#define MAGIC 0x74726976
+#define STATUS_ACK 1
+#define STATUS_DRIVER 2
+#define STATUS_DRIVER_OK 4
+#define STATUS_FEATURES_OK 8
+#define DESC_NEXT 1
+#define DESC_WRITE 2
+#define FEATURE_VERSION_1_HIGH 1 /* bit 32 */
+#define TIMEOUT_TICKS 200
+#define MAX_DEVICES 8
+
+struct desc {
+  u64 addr;
+  unsigned int len;
+  unsigned short flags, next;
+};
+
+static struct queue {
+  struct desc desc[QUEUE_SIZE] __attribute__((aligned(16)));
+  struct {
+    unsigned short flags, idx, ring[QUEUE_SIZE], used_event;
+  } avail __attribute__((aligned(2)));
+  struct {
+    unsigned short flags;
+    volatile unsigned short idx;
+    struct {
+      unsigned int id, len;
+    } ring[QUEUE_SIZE];
+    unsigned short avail_event;
+  } used __attribute__((aligned(4)));
+  u64 base;
+  unsigned short next_avail;
+} queues[MAX_DEVICES];
+
+static long sys(long number, long a, long b) {
+  long result;
+  __asm__ volatile("ud2" : "=a"(result) : "a"(number), "D"(a), "S"(b) : "memory");
+  return result;
+}
+
+static unsigned int rd(u64 base, unsigned int reg) { return *(volatile unsigned int *)(base + reg); }
+static void wr(u64 base, unsigned int reg, unsigned int value) { *(volatile unsigned int *)(base + reg) = value; }
+static void wr64(u64 base, unsigned int reg, u64 value) {
+  wr(base, reg, (unsigned int)value);
+  wr(base, reg + 4, (unsigned int)(value >> 32));
+}
+
+u64 virtio_find(unsigned int device_id) {
+  long count = sys(SYS_INFO, INFO_VIRTIO_COUNT, 0);
+  for (long i = 0; i < count; i++) {
+    u64 base = (u64)sys(SYS_INFO, INFO_VIRTIO_BASE + i, 0);
+    if (rd(base, REG_MAGIC) == MAGIC && rd(base, REG_VERSION) == 2 && rd(base, REG_DEVICE_ID) == device_id) return base;
+  }
+  return 0;
+}
+
+static struct queue *queue_of(u64 base) {
+  for (int i = 0; i < MAX_DEVICES; i++)
+    if (queues[i].base == base) return &queues[i];
+  for (int i = 0; i < MAX_DEVICES; i++)
+    if (queues[i].base == 0) {
+      queues[i].base = base;
+      return &queues[i];
+    }
+  return 0;
+}
+
+int virtio_start(u64 base) {
+  struct queue *q = queue_of(base);
+  if (!q) return -1;
+  wr(base, REG_STATUS, 0);
+  wr(base, REG_STATUS, STATUS_ACK);
+  wr(base, REG_STATUS, STATUS_ACK | STATUS_DRIVER);
+  wr(base, REG_DRIVER_FEATURES_SEL, 0);
+  wr(base, REG_DRIVER_FEATURES, 0);
+  wr(base, REG_DRIVER_FEATURES_SEL, 1);
+  wr(base, REG_DRIVER_FEATURES, FEATURE_VERSION_1_HIGH);
+  wr(base, REG_STATUS, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK);
+  if (!(rd(base, REG_STATUS) & STATUS_FEATURES_OK)) return -2;
+  wr(base, REG_QUEUE_SEL, 0);
+  if (rd(base, REG_QUEUE_NUM_MAX) < QUEUE_SIZE) return -3;
+  wr(base, REG_QUEUE_NUM, QUEUE_SIZE);
+  wr64(base, REG_QUEUE_DESC, (u64)q->desc);
+  wr64(base, REG_QUEUE_DRIVER, (u64)&q->avail);
+  wr64(base, REG_QUEUE_DEVICE, (u64)&q->used);
+  wr(base, REG_QUEUE_READY, 1);
+  wr(base, REG_STATUS, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+  q->next_avail = 0;
+  q->avail.idx = 0;
+  return 0;
+}
+
+long virtio_request(u64 base, const struct virtio_buffer *buffers, int count) {
+  struct queue *q = queue_of(base);
+  if (!q || count < 1 || count > QUEUE_SIZE) return -1;
+  for (int i = 0; i < count; i++) {
+    q->desc[i].addr = (u64)buffers[i].data;
+    q->desc[i].len = buffers[i].length;
+    q->desc[i].flags = (unsigned short)((buffers[i].writable ? DESC_WRITE : 0) | (i + 1 < count ? DESC_NEXT : 0));
+    q->desc[i].next = (unsigned short)(i + 1);
+  }
+  unsigned short slot = q->next_avail;
+  q->avail.ring[slot % QUEUE_SIZE] = 0;
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  q->avail.idx = ++q->next_avail;
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  wr(base, REG_QUEUE_NOTIFY, 0);
+  long deadline = sys(SYS_TICKS, 0, 0) + TIMEOUT_TICKS;
+  while (q->used.idx != q->next_avail)
+    if (sys(SYS_TICKS, 0, 0) > deadline) return -1;
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  wr(base, REG_INTERRUPT_ACK, rd(base, REG_INTERRUPT_STATUS));
+  return q->used.ring[slot % QUEUE_SIZE].len;
+}
