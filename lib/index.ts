@@ -44,3 +44,6 @@ export { COM1_IRQ, COM1_PORT } from './devices/serial/registers';
 export { createI8042State } from './devices/i8042';
 export { DEBUG_EXIT_PORT } from './devices/debug-exit';
 export type { DeviceExit } from './runner/messages';
+// The high-level API: createVm() boots a Linux kernel (default: the bundled guest) in a VirtualMachine.
+export * from './api';
+export { bundledGuestPath } from './guest/bundled';

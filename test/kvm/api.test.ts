@@ -1,0 +1,156 @@
+// The public API (createVm → VirtualMachine) booting the bundled guest: self-test, several VMs at
+// once, AbortSignal, and async disposal releasing every fd.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import { createVm } from '../../lib/api/create-vm';
+import type { VirtualMachine } from '../../lib/api/virtual-machine';
+import type { VmExit } from '../../lib/api/vm-exit';
+import { bundledGuestPath } from '../../lib/guest/bundled';
+import { openFdCount, requireKvm, retryUnderEmulation } from '../helpers/kvm';
+
+const READY = /node-vmm-guest: ready/;
+const PROMPT = 'node-vmm> ';
+const STALL_MS = 60_000;
+
+interface Waiter {
+  pattern: RegExp;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Collects a VM's console output; until() resolves when it matches, failing (and stopping the VM) after a silent stall. */
+class ConsoleLog {
+  text = '';
+  #waiters: Waiter[] = [];
+  #exit: VmExit | undefined;
+
+  constructor(readonly vm: VirtualMachine) {
+    vm.console.on('data', (chunk: Buffer) => {
+      this.text += chunk.toString('latin1');
+      for (const waiter of [...this.#waiters]) {
+        waiter.timer.refresh();
+        if (waiter.pattern.test(this.text)) this.#settle(waiter);
+      }
+    });
+    void vm.exited.then((exit) => {
+      this.#exit = exit;
+      setImmediate(() => {
+        for (const waiter of [...this.#waiters]) this.#settle(waiter, new Error(`the VM ended (${exit.reason}) before printing ${waiter.pattern}; output:\n${this.text.slice(-400)}`));
+      });
+    });
+  }
+
+  until(pattern: RegExp): Promise<void> {
+    if (pattern.test(this.text)) return Promise.resolve();
+    if (this.#exit) return Promise.reject(new Error(`the VM already ended before printing ${pattern}`));
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        pattern,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          void this.vm.stop();
+          this.#settle(waiter, new Error(`the console was silent for ${STALL_MS / 1000} s waiting for ${pattern}; output:\n${this.text.slice(-400)}`));
+        }, STALL_MS),
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  #settle(waiter: Waiter, error?: Error): void {
+    clearTimeout(waiter.timer);
+    this.#waiters = this.#waiters.filter((w) => w !== waiter);
+    if (error) waiter.reject(error);
+    else waiter.resolve();
+  }
+}
+
+function escape(text: string): RegExp {
+  return new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+}
+
+describe('createVm with the bundled guest', function () {
+  before(function () {
+    requireKvm(this);
+    if (!fs.existsSync(bundledGuestPath())) throw new Error(`the bundled guest ${bundledGuestPath()} is not built yet (npm run build:guest)`);
+  });
+
+  it('runs the guest self-test to exit status 0, with start and exit events', async function () {
+    retryUnderEmulation(this, 2);
+    await using vm = await createVm({ cmdline: 'nodevmm.mode=selftest' });
+    const log = new ConsoleLog(vm);
+    const events: string[] = [];
+    vm.on('start', () => events.push('start'));
+    vm.on('exit', (exit) => events.push(`exit:${exit.reason}`));
+    await vm.start();
+    const exit = await vm.exited;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(exit.reason, 'exited', `output:\n${log.text}`);
+    assert.equal(exit.status, 0, `self-test failures; output:\n${log.text}`);
+    assert.match(log.text, READY);
+    assert.match(log.text, /^1\.\.\d+/m, 'a TAP plan');
+    assert.doesNotMatch(log.text, /^not ok/m);
+    assert.deepEqual(events, ['start', 'exit:exited']);
+    assert.equal(exit.registers.length, 1);
+  });
+
+  it('runs two VMs at once that share nothing', async function () {
+    retryUnderEmulation(this, 2);
+    await using a = await createVm({ memoryMiB: 64 });
+    await using b = await createVm({ memoryMiB: 96 });
+    const logA = new ConsoleLog(a);
+    const logB = new ConsoleLog(b);
+    await Promise.all([a.start(), b.start()]);
+    await Promise.all([logA.until(escape(PROMPT)), logB.until(escape(PROMPT))]);
+    a.console.write('echo from-vm-a\n');
+    b.console.write('echo from-vm-b\n');
+    await Promise.all([logA.until(/from-vm-a\r?\n[^]*node-vmm> /), logB.until(/from-vm-b\r?\n[^]*node-vmm> /)]);
+    a.console.write('exit 5\n');
+    b.console.write('exit 6\n');
+    const [exitA, exitB] = await Promise.all([a.exited, b.exited]);
+    assert.equal(exitA.reason, 'exited');
+    assert.equal(exitA.status, 5);
+    assert.equal(exitB.reason, 'exited');
+    assert.equal(exitB.status, 6);
+    assert.doesNotMatch(logA.text, /from-vm-b/);
+    assert.doesNotMatch(logB.text, /from-vm-a/);
+  });
+
+  it('stops a running VM when its AbortSignal is aborted', async function () {
+    retryUnderEmulation(this, 2);
+    const controller = new AbortController();
+    await using vm = await createVm({ signal: controller.signal });
+    const log = new ConsoleLog(vm);
+    await vm.start();
+    await log.until(READY);
+    controller.abort();
+    const exit = await vm.exited;
+    assert.equal(exit.reason, 'stopped');
+    // start() after an abort rejects with the typed AbortError.
+    await assert.rejects(vm.start(), (error: unknown) => error instanceof Error && error.name === 'AbortError');
+  });
+
+  it('releases every fd on async disposal, and disposal is idempotent', async function () {
+    retryUnderEmulation(this, 2);
+    // Warm up once so lazily opened process-wide fds (the addon, worker plumbing) are counted before.
+    {
+      await using warm = await createVm({ cmdline: 'nodevmm.mode=selftest' });
+      await warm.start();
+      await warm.exited;
+    }
+    const before = openFdCount();
+    const vm = await createVm();
+    const log = new ConsoleLog(vm);
+    await vm.start();
+    await log.until(READY);
+    assert.ok(openFdCount() > before, 'a running VM holds fds');
+    await vm[Symbol.asyncDispose]();
+    await vm[Symbol.asyncDispose]();
+    await vm.dispose();
+    assert.equal((await vm.exited).reason, 'stopped');
+    // Worker threads close their vCPU fds as they exit; give the event loop a moment.
+    for (let i = 0; i < 50 && openFdCount() > before; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(openFdCount(), before);
+  });
+});
