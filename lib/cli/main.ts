@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// node-vmm command line: `check` (is KVM usable here?) and `demo` (run a tiny guest).
+// node-vmm command line: `check` (is KVM usable here?), `run` (boot a kernel on this terminal) and
+// `demo` (run a tiny guest).
 import { VmmError } from '../kvm/errors';
 import { checkHost, checkKernelMode } from './check';
 import { runDemo } from './demo';
+import { runCommand } from './run';
 
 const USAGE = `usage: node-vmm <command>
 
 commands:
   check   report whether KVM is usable here: /dev/kvm access, API version, capabilities, and
           whether guest kernel mode runs natively or emulated (a short timed probe)
+  run     boot a kernel (default: the bundled guest shell) on this terminal; 'run --help' for options
   demo    run a few bytes of 64-bit guest code that print through a TypeScript device
 `;
 
@@ -24,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
       }
       return lines.every((l) => l.ok) ? 0 : 1;
     }
+    case 'run':
+      return runCommand(argv.slice(1));
     case 'demo': {
       const started = process.hrtime.bigint();
       const exit = await runDemo((bytes) => process.stdout.write(bytes));

@@ -1,0 +1,216 @@
+// `node-vmm run`: boots a kernel (default: the bundled guest) with its serial console attached to
+// this terminal. On a TTY the terminal is put in raw mode (every key goes to the guest) and Ctrl-A x
+// stops the VM; otherwise stdin is piped to the guest and the guest's output to stdout.
+import { parseArgs } from 'node:util';
+import { createVm } from '../api/create-vm';
+import type { VmConfig } from '../api/config';
+import { describeVmExit, VmExit } from '../api/vm-exit';
+import type { VirtualMachine } from '../api/virtual-machine';
+
+export const RUN_USAGE = `usage: node-vmm run [options]
+
+Boots a kernel with its serial console (COM1) attached to this terminal. With no options it boots
+the bundled guest, which starts a shell ('help' lists its commands; 'exit N' ends the VM with status N).
+
+options:
+  --kernel PATH    bzImage or ELF vmlinux to boot (default: the bundled guest)
+  --initrd PATH    initrd to load
+  --cmdline TEXT   kernel command line (default: '' for the bundled guest, 'console=ttyS0' otherwise)
+  --mem MIB        guest RAM in MiB (default 128)
+  --cpus N         number of vCPUs (default 1)
+  -h, --help       show this help
+
+console: on a terminal every key goes to the guest (raw mode); press Ctrl-A then x to stop the VM
+(Ctrl-A Ctrl-A sends a Ctrl-A). Without a terminal, stdin is piped to the guest.
+exit status: the guest's status for 'exit N', 0 when it resets, shuts down or is stopped, 1 on a fault
+or error (with a one-line message on stderr), 2 for bad arguments.
+`;
+
+export class UsageError extends Error {}
+
+export type RunArgs = { help: true } | { help: false; config: VmConfig };
+
+function integerOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]+$/.test(value)) throw new UsageError(`--${name} must be a positive integer, got '${value}'`);
+  return Number(value);
+}
+
+/** Parses `run`'s arguments (after the word 'run'); throws UsageError for anything it cannot use. */
+export function parseRunArgs(argv: string[]): RunArgs {
+  let values: { kernel?: string; initrd?: string; cmdline?: string; mem?: string; cpus?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        kernel: { type: 'string' },
+        initrd: { type: 'string' },
+        cmdline: { type: 'string' },
+        mem: { type: 'string' },
+        cpus: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return { help: true };
+  const config: VmConfig = {};
+  if (values.kernel !== undefined) config.kernel = values.kernel;
+  if (values.initrd !== undefined) config.initrd = values.initrd;
+  const cmdline = values.cmdline ?? (values.kernel !== undefined ? 'console=ttyS0' : undefined);
+  if (cmdline !== undefined) config.cmdline = cmdline;
+  const mem = integerOption('mem', values.mem);
+  if (mem !== undefined) config.memoryMiB = mem;
+  const cpus = integerOption('cpus', values.cpus);
+  if (cpus !== undefined) config.vcpus = cpus;
+  return { help: false, config };
+}
+
+/** The process exit code for how the VM ended. */
+export function exitCodeFor(exit: VmExit): number {
+  switch (exit.reason) {
+    case 'exited':
+      return exit.status ?? 1;
+    case 'fault':
+    case 'error':
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+const CTRL_A = 0x01;
+
+/** Ctrl-A x detection over a raw keyboard stream: returns the bytes to forward, calls onEscape on Ctrl-A x. */
+export function createEscapeFilter(onEscape: () => void): (chunk: Uint8Array) => Uint8Array {
+  let pending = false;
+  return (chunk) => {
+    const out: number[] = [];
+    for (const byte of chunk) {
+      if (pending) {
+        pending = false;
+        if (byte === 0x78 /* x */ || byte === 0x58 /* X */) {
+          onEscape();
+          return Uint8Array.from(out);
+        }
+        out.push(CTRL_A);
+        if (byte !== CTRL_A) out.push(byte);
+      } else if (byte === CTRL_A) {
+        pending = true;
+      } else {
+        out.push(byte);
+      }
+    }
+    return Uint8Array.from(out);
+  };
+}
+
+/** Output silence after which held input is released: short after a prompt-like line, longer otherwise. */
+const PROMPT_IDLE_MS = 100;
+const IDLE_MS = 5000;
+
+/**
+ * Writes input to the guest. Input that arrives while the guest boots can be lost (the bundled guest
+ * resets its UART and sets up its interrupt controller after it first prints), so it is held until the
+ * guest looks ready for it: its output has gone quiet after a line without a newline (a prompt), or
+ * quiet for five seconds after anything.
+ */
+function guestInput(vm: VirtualMachine): (bytes: Uint8Array) => void {
+  let held: Uint8Array[] | undefined = [];
+  let timer: NodeJS.Timeout | undefined;
+  const release = (): void => {
+    vm.console.off('data', onOutput);
+    for (const bytes of held ?? []) vm.console.write(bytes);
+    held = undefined;
+  };
+  const onOutput = (chunk: Buffer): void => {
+    clearTimeout(timer);
+    const promptLike = chunk.length > 0 && chunk[chunk.length - 1] !== 0x0a;
+    timer = setTimeout(release, promptLike ? PROMPT_IDLE_MS : IDLE_MS);
+  };
+  vm.console.on('data', onOutput);
+  void vm.exited.then(() => clearTimeout(timer));
+  return (bytes) => {
+    if (held) held.push(bytes);
+    else vm.console.write(bytes);
+  };
+}
+
+function attachConsole(vm: VirtualMachine): () => void {
+  const stdin = process.stdin;
+  const forward = guestInput(vm);
+  vm.console.pipe(process.stdout, { end: false });
+  if (stdin.isTTY) {
+    stdin.setRawMode(true);
+    let restored = false;
+    const restore = (): void => {
+      if (restored) return;
+      restored = true;
+      stdin.off('data', onData);
+      try {
+        stdin.setRawMode(false);
+      } catch {
+        // the terminal is gone
+      }
+      stdin.pause();
+    };
+    const filter = createEscapeFilter(() => {
+      process.stderr.write('\r\nnode-vmm: Ctrl-A x: stopping the VM\r\n');
+      void vm.stop();
+    });
+    const onData = (chunk: Buffer): void => {
+      const bytes = filter(chunk);
+      if (bytes.length > 0) forward(bytes);
+    };
+    stdin.on('data', onData);
+    process.once('exit', restore); // even on an unexpected exit, never leave the terminal raw
+    return restore;
+  }
+  const onData = (chunk: Buffer): void => forward(chunk);
+  stdin.on('data', onData);
+  return () => {
+    stdin.off('data', onData);
+    stdin.pause();
+    stdin.destroy();
+  };
+}
+
+/** Runs `node-vmm run ARGS`; resolves with the process exit code. */
+export async function runCommand(argv: string[]): Promise<number> {
+  let args: RunArgs;
+  try {
+    args = parseRunArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`node-vmm run: ${error.message}\n${RUN_USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(RUN_USAGE);
+    return 0;
+  }
+  const vm = await createVm(args.config);
+  let detach: (() => void) | undefined;
+  const onSignal = (): void => {
+    void vm.stop();
+  };
+  try {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    detach = attachConsole(vm);
+    await vm.start();
+    const exit = await vm.exited;
+    // Let the console hand over what the guest printed last.
+    if (!vm.console.readableEnded) await new Promise<void>((resolve) => vm.console.once('end', resolve).once('close', resolve));
+    if (exit.reason === 'fault' || exit.reason === 'error') process.stderr.write(`node-vmm: guest ${describeVmExit(exit).split('\n')[0]}\n`);
+    return exitCodeFor(exit);
+  } finally {
+    detach?.();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await vm.dispose();
+  }
+}
