@@ -2,31 +2,17 @@
 // ratio against a C loop doing the same KVM work with the same guest, measured in the same run.
 // Each side is timed at two iteration counts and the difference is used, so fixed costs (worker
 // start-up, VM creation) cancel out. Prints "exit-cost ratio R" (TS / C).
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildGuests, GUEST_OUTPUT_DIR, PACKAGE_ROOT } from '../../test/guests/build';
+import { buildGuests, PACKAGE_ROOT } from '../../test/guests/build';
 import { outLoopMachine } from '../../test/helpers/machines';
+import { median } from '../stats';
+import { buildCLoop, cNsPerExit } from './c-loop';
 
 const SMALL = Number(process.env.EXIT_COST_SMALL ?? 20_000);
 const LARGE = Number(process.env.EXIT_COST_LARGE ?? 120_000);
 const ROUNDS = Number(process.env.EXIT_COST_ROUNDS ?? 5);
-const GUEST = path.join(GUEST_OUTPUT_DIR, 'out-loop.bin');
 const COUNTER_DEVICE = path.join(PACKAGE_ROOT, 'dist', 'test', 'devices', 'counter.js');
-
-function buildCLoop(): string {
-  const output = path.join(os.tmpdir(), `node-vmm-exit-cost-${process.pid}`);
-  execFileSync('gcc', ['-O2', '-o', output, path.join(PACKAGE_ROOT, 'bench', 'exit-cost', 'c-loop.c')], { stdio: 'inherit' });
-  return output;
-}
-
-function timeC(binary: string, iterations: number): number {
-  const out = execFileSync(binary, [GUEST, String(iterations)], { encoding: 'utf8' });
-  const match = /elapsed_ns (\d+)/.exec(out);
-  if (!match) throw new Error(`unexpected C loop output: ${out}`);
-  return Number(match[1]);
-}
 
 async function timeTs(iterations: number): Promise<number> {
   const counter = new SharedArrayBuffer(4);
@@ -44,11 +30,6 @@ async function timeTs(iterations: number): Promise<number> {
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
-
 async function main(): Promise<void> {
   buildGuests();
   const cLoop = buildCLoop();
@@ -57,7 +38,7 @@ async function main(): Promise<void> {
     const tsPerExit: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       // Interleave the two so machine noise hits both alike.
-      const c = (timeC(cLoop, LARGE) - timeC(cLoop, SMALL)) / (LARGE - SMALL);
+      const c = cNsPerExit(cLoop, SMALL, LARGE);
       const ts = ((await timeTs(LARGE)) - (await timeTs(SMALL))) / (LARGE - SMALL);
       cPerExit.push(c);
       tsPerExit.push(ts);
