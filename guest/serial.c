@@ -15,7 +15,8 @@
 #define IER_RX_AVAILABLE 0x01
 #define MCR_DTR_RTS_OUT2 0x0b
 #define LCR_8N1 0x03
-#define FCR_ENABLE_CLEAR 0x07
+/* Enable the FIFOs and clear the transmitter only: input typed before boot is kept. */
+#define FCR_ENABLE_CLEAR_TX 0x05
 #define TX_SPIN_LIMIT 100000
 #define RX_RING 256
 
@@ -25,7 +26,7 @@ static volatile u32 rx_head, rx_tail;
 void serial_init(void) {
   outb(COM1 + REG_IER, 0);
   outb(COM1 + REG_LCR, LCR_8N1);
-  outb(COM1 + REG_FCR, FCR_ENABLE_CLEAR);
+  outb(COM1 + REG_FCR, FCR_ENABLE_CLEAR_TX);
   outb(COM1 + REG_MCR, MCR_DTR_RTS_OUT2);
   outb(COM1 + REG_IER, IER_RX_AVAILABLE);
 }
@@ -74,8 +75,11 @@ void serial_on_interrupt(void) {
   }
 }
 
-/* A received byte, or -1 when none is waiting. Called with interrupts off. */
+/* A received byte, or -1 when none is waiting. Called with interrupts off. The UART is also polled
+ * here: bytes that arrived before the PIC was set up raised IRQ 4 before anyone listened, and the
+ * line stays up, so no new edge would ever announce them. */
 int serial_take_char(void) {
+  serial_on_interrupt();
   if (rx_tail == rx_head) return -1;
   int byte = rx_ring[rx_tail];
   rx_tail = (rx_tail + 1) % RX_RING;

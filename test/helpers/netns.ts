@@ -17,6 +17,8 @@ export function netnsMissingReason(): string | undefined {
 export class NetNamespace {
   constructor(readonly name: string) {
     execFileSync('ip', ['netns', 'add', name]);
+    // No IPv6 chatter (router solicitations, MLD) competing with the frames a test waits for.
+    this.run('sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6');
   }
 
   /** Runs a command inside the namespace; returns its stdout. */
