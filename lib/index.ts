@@ -47,3 +47,14 @@ export type { DeviceExit } from './runner/messages';
 // The high-level API: createVm() boots a Linux kernel (default: the bundled guest) in a VirtualMachine.
 export * from './api';
 export { bundledGuestPath } from './guest/bundled';
+export { BUNDLED_GUEST_PROMPT, BUNDLED_GUEST_READY_MARKER, BUNDLED_GUEST_SELFTEST_CMDLINE } from './guest/bundled';
+// virtio-mmio devices (pass them to createLinuxMachine({ virtio })) and what they run on.
+export { VirtioMmioDevice, type BackendContext, type VirtioBackend, type VirtioMmioDeviceOptions } from './devices/virtio/mmio-device';
+export { virtioPlacement } from './devices/virtio/placement';
+export { rngDevice, VirtioRngBackend } from './devices/virtio/rng';
+export { BlockFile, blkDevice, VirtioBlkBackend, type BlockFileOptions } from './devices/virtio/blk';
+export { netDevice, parseMac, VirtioNetBackend, type FrameDevice } from './devices/virtio/net';
+export { vsockDevice, VirtioVsockBackend } from './devices/virtio/vsock';
+export { VirtqueueError, type VirtqueueErrorCode } from './devices/virtio/errors';
+export { TapDevice } from './net/tap';
+export { EventFd } from './kvm/eventfd';
