@@ -2,6 +2,7 @@
 // exists, so a bad option never leaves a VM behind; kernel images are parsed here too (BootError).
 import * as fs from 'node:fs/promises';
 import { parseKernel } from '../boot/kernel-image';
+import { VirtioMmioDevice } from '../devices/virtio/mmio-device';
 import { bundledGuestPath } from '../guest/bundled';
 import { MAX_VCPUS } from '../runner/machine';
 import { VmConfigError, VmFileError } from './errors';
@@ -26,6 +27,8 @@ export interface VmConfig {
   vcpus?: number;
   /** Aborting it stops the VM; an already-aborted signal makes createVm() reject. */
   signal?: AbortSignal;
+  /** virtio-mmio devices (see virtioPlacement), listed to the guest on its command line. */
+  virtio?: VirtioMmioDevice[];
 }
 
 /** A validated config with the files read. */
@@ -37,9 +40,10 @@ export interface ResolvedVmConfig {
   memorySize: number;
   vcpus: number;
   signal?: AbortSignal;
+  virtio: VirtioMmioDevice[];
 }
 
-const KNOWN_FIELDS = new Set(['kernel', 'initrd', 'cmdline', 'memoryMiB', 'vcpus', 'signal']);
+const KNOWN_FIELDS = new Set(['kernel', 'initrd', 'cmdline', 'memoryMiB', 'vcpus', 'signal', 'virtio']);
 
 function isAbortSignal(value: unknown): value is AbortSignal {
   return typeof value === 'object' && value !== null && typeof (value as AbortSignal).aborted === 'boolean' && typeof (value as AbortSignal).addEventListener === 'function';
@@ -76,6 +80,13 @@ export function validateVmConfig(config: unknown): asserts config is VmConfig {
   if (record.memoryMiB !== undefined) checkInteger('memoryMiB', record.memoryMiB, MIN_MEMORY_MIB, MAX_MEMORY_MIB);
   if (record.vcpus !== undefined) checkInteger('vcpus', record.vcpus, 1, MAX_VCPUS);
   if (record.signal !== undefined && !isAbortSignal(record.signal)) throw new VmConfigError('signal', 'must be an AbortSignal');
+  if (record.virtio !== undefined) {
+    if (!Array.isArray(record.virtio) || !record.virtio.every((device) => device instanceof VirtioMmioDevice)) {
+      throw new VmConfigError('virtio', 'must be an array of VirtioMmioDevice');
+    }
+    const bases = record.virtio.map((device: VirtioMmioDevice) => device.base);
+    if (new Set(bases).size !== bases.length) throw new VmConfigError('virtio', 'two devices share one MMIO window (use virtioPlacement(n) with distinct n)');
+  }
 }
 
 async function readImage(field: string, value: string | Uint8Array): Promise<Uint8Array> {
@@ -110,5 +121,6 @@ export async function resolveVmConfig(config: VmConfig = {}): Promise<ResolvedVm
     memorySize: (config.memoryMiB ?? DEFAULT_MEMORY_MIB) * 1024 * 1024,
     vcpus: config.vcpus ?? DEFAULT_VCPUS,
     ...(config.signal !== undefined ? { signal: config.signal } : {}),
+    virtio: config.virtio ?? [],
   };
 }

@@ -19,6 +19,7 @@ export async function createVm(config: VmConfig = {}): Promise<VirtualMachine> {
     cmdline: resolved.cmdline,
     memorySize: resolved.memorySize,
     vcpus: resolved.vcpus,
+    virtio: resolved.virtio,
   });
   return new VirtualMachine(linux, resolved.signal);
 }

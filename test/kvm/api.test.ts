@@ -5,6 +5,9 @@ import * as fs from 'node:fs';
 import { createVm } from '../../lib/api/create-vm';
 import type { VirtualMachine } from '../../lib/api/virtual-machine';
 import type { VmExit } from '../../lib/api/vm-exit';
+import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
+import { virtioPlacement } from '../../lib/devices/virtio/placement';
+import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng';
 import { bundledGuestPath } from '../../lib/guest/bundled';
 import { openFdCount, requireKvm, retryUnderEmulation } from '../helpers/kvm';
 
@@ -93,6 +96,18 @@ describe('createVm with the bundled guest', function () {
     assert.doesNotMatch(log.text, /^not ok/m);
     assert.deepEqual(events, ['start', 'exit:exited']);
     assert.equal(exit.registers.length, 1);
+  });
+
+  it('passes virtio devices to the guest, whose self-test uses them', async function () {
+    retryUnderEmulation(this, 2);
+    const rng = new VirtioMmioDevice({ ...virtioPlacement(0), device: rngDevice(), backend: (context) => new VirtioRngBackend(context) });
+    await using vm = await createVm({ cmdline: 'nodevmm.mode=selftest', virtio: [rng] });
+    const log = new ConsoleLog(vm);
+    await vm.start();
+    const exit = await vm.exited;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(exit.status, 0, `output:\n${log.text}`);
+    assert.match(log.text, /^ok \d+ - virtio-rng: 32 random bytes, not constant/m);
   });
 
   it('runs two VMs at once that share nothing', async function () {

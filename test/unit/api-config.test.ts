@@ -9,6 +9,9 @@ import { VmAbortError, VmConfigError, VmFileError } from '../../lib/api/errors';
 import { BootError } from '../../lib/boot/errors';
 import { ConfigError, VmmError } from '../../lib/kvm/errors';
 import { makeBzImage } from './boot-fixtures.test';
+import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
+import { virtioPlacement } from '../../lib/devices/virtio/placement';
+import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng';
 
 function rejectsWithField(config: unknown, field: string): Promise<void> {
   return assert.rejects(createVm(config as VmConfig), (error: unknown) => {
@@ -31,6 +34,13 @@ describe('createVm config validation', () => {
 
   it('rejects bad memoryMiB values, naming the field', async () => {
     for (const value of [0, 1, -5, 1.5, Number.NaN, '128', 2 ** 40]) await rejectsWithField({ kernel: makeBzImage(), memoryMiB: value }, 'memoryMiB');
+  });
+
+  it('rejects virtio lists that are not VirtioMmioDevices or share a window', async () => {
+    await rejectsWithField({ kernel: makeBzImage(), virtio: [{}] }, 'virtio');
+    await rejectsWithField({ kernel: makeBzImage(), virtio: 'rng' }, 'virtio');
+    const rng = (): VirtioMmioDevice => new VirtioMmioDevice({ ...virtioPlacement(0), device: rngDevice(), backend: (context) => new VirtioRngBackend(context) });
+    await rejectsWithField({ kernel: makeBzImage(), virtio: [rng(), rng()] }, 'virtio');
   });
 
   it('rejects bad vcpus values, naming the field', async () => {
