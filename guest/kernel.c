@@ -71,6 +71,7 @@ static struct {
   u32 selftest, expect_mem_mib, expect_cpus;
   u32 virtio_count;
   u64 virtio_base[VIRTIO_MAX];
+  u32 net_ip, net_peer;
 } info;
 
 static struct __attribute__((packed)) {
@@ -179,6 +180,19 @@ static u64 parse_hex(const char *text) {
   }
 }
 
+/* "a.b.c.d" as a.b.c.d in the top-down byte order of a 32-bit number, or 0. */
+static u32 parse_ipv4(const char *text) {
+  u32 address = 0;
+  for (int part = 0; part < 4; part++) {
+    if (*text < '0' || *text > '9') return 0;
+    u32 value = parse_u32(text);
+    while (*text >= '0' && *text <= '9') text++;
+    if (value > 255 || (part < 3 && *text++ != '.')) return 0;
+    address = address << 8 | value;
+  }
+  return address;
+}
+
 static void parse_cmdline(const char *cmdline) {
   if (!cmdline) return;
   for (const char *p = cmdline; *p; p++) {
@@ -186,6 +200,8 @@ static void parse_cmdline(const char *cmdline) {
     if (starts_with(p, "nodevmm.mode=selftest")) info.selftest = 1;
     if (starts_with(p, "nodevmm.mem=")) info.expect_mem_mib = parse_u32(p + 12);
     if (starts_with(p, "nodevmm.cpus=")) info.expect_cpus = parse_u32(p + 13);
+    if (starts_with(p, "nodevmm.ip=")) info.net_ip = parse_ipv4(p + 11);
+    if (starts_with(p, "nodevmm.peer=")) info.net_peer = parse_ipv4(p + 13);
     if (starts_with(p, "virtio_mmio.device=") && info.virtio_count < VIRTIO_MAX) {
       const char *at = p + 19;
       while (*at && *at != '@' && *at != ' ') at++;
@@ -221,6 +237,8 @@ static u64 info_value(u64 which) {
     case INFO_EXPECT_CPUS: return info.expect_cpus;
     case INFO_TICK_HZ: return TICK_HZ;
     case INFO_VIRTIO_COUNT: return info.virtio_count;
+    case INFO_NET_IP: return info.net_ip;
+    case INFO_NET_PEER: return info.net_peer;
     default:
       if (which >= INFO_VIRTIO_BASE && which < INFO_VIRTIO_BASE + info.virtio_count) return info.virtio_base[which - INFO_VIRTIO_BASE];
       return (u64)-1;

@@ -23,7 +23,9 @@ enum {
   INFO_EXPECT_CPUS = 5,    /* nodevmm.cpus=N, or 0 */
   INFO_TICK_HZ = 6,
   INFO_VIRTIO_COUNT = 7,   /* virtio_mmio.device= entries on the command line */
-  INFO_VIRTIO_BASE = 8,    /* + i: the i-th device's MMIO base (mapped for ring 3) */
+  INFO_VIRTIO_BASE = 8,    /* + i (i < 8): the i-th device's MMIO base (mapped for ring 3) */
+  INFO_NET_IP = 16,        /* nodevmm.ip=a.b.c.d as a 32-bit number, or 0 */
+  INFO_NET_PEER = 17,      /* nodevmm.peer=a.b.c.d, or 0 */
 };
 
 enum {

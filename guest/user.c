@@ -61,22 +61,67 @@ static void print_hex_bytes(const unsigned char *bytes, int count) {
 /* Fills io_buffer with `count` random bytes from virtio-rng; returns the bytes delivered or -1. */
 static long rng_read(int count) {
   u64 base = virtio_find(VIRTIO_ID_ENTROPY);
-  if (!base || virtio_start(base) != 0) return -1;
+  if (!base || virtio_start(base, 1) != 0) return -1;
   struct virtio_buffer buffer = {io_buffer, (unsigned int)count, 1};
-  return virtio_request(base, &buffer, 1);
+  return virtio_request(base, 0, &buffer, 1);
 }
 
 /* Reads one sector into io_buffer; returns the virtio-blk status (0 = ok) or -1. */
 static int blk_read(u64 sector) {
   u64 base = virtio_find(VIRTIO_ID_BLOCK);
-  if (!base || virtio_start(base) != 0) return -1;
+  if (!base || virtio_start(base, 1) != 0) return -1;
   for (int i = 0; i < 16; i++) blk_header[i] = 0;
   blk_header[0] = BLK_READ;
   for (int i = 0; i < 8; i++) blk_header[8 + i] = (unsigned char)(sector >> (8 * i));
   blk_status = 0xff;
   struct virtio_buffer chain[3] = {{blk_header, 16, 0}, {io_buffer, SECTOR_SIZE, 1}, {&blk_status, 1, 1}};
-  if (virtio_request(base, chain, 3) < 0) return -1;
+  if (virtio_request(base, 0, chain, 3) < 0) return -1;
   return blk_status;
+}
+
+#define NET_HEADER 12
+#define ETH_ARP_BYTES 60
+#define RX_QUEUE 0
+#define TX_QUEUE 1
+#define ARP_WAIT_TICKS 100
+#define ARP_ATTEMPTS 8
+
+static unsigned char net_tx[NET_HEADER + ETH_ARP_BYTES] __attribute__((aligned(16)));
+static unsigned char net_rx[2048] __attribute__((aligned(16)));
+
+static void put_ip(unsigned char *at, u64 ip) {
+  for (int i = 0; i < 4; i++) at[i] = (unsigned char)(ip >> (24 - 8 * i));
+}
+
+/* Sends an ARP request for nodevmm.peer from nodevmm.ip over virtio-net and waits for the reply.
+ * Returns 1 on a reply from the peer, 0 on none, -1 without a device or addresses. */
+static int net_arp_exchange(void) {
+  u64 base = virtio_find(VIRTIO_ID_NET), ip = info(INFO_NET_IP), peer = info(INFO_NET_PEER);
+  if (!base || !ip || !peer || virtio_start(base, 2) != 0) return -1;
+  unsigned char mac[6];
+  for (int i = 0; i < 6; i++) mac[i] = virtio_config_byte(base, (unsigned int)i);
+  unsigned char *frame = net_tx + NET_HEADER;
+  for (int i = 0; i < NET_HEADER + ETH_ARP_BYTES; i++) net_tx[i] = 0;
+  for (int i = 0; i < 6; i++) frame[i] = 0xff, frame[6 + i] = mac[i], frame[22 + i] = mac[i];
+  frame[12] = 0x08, frame[13] = 0x06;                  /* ARP */
+  frame[15] = 1, frame[16] = 0x08, frame[18] = 6, frame[19] = 4, frame[21] = 1; /* Ethernet/IPv4 request */
+  put_ip(frame + 28, ip);
+  put_ip(frame + 38, peer);
+  struct virtio_buffer rx = {net_rx, sizeof net_rx, 1};
+  virtio_offer(base, RX_QUEUE, &rx, 1);
+  struct virtio_buffer tx = {net_tx, sizeof net_tx, 0};
+  if (virtio_request(base, TX_QUEUE, &tx, 1) < 0) return 0;
+  for (int attempt = 0; attempt < ARP_ATTEMPTS; attempt++) {
+    if (virtio_wait(base, RX_QUEUE, ARP_WAIT_TICKS) < 0) return 0;
+    const unsigned char *reply = net_rx + NET_HEADER;
+    unsigned char sender[4];
+    put_ip(sender, peer);
+    int is_reply = reply[12] == 0x08 && reply[13] == 0x06 && reply[21] == 2;
+    for (int i = 0; i < 4; i++) is_reply = is_reply && reply[28 + i] == sender[i];
+    if (is_reply) return 1;
+    virtio_offer(base, RX_QUEUE, &rx, 1); /* some other frame: listen again */
+  }
+  return 0;
 }
 
 static int not_constant(const unsigned char *bytes, int count) {
@@ -101,7 +146,8 @@ static void check(int ok, const char *what) {
 
 static void selftest(void) {
   int has_rng = virtio_find(VIRTIO_ID_ENTROPY) != 0, has_blk = virtio_find(VIRTIO_ID_BLOCK) != 0;
-  const int plan = 7 + has_rng + has_blk;
+  int has_net = virtio_find(VIRTIO_ID_NET) != 0 && info(INFO_NET_IP) && info(INFO_NET_PEER);
+  const int plan = 7 + has_rng + has_blk + has_net;
   print("TAP version 13\n1..");
   print_dec(plan);
   print("\n");
@@ -125,6 +171,7 @@ static void selftest(void) {
     print_hex_bytes(io_buffer, 16);
     print("\n");
   }
+  if (has_net) check(net_arp_exchange() == 1, "virtio-net: ARP request answered by nodevmm.peer");
   print("# cpus ");
   print_dec(online);
   print(", memory ");
@@ -161,7 +208,7 @@ static void read_line(char *line) {
 static void run_command(const char *line) {
   if (equal(line, "")) return;
   if (equal(line, "help")) {
-    print("commands: help, uptime, cpus, mem, echo TEXT, rng, blk SECTOR, reboot, exit [N]\n");
+    print("commands: help, uptime, cpus, mem, echo TEXT, rng, blk SECTOR, arp, reboot, exit [N]\n");
   } else if (equal(line, "uptime")) {
     u64 ticks = (u64)sys(SYS_TICKS, 0, 0), hz = info(INFO_TICK_HZ);
     print("up ");
@@ -198,6 +245,9 @@ static void run_command(const char *line) {
       print_hex_bytes(io_buffer, 32);
       print("\n");
     }
+  } else if (equal(line, "arp")) {
+    int result = net_arp_exchange();
+    print(result > 0 ? "peer answered\n" : result == 0 ? "no answer\n" : "no virtio-net device, or no nodevmm.ip/nodevmm.peer\n");
   } else if (equal(line, "reboot")) {
     sys(SYS_REBOOT, 0, 0);
   } else if (starts_with(line, "exit")) {

@@ -30,6 +30,7 @@
 #define FEATURE_VERSION_1_HIGH 1 /* bit 32 */
 #define TIMEOUT_TICKS 200
 #define MAX_DEVICES 8
+#define REG_CONFIG 0x100
 
 struct desc {
   u64 addr;
@@ -37,7 +38,7 @@ struct desc {
   unsigned short flags, next;
 };
 
-static struct queue {
+struct queue {
   struct desc desc[QUEUE_SIZE] __attribute__((aligned(16)));
   struct {
     unsigned short flags, idx, ring[QUEUE_SIZE], used_event;
@@ -50,9 +51,13 @@ static struct queue {
     } ring[QUEUE_SIZE];
     unsigned short avail_event;
   } used __attribute__((aligned(4)));
-  u64 base;
   unsigned short next_avail;
-} queues[MAX_DEVICES];
+};
+
+static struct device {
+  u64 base;
+  struct queue queues[VIRTIO_MAX_QUEUES];
+} devices[MAX_DEVICES];
 
 static long sys(long number, long a, long b) {
   long result;
@@ -76,20 +81,20 @@ u64 virtio_find(unsigned int device_id) {
   return 0;
 }
 
-static struct queue *queue_of(u64 base) {
+static struct device *device_of(u64 base) {
   for (int i = 0; i < MAX_DEVICES; i++)
-    if (queues[i].base == base) return &queues[i];
+    if (devices[i].base == base) return &devices[i];
   for (int i = 0; i < MAX_DEVICES; i++)
-    if (queues[i].base == 0) {
-      queues[i].base = base;
-      return &queues[i];
+    if (devices[i].base == 0) {
+      devices[i].base = base;
+      return &devices[i];
     }
   return 0;
 }
 
-int virtio_start(u64 base) {
-  struct queue *q = queue_of(base);
-  if (!q) return -1;
+int virtio_start(u64 base, int queue_count) {
+  struct device *d = device_of(base);
+  if (!d || queue_count < 1 || queue_count > VIRTIO_MAX_QUEUES) return -1;
   wr(base, REG_STATUS, 0);
   wr(base, REG_STATUS, STATUS_ACK);
   wr(base, REG_STATUS, STATUS_ACK | STATUS_DRIVER);
@@ -99,21 +104,29 @@ int virtio_start(u64 base) {
   wr(base, REG_DRIVER_FEATURES, FEATURE_VERSION_1_HIGH);
   wr(base, REG_STATUS, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK);
   if (!(rd(base, REG_STATUS) & STATUS_FEATURES_OK)) return -2;
-  wr(base, REG_QUEUE_SEL, 0);
-  if (rd(base, REG_QUEUE_NUM_MAX) < QUEUE_SIZE) return -3;
-  wr(base, REG_QUEUE_NUM, QUEUE_SIZE);
-  wr64(base, REG_QUEUE_DESC, (u64)q->desc);
-  wr64(base, REG_QUEUE_DRIVER, (u64)&q->avail);
-  wr64(base, REG_QUEUE_DEVICE, (u64)&q->used);
-  wr(base, REG_QUEUE_READY, 1);
+  for (int i = 0; i < queue_count; i++) {
+    struct queue *q = &d->queues[i];
+    wr(base, REG_QUEUE_SEL, (unsigned int)i);
+    if (rd(base, REG_QUEUE_NUM_MAX) < QUEUE_SIZE) return -3;
+    wr(base, REG_QUEUE_NUM, QUEUE_SIZE);
+    wr64(base, REG_QUEUE_DESC, (u64)q->desc);
+    wr64(base, REG_QUEUE_DRIVER, (u64)&q->avail);
+    wr64(base, REG_QUEUE_DEVICE, (u64)&q->used);
+    q->next_avail = 0;
+    q->avail.idx = 0;
+    wr(base, REG_QUEUE_READY, 1);
+  }
   wr(base, REG_STATUS, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
-  q->next_avail = 0;
-  q->avail.idx = 0;
   return 0;
 }
 
-long virtio_request(u64 base, const struct virtio_buffer *buffers, int count) {
-  struct queue *q = queue_of(base);
+static struct queue *queue_at(u64 base, int queue) {
+  struct device *d = device_of(base);
+  return d && queue >= 0 && queue < VIRTIO_MAX_QUEUES ? &d->queues[queue] : 0;
+}
+
+int virtio_offer(u64 base, int queue, const struct virtio_buffer *buffers, int count) {
+  struct queue *q = queue_at(base, queue);
   if (!q || count < 1 || count > QUEUE_SIZE) return -1;
   for (int i = 0; i < count; i++) {
     q->desc[i].addr = (u64)buffers[i].data;
@@ -121,16 +134,30 @@ long virtio_request(u64 base, const struct virtio_buffer *buffers, int count) {
     q->desc[i].flags = (unsigned short)((buffers[i].writable ? DESC_WRITE : 0) | (i + 1 < count ? DESC_NEXT : 0));
     q->desc[i].next = (unsigned short)(i + 1);
   }
-  unsigned short slot = q->next_avail;
-  q->avail.ring[slot % QUEUE_SIZE] = 0;
+  q->avail.ring[q->next_avail % QUEUE_SIZE] = 0;
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
   q->avail.idx = ++q->next_avail;
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  wr(base, REG_QUEUE_NOTIFY, 0);
-  long deadline = sys(SYS_TICKS, 0, 0) + TIMEOUT_TICKS;
+  wr(base, REG_QUEUE_NOTIFY, (unsigned int)queue);
+  return 0;
+}
+
+long virtio_wait(u64 base, int queue, long timeout_ticks) {
+  struct queue *q = queue_at(base, queue);
+  if (!q) return -1;
+  long deadline = sys(SYS_TICKS, 0, 0) + timeout_ticks;
   while (q->used.idx != q->next_avail)
     if (sys(SYS_TICKS, 0, 0) > deadline) return -1;
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
   wr(base, REG_INTERRUPT_ACK, rd(base, REG_INTERRUPT_STATUS));
-  return q->used.ring[slot % QUEUE_SIZE].len;
+  return q->used.ring[(unsigned short)(q->next_avail - 1) % QUEUE_SIZE].len;
+}
+
+long virtio_request(u64 base, int queue, const struct virtio_buffer *buffers, int count) {
+  if (virtio_offer(base, queue, buffers, count) != 0) return -1;
+  return virtio_wait(base, queue, TIMEOUT_TICKS);
+}
+
+unsigned char virtio_config_byte(u64 base, unsigned int offset) {
+  return *(volatile unsigned char *)(base + REG_CONFIG + offset);
 }

@@ -8,6 +8,9 @@ import { BlockFile, blkDevice, VirtioBlkBackend } from '../../lib/devices/virtio
 import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
 import { virtioPlacement } from '../../lib/devices/virtio/placement';
 import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng';
+import { netDevice, parseMac, VirtioNetBackend } from '../../lib/devices/virtio/net';
+import { TapDevice } from '../../lib/net/tap';
+import { NetNamespace, netnsMissingReason } from '../helpers/netns';
 import { watchConsole } from '../helpers/console-watch';
 import { requireKvm, retryUnderEmulation } from '../helpers/kvm';
 import { parseTap } from '../helpers/tap';
@@ -97,6 +100,36 @@ describe('the bundled guest (real KVM)', function () {
       await machine.dispose();
       file.close();
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exchanges ARP with a network namespace through virtio-net and a TAP device', async function () {
+    this.timeout(120_000);
+    const reason = netnsMissingReason();
+    if (reason !== undefined) {
+      if (process.env.CI === 'true') throw new Error(`CI=true but ${reason}`);
+      console.log(`      skipping: ${reason}`);
+      this.skip();
+    }
+    retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
+    const tap = TapDevice.open(`nvmg${process.pid % 100000}`);
+    const namespace = new NetNamespace(`node-vmm-guest-${process.pid}`);
+    try {
+      namespace.adopt(tap.name, '10.77.1.1/24');
+      const net = new VirtioMmioDevice({ ...virtioPlacement(0), device: netDevice(parseMac('52:54:00:12:34:56')), backend: (context) => new VirtioNetBackend(context, tap) });
+      const { machine, console: serial } = boot(`${BUNDLED_GUEST_SELFTEST_CMDLINE} nodevmm.ip=10.77.1.2 nodevmm.peer=10.77.1.1`, 1, [net]);
+      try {
+        await machine.start();
+        const { output, exit } = await watchConsole(machine, serial, { stallMs: STALL_MS });
+        const results = parseTap(output);
+        assert.ok(results.tests.some((t) => t.ok && t.description === 'virtio-net: ARP request answered by nodevmm.peer'), output);
+        assert.equal(exit?.status, 0, output);
+      } finally {
+        await machine.dispose();
+      }
+    } finally {
+      tap.close();
+      namespace.delete();
     }
   });
 });
