@@ -10,6 +10,7 @@ import { decodeFpu, encodeFpu, Fpu, FPU_SIZE } from './structs/fpu';
 import { decodeMsrs, encodeMsrs, MsrEntry } from './structs/msrs';
 import { decodeRegs, encodeRegs, Regs, REGS_SIZE } from './structs/regs';
 import { decodeSregs, encodeSregs, Sregs, SREGS_SIZE } from './structs/sregs';
+import { decodeTranslation, encodeTranslationRequest, Translation } from './structs/translation';
 import { decodeVcpuEvents, encodeVcpuEvents, VcpuEvents, VCPU_EVENTS_SIZE } from './structs/vcpu-events';
 import { decodeXcrs, encodeXcrs, Xcr, XCRS_SIZE } from './structs/xcrs';
 
@@ -141,6 +142,13 @@ export class Vcpu {
   }
   setXcrs(xcrs: readonly Xcr[]): void {
     structIoctl(this.fd, 'KVM_SET_XCRS', encodeXcrs(xcrs));
+  }
+
+  /** Translates a guest-virtual address through the vCPU's current page tables (KVM_TRANSLATE). */
+  translate(linearAddress: bigint): Translation {
+    const bytes = encodeTranslationRequest(linearAddress);
+    structIoctl(this.fd, 'KVM_TRANSLATE', bytes);
+    return decodeTranslation(bytes);
   }
 
   /** Queues an external interrupt (only without an in-kernel irqchip). */

@@ -37,6 +37,11 @@ export interface VcpuLoopOptions {
   unhandledIo: UnhandledIoPolicy;
   post: (message: WorkerMessage) => void;
   pendingExit: PendingDeviceExit;
+  /**
+   * Offered every exit that would end the vCPU; returning true means it was dealt with and the guest
+   * runs on (e.g. an int3 that KVM's emulator could not run: see arch/x86_64/int3-completion.ts).
+   */
+  recover?: (exit: VcpuExit) => boolean;
 }
 
 export class VcpuLoop {
@@ -53,6 +58,7 @@ export class VcpuLoop {
   /** Exits seen, by exit reason (KVM's reasons are small integers; larger ones share the last slot). */
   readonly #exitCounts = new Float64Array(EXIT_COUNT_SLOTS);
   readonly #pendingExit: PendingDeviceExit;
+  readonly #recover: ((exit: VcpuExit) => boolean) | undefined;
   #unhandledReports = 0;
 
   constructor(options: VcpuLoopOptions) {
@@ -64,6 +70,7 @@ export class VcpuLoop {
     this.#policy = options.unhandledIo;
     this.#post = options.post;
     this.#pendingExit = options.pendingExit;
+    this.#recover = options.recover;
     this.#bytes = this.#vcpu.runPage.bytes;
     this.#view = this.#vcpu.runPage.view;
   }
@@ -97,7 +104,9 @@ export class VcpuLoop {
             break;
           }
         } else if (code !== KvmExit.INTR && code !== KvmExit.IRQ_WINDOW_OPEN) {
-          exit = decodeExit(code, this.#vcpu.runPage);
+          const ending = decodeExit(code, this.#vcpu.runPage);
+          if (this.#recover?.(ending) === true) continue;
+          exit = ending;
           reason = END_REASONS[exit.kind] ?? 'unexpected-exit';
           break;
         }

@@ -1,6 +1,7 @@
 // Entry point of a vCPU worker thread: creates its vCPU (KVM wants vCPU ioctls on the creating
 // thread), applies the initial state, loads the device modules, then runs the loop until it ends.
 import { parentPort, workerData } from 'node:worker_threads';
+import { completeInt3 } from '../arch/x86_64/int3-completion';
 import { wireLapicLint } from '../arch/x86_64/lapic';
 import { IoBus } from '../bus/io-bus';
 import { Vcpu } from '../kvm/vcpu';
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
     };
     await loadDevices(data, context);
     post({ type: 'ready', kickToken: vcpu.kickToken });
-    const loop = new VcpuLoop({ vcpu, buses, control, index: data.vcpuIndex, unhandledIo: data.unhandledIo, post, pendingExit });
+    const loop = new VcpuLoop({ vcpu, buses, control, index: data.vcpuIndex, unhandledIo: data.unhandledIo, post, pendingExit, recover: (exit) => completeInt3(exit, vcpu, memory) });
     const end = loop.run();
     post({ type: 'end', end });
   } finally {
