@@ -29,6 +29,11 @@ export interface VmConfig {
   signal?: AbortSignal;
   /** virtio-mmio devices (see virtioPlacement), listed to the guest on its command line. */
   virtio?: VirtioMmioDevice[];
+  /**
+   * Whether KVM here emulates guest kernel mode (nested PVM); default: detected. True adjusts a Linux
+   * boot for it (CX16 hidden, `noxsave`, gzip/LZ4 bzImages decompressed on the host); false boots as given.
+   */
+  emulatedKernelMode?: boolean;
 }
 
 /** A validated config with the files read. */
@@ -41,9 +46,10 @@ export interface ResolvedVmConfig {
   vcpus: number;
   signal?: AbortSignal;
   virtio: VirtioMmioDevice[];
+  emulatedKernelMode?: boolean;
 }
 
-const KNOWN_FIELDS = new Set(['kernel', 'initrd', 'cmdline', 'memoryMiB', 'vcpus', 'signal', 'virtio']);
+const KNOWN_FIELDS = new Set(['kernel', 'initrd', 'cmdline', 'memoryMiB', 'vcpus', 'signal', 'virtio', 'emulatedKernelMode']);
 
 function isAbortSignal(value: unknown): value is AbortSignal {
   return typeof value === 'object' && value !== null && typeof (value as AbortSignal).aborted === 'boolean' && typeof (value as AbortSignal).addEventListener === 'function';
@@ -80,6 +86,9 @@ export function validateVmConfig(config: unknown): asserts config is VmConfig {
   if (record.memoryMiB !== undefined) checkInteger('memoryMiB', record.memoryMiB, MIN_MEMORY_MIB, MAX_MEMORY_MIB);
   if (record.vcpus !== undefined) checkInteger('vcpus', record.vcpus, 1, MAX_VCPUS);
   if (record.signal !== undefined && !isAbortSignal(record.signal)) throw new VmConfigError('signal', 'must be an AbortSignal');
+  if (record.emulatedKernelMode !== undefined && typeof record.emulatedKernelMode !== 'boolean') {
+    throw new VmConfigError('emulatedKernelMode', `must be a boolean, got ${typeof record.emulatedKernelMode}`);
+  }
   if (record.virtio !== undefined) {
     if (!Array.isArray(record.virtio) || !record.virtio.every((device) => device instanceof VirtioMmioDevice)) {
       throw new VmConfigError('virtio', 'must be an array of VirtioMmioDevice');
@@ -122,5 +131,6 @@ export async function resolveVmConfig(config: VmConfig = {}): Promise<ResolvedVm
     vcpus: config.vcpus ?? DEFAULT_VCPUS,
     ...(config.signal !== undefined ? { signal: config.signal } : {}),
     virtio: config.virtio ?? [],
+    ...(config.emulatedKernelMode !== undefined ? { emulatedKernelMode: config.emulatedKernelMode } : {}),
   };
 }

@@ -20,6 +20,7 @@ export async function createVm(config: VmConfig = {}): Promise<VirtualMachine> {
     memorySize: resolved.memorySize,
     vcpus: resolved.vcpus,
     virtio: resolved.virtio,
+    ...(resolved.emulatedKernelMode !== undefined ? { emulatedKernelMode: resolved.emulatedKernelMode } : {}),
   });
   return new VirtualMachine(linux, resolved.signal);
 }

@@ -25,6 +25,9 @@ export const SetupHeader = {
   relocatableKernel: 0x234,
   xloadflags: 0x236,
   cmdlineSize: 0x238,
+  /** Offset of the compressed kernel from the start of the protected-mode kernel (protocol 2.08+). */
+  payloadOffset: 0x248,
+  payloadLength: 0x24c,
   prefAddress: 0x258,
   initSize: 0x260,
 } as const;

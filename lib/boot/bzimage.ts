@@ -83,11 +83,17 @@ export function parseBzImage(file: Uint8Array): BzImage {
     throw new BootError('BAD_SETUP', `pref_address ${hex(prefAddress)} is not a usable physical address`);
   }
 
+  const payload = { offset: view.getUint32(SetupHeader.payloadOffset, true), length: view.getUint32(SetupHeader.payloadLength, true) };
+  if (payload.offset + payload.length > protectedMode.length) {
+    throw new BootError('BAD_SETUP', `payload of ${payload.length} bytes at ${hex(payload.offset)} runs past the ${protectedMode.length}-byte protected-mode kernel`);
+  }
+
   return {
     format: 'bzimage',
     protocol,
     setupHeader: file.subarray(SetupHeader.start, headerEnd),
     protectedMode,
+    payload,
     loadAddress: KERNEL_LOAD_ADDRESS,
     imageSize: protectedMode.length,
     entryAddress: KERNEL_LOAD_ADDRESS + ENTRY_64_OFFSET,

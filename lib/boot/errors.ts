@@ -12,7 +12,9 @@ export type BootErrorCode =
   | 'CMDLINE_TOO_LONG'
   | 'BAD_CMDLINE'
   | 'INITRD_TOO_LARGE'
-  | 'NO_MEMORY';
+  | 'NO_MEMORY'
+  | 'BAD_PAYLOAD'
+  | 'UNSUPPORTED_COMPRESSION';
 
 export class BootError extends VmmError {
   readonly code: BootErrorCode;

@@ -30,6 +30,8 @@ export interface BzImage extends KernelImageInfo {
   readonly setupHeader: Uint8Array;
   /** The protected-mode kernel, loaded at loadAddress. */
   readonly protectedMode: Uint8Array;
+  /** The compressed vmlinux inside protectedMode (payload_offset, payload_length). */
+  readonly payload: { readonly offset: number; readonly length: number };
 }
 
 export interface ElfSegment {

@@ -3,7 +3,8 @@
 // (as a SerialConsole stream), the i8042 and the debug-exit port are attached. With several vCPUs an
 // MP table describes them and the IOAPIC, and Linux starts the others with INIT/SIPI; with one vCPU
 // there is no MP table and Linux keeps the PIC. virtio-mmio devices are listed on the command line the
-// way Linux's virtio_mmio driver reads them (the bundled guest reads the same parameter).
+// way Linux's virtio_mmio driver reads them (the bundled guest reads the same parameter). Where KVM
+// emulates guest kernel mode (nested PVM) the boot is adjusted as emulated-kernel-mode.ts describes.
 import { HideableFeature } from '../arch/x86_64/cpuid';
 import { linuxVcpuInit } from '../arch/x86_64/boot-state';
 import { buildMptable, MPTABLE_ADDRESS } from '../arch/x86_64/mptable';
@@ -14,7 +15,9 @@ import { createI8042State } from '../devices/i8042';
 import { COM1_IRQ, COM1_PORT } from '../devices/serial/registers';
 import { SerialConsole } from '../devices/serial/serial-console';
 import { createSerialState } from '../devices/serial/serial-state';
+import { kernelModeEmulated } from '../kvm/host-kind';
 import { Machine } from '../runner/machine';
+import { EMULATION_HIDDEN_FEATURES, hostDecompressed, withEmulationParameters } from './emulated-kernel-mode';
 import { parseKernel } from './kernel-image';
 import { LoadedLinux, loadLinux } from './load-linux';
 
@@ -31,18 +34,31 @@ export interface LinuxMachineConfig {
   hideCpuFeatures?: HideableFeature[];
   /** virtio-mmio devices: wired into the VM and announced on the command line (virtio_mmio.device=). */
   virtio?: VirtioMmioDevice[];
+  /**
+   * Whether KVM here runs guest ring 0 in its instruction emulator (nested PVM); default: detected. When
+   * true the boot is adjusted for it (lib/boot/emulated-kernel-mode.ts); false boots exactly as given.
+   */
+  emulatedKernelMode?: boolean;
 }
 
 export interface LinuxMachine {
   machine: Machine;
   console: SerialConsole;
   loaded: LoadedLinux;
+  /** The command line the kernel was given (config.cmdline plus virtio devices and adjustments). */
+  cmdline: string;
+  /** 'elf' for a vmlinux, and for a bzImage the host decompressed; 'bzimage' when it unpacks itself. */
+  bootedFormat: 'bzimage' | 'elf';
 }
 
 export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
-  const image = parseKernel(config.kernel);
+  const emulated = config.emulatedKernelMode ?? kernelModeEmulated();
+  const parsed = parseKernel(config.kernel);
+  const image = emulated ? hostDecompressed(parsed) : parsed;
   const virtio = config.virtio ?? [];
-  const cmdline = [config.cmdline, ...virtio.map((device) => device.kernelCmdline)].filter((part) => part.length > 0).join(' ');
+  const given = [config.cmdline, ...virtio.map((device) => device.kernelCmdline)].filter((part) => part.length > 0).join(' ');
+  const cmdline = emulated ? withEmulationParameters(given) : given;
+  const hide = [...new Set([...(config.hideCpuFeatures ?? []), ...(emulated ? EMULATION_HIDDEN_FEATURES : [])])];
   const serialState = createSerialState();
   const vcpuCount = config.vcpus ?? 1;
   const mptable = buildMptable(vcpuCount);
@@ -64,7 +80,7 @@ export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
         entry: loaded.entry,
         zeroPage: loaded.zeroPage,
         supportedCpuid,
-        cpuid: { vcpuCount, hide: config.hideCpuFeatures ?? [] },
+        cpuid: { vcpuCount, hide },
       });
     },
   });
@@ -77,5 +93,5 @@ export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
     void machine.dispose();
     throw error;
   }
-  return { machine, console: new SerialConsole(machine, serialState, COM1_IRQ), loaded };
+  return { machine, console: new SerialConsole(machine, serialState, COM1_IRQ), loaded, cmdline, bootedFormat: image.format };
 }

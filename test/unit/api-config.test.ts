@@ -47,7 +47,7 @@ describe('createVm config validation', () => {
     for (const value of [0, -1, 2.5, 255, '2', null]) await rejectsWithField({ kernel: makeBzImage(), vcpus: value }, 'vcpus');
   });
 
-  it('rejects bad kernel, initrd, cmdline and signal types', async () => {
+  it('rejects bad kernel, initrd, cmdline, signal and emulatedKernelMode types', async () => {
     await rejectsWithField({ kernel: 42 }, 'kernel');
     await rejectsWithField({ kernel: '' }, 'kernel');
     await rejectsWithField({ kernel: new Uint8Array(0) }, 'kernel');
@@ -55,6 +55,7 @@ describe('createVm config validation', () => {
     await rejectsWithField({ kernel: makeBzImage(), cmdline: 7 }, 'cmdline');
     await rejectsWithField({ kernel: makeBzImage(), cmdline: 'a\0b' }, 'cmdline');
     await rejectsWithField({ kernel: makeBzImage(), signal: {} }, 'signal');
+    await rejectsWithField({ kernel: makeBzImage(), emulatedKernelMode: 'yes' }, 'emulatedKernelMode');
   });
 
   it('rejects unknown options and non-object configs', async () => {

@@ -22,6 +22,8 @@ export interface BzImageSpec {
   prefAddress?: number;
   magic?: string;
   bootFlag?: number;
+  /** A compressed kernel placed in the protected-mode part, 0x100 bytes in (payload_offset/length). */
+  payload?: Uint8Array;
 }
 
 export const BZ_DEFAULTS = {
@@ -37,7 +39,8 @@ export const BZ_DEFAULTS = {
 
 export function makeBzImage(spec: BzImageSpec = {}): Uint8Array {
   const setupSects = spec.setupSects ?? BZ_DEFAULTS.setupSects;
-  const kernelSize = spec.kernelSize ?? BZ_DEFAULTS.kernelSize;
+  const payloadOffset = 0x100;
+  const kernelSize = spec.kernelSize ?? (spec.payload === undefined ? BZ_DEFAULTS.kernelSize : Math.ceil((payloadOffset + spec.payload.length) / 16) * 16);
   const setupSize = ((setupSects || 4) + 1) * 512;
   const file = new Uint8Array(setupSize + kernelSize);
   const view = new DataView(file.buffer);
@@ -58,6 +61,11 @@ export function makeBzImage(spec: BzImageSpec = {}): Uint8Array {
   view.setUint32(0x238, spec.cmdlineSize ?? BZ_DEFAULTS.cmdlineSize, true);
   view.setBigUint64(0x258, BigInt(spec.prefAddress ?? BZ_DEFAULTS.prefAddress), true);
   view.setUint32(0x260, spec.initSize ?? BZ_DEFAULTS.initSize, true);
+  if (spec.payload !== undefined) {
+    view.setUint32(0x248, payloadOffset, true);
+    view.setUint32(0x24c, spec.payload.length, true);
+    file.set(spec.payload, setupSize + payloadOffset);
+  }
   return spec.truncateBy === undefined ? file : file.subarray(0, file.length - spec.truncateBy);
 }
 
@@ -139,18 +147,19 @@ export function assertBootError(fn: () => unknown, code: BootErrorCode, message?
   });
 }
 
-/** The first readable file in /boot whose name matches, for tests that use the host's kernel if present. */
-export function readableBootFile(name: RegExp): string | undefined {
+/** Readable files in /boot whose names match, for tests that use the host's kernels if present. */
+export function readableBootFiles(name: RegExp): string[] {
   let names: string[];
   try {
     names = readdirSync('/boot');
   } catch {
-    return undefined;
+    return [];
   }
   return names
     .filter((n) => name.test(n))
+    .sort()
     .map((n) => `/boot/${n}`)
-    .find((path) => {
+    .filter((path) => {
       try {
         accessSync(path, constants.R_OK);
         return true;
@@ -158,4 +167,9 @@ export function readableBootFile(name: RegExp): string | undefined {
         return false;
       }
     });
+}
+
+/** The first readable file in /boot whose name matches. */
+export function readableBootFile(name: RegExp): string | undefined {
+  return readableBootFiles(name)[0];
 }
