@@ -71,7 +71,7 @@ static struct {
   u32 selftest, expect_mem_mib, expect_cpus;
   u32 virtio_count;
   u64 virtio_base[VIRTIO_MAX];
-  u32 net_ip, net_peer;
+  u32 net_ip, net_peer, vsock_port;
 } info;
 
 static struct __attribute__((packed)) {
@@ -202,6 +202,7 @@ static void parse_cmdline(const char *cmdline) {
     if (starts_with(p, "nodevmm.cpus=")) info.expect_cpus = parse_u32(p + 13);
     if (starts_with(p, "nodevmm.ip=")) info.net_ip = parse_ipv4(p + 11);
     if (starts_with(p, "nodevmm.peer=")) info.net_peer = parse_ipv4(p + 13);
+    if (starts_with(p, "nodevmm.vsock=")) info.vsock_port = parse_u32(p + 14);
     if (starts_with(p, "virtio_mmio.device=") && info.virtio_count < VIRTIO_MAX) {
       const char *at = p + 19;
       while (*at && *at != '@' && *at != ' ') at++;
@@ -239,6 +240,7 @@ static u64 info_value(u64 which) {
     case INFO_VIRTIO_COUNT: return info.virtio_count;
     case INFO_NET_IP: return info.net_ip;
     case INFO_NET_PEER: return info.net_peer;
+    case INFO_VSOCK_PORT: return info.vsock_port;
     default:
       if (which >= INFO_VIRTIO_BASE && which < INFO_VIRTIO_BASE + info.virtio_count) return info.virtio_base[which - INFO_VIRTIO_BASE];
       return (u64)-1;

@@ -26,6 +26,7 @@ enum {
   INFO_VIRTIO_BASE = 8,    /* + i (i < 8): the i-th device's MMIO base (mapped for ring 3) */
   INFO_NET_IP = 16,        /* nodevmm.ip=a.b.c.d as a 32-bit number, or 0 */
   INFO_NET_PEER = 17,      /* nodevmm.peer=a.b.c.d, or 0 */
+  INFO_VSOCK_PORT = 18,    /* nodevmm.vsock=PORT: a host port that echoes, or 0 */
 };
 
 enum {

@@ -3,6 +3,7 @@
 #include "format.h"
 #include "syscall.h"
 #include "virtio.h"
+#include "vsock.h"
 
 typedef unsigned long u64;
 #define LINE_MAX 128
@@ -124,6 +125,21 @@ static int net_arp_exchange(void) {
   return 0;
 }
 
+#define VSOCK_PROBE_BYTES 600
+
+static unsigned char vsock_out[VSOCK_PROBE_BYTES], vsock_back[VSOCK_PROBE_BYTES];
+
+/* Echoes `length` bytes of `text` (or a pattern when text is 0) through host port `port`; 1 when they
+ * come back unchanged. */
+static int vsock_round_trip(unsigned int port, const char *text, unsigned int length) {
+  for (unsigned int i = 0; i < length; i++) vsock_out[i] = text ? (unsigned char)text[i] : (unsigned char)(i * 7 + 1);
+  long got = vsock_echo(port, vsock_out, length, vsock_back);
+  if (got != (long)length) return 0;
+  for (unsigned int i = 0; i < length; i++)
+    if (vsock_back[i] != vsock_out[i]) return 0;
+  return 1;
+}
+
 static int not_constant(const unsigned char *bytes, int count) {
   for (int i = 1; i < count; i++)
     if (bytes[i] != bytes[0]) return 1;
@@ -147,7 +163,8 @@ static void check(int ok, const char *what) {
 static void selftest(void) {
   int has_rng = virtio_find(VIRTIO_ID_ENTROPY) != 0, has_blk = virtio_find(VIRTIO_ID_BLOCK) != 0;
   int has_net = virtio_find(VIRTIO_ID_NET) != 0 && info(INFO_NET_IP) && info(INFO_NET_PEER);
-  const int plan = 7 + has_rng + has_blk + has_net;
+  int has_vsock = virtio_find(VIRTIO_ID_VSOCK) != 0 && info(INFO_VSOCK_PORT);
+  const int plan = 7 + has_rng + has_blk + has_net + has_vsock;
   print("TAP version 13\n1..");
   print_dec(plan);
   print("\n");
@@ -172,6 +189,7 @@ static void selftest(void) {
     print("\n");
   }
   if (has_net) check(net_arp_exchange() == 1, "virtio-net: ARP request answered by nodevmm.peer");
+  if (has_vsock) check(vsock_round_trip((unsigned int)info(INFO_VSOCK_PORT), 0, VSOCK_PROBE_BYTES), "virtio-vsock: 600 bytes echoed by host port nodevmm.vsock");
   print("# cpus ");
   print_dec(online);
   print(", memory ");
@@ -208,7 +226,7 @@ static void read_line(char *line) {
 static void run_command(const char *line) {
   if (equal(line, "")) return;
   if (equal(line, "help")) {
-    print("commands: help, uptime, cpus, mem, echo TEXT, rng, blk SECTOR, arp, reboot, exit [N]\n");
+    print("commands: help, uptime, cpus, mem, echo TEXT, rng, blk SECTOR, arp, vsock PORT TEXT, reboot, exit [N]\n");
   } else if (equal(line, "uptime")) {
     u64 ticks = (u64)sys(SYS_TICKS, 0, 0), hz = info(INFO_TICK_HZ);
     print("up ");
@@ -248,6 +266,21 @@ static void run_command(const char *line) {
   } else if (equal(line, "arp")) {
     int result = net_arp_exchange();
     print(result > 0 ? "peer answered\n" : result == 0 ? "no answer\n" : "no virtio-net device, or no nodevmm.ip/nodevmm.peer\n");
+  } else if (starts_with(line, "vsock ")) {
+    unsigned int port = 0;
+    const char *p = line + 6;
+    for (; *p >= '0' && *p <= '9'; p++) port = port * 10 + (unsigned int)(*p - '0');
+    if (*p == ' ') p++;
+    unsigned int length = (unsigned int)length_of(p);
+    long got = vsock_echo(port, (const unsigned char *)p, length, vsock_back);
+    if (got < 0) {
+      print(got == -1 ? "no virtio-vsock device\n" : got == -3 ? "connection refused\n" : "no answer\n");
+    } else {
+      vsock_back[got < VSOCK_PROBE_BYTES ? got : VSOCK_PROBE_BYTES - 1] = 0;
+      print("echoed: ");
+      print((const char *)vsock_back);
+      print("\n");
+    }
   } else if (equal(line, "reboot")) {
     sys(SYS_REBOOT, 0, 0);
   } else if (starts_with(line, "exit")) {

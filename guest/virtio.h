@@ -9,6 +9,7 @@ typedef unsigned long u64;
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_MAX_QUEUES 2
 #define VIRTIO_ID_ENTROPY 4
+#define VIRTIO_ID_VSOCK 19
 
 struct virtio_buffer {
   void *data;

@@ -9,6 +9,8 @@ import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
 import { virtioPlacement } from '../../lib/devices/virtio/placement';
 import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng';
 import { netDevice, parseMac, VirtioNetBackend } from '../../lib/devices/virtio/net';
+import { VirtioVsockBackend, vsockDevice } from '../../lib/devices/virtio/vsock';
+import * as net from 'node:net';
 import { TapDevice } from '../../lib/net/tap';
 import { NetNamespace, netnsMissingReason } from '../helpers/netns';
 import { watchConsole } from '../helpers/console-watch';
@@ -130,6 +132,94 @@ describe('the bundled guest (real KVM)', function () {
     } finally {
       tap.close();
       namespace.delete();
+    }
+  });
+
+  it('reports all four virtio devices ok in one self-test, and its shell echoes through vsock', async function () {
+    this.timeout(120_000);
+    const reason = netnsMissingReason();
+    if (reason !== undefined) {
+      if (process.env.CI === 'true') throw new Error(`CI=true but ${reason}`);
+      console.log(`      skipping: ${reason}`);
+      this.skip();
+    }
+    retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bundled-guest-four-'));
+    const diskPath = path.join(dir, 'disk.img');
+    fs.writeFileSync(diskPath, Buffer.alloc(64 * 1024, 0x5a));
+    const socketPath = path.join(dir, 'vsock.sock');
+    const echoPort = 5000;
+    const echoed: Buffer[] = [];
+    // The host end a guest reaches by connecting to host port 5000 (Firecracker's <path>_<port>).
+    const echoServer = net.createServer((socket) => socket.on('data', (data) => {
+      echoed.push(data);
+      socket.write(data);
+    }));
+    await new Promise<void>((resolve) => echoServer.listen(`${socketPath}_${echoPort}`, resolve));
+    const file = new BlockFile(diskPath);
+    const tap = TapDevice.open(`nvmf${process.pid % 100000}`);
+    const namespace = new NetNamespace(`node-vmm-four-${process.pid}`);
+    let vsock: VirtioVsockBackend | undefined;
+    try {
+      namespace.adopt(tap.name, '10.77.2.1/24');
+      const devices = [
+        new VirtioMmioDevice({ ...virtioPlacement(0), device: rngDevice(), backend: (context) => new VirtioRngBackend(context) }),
+        new VirtioMmioDevice({ ...virtioPlacement(1), device: blkDevice(file), backend: (context) => new VirtioBlkBackend(context, file) }),
+        new VirtioMmioDevice({ ...virtioPlacement(2), device: netDevice(parseMac('52:54:00:12:34:57')), backend: (context) => new VirtioNetBackend(context, tap) }),
+        new VirtioMmioDevice({
+          ...virtioPlacement(3),
+          device: vsockDevice(3n),
+          backend: (context) => (vsock = new VirtioVsockBackend(context, { guestCid: 3n, socketPath })),
+        }),
+      ];
+      const selftest = boot(`${BUNDLED_GUEST_SELFTEST_CMDLINE} nodevmm.ip=10.77.2.2 nodevmm.peer=10.77.2.1 nodevmm.vsock=${echoPort}`, 1, devices);
+      try {
+        await selftest.machine.start();
+        const { output, exit } = await watchConsole(selftest.machine, selftest.console, { stallMs: STALL_MS });
+        const tap = parseTap(output);
+        const names = tap.tests.map((t) => t.description);
+        for (const expected of [
+          'virtio-rng: 32 random bytes, not constant',
+          'virtio-blk: sector 0 read',
+          'virtio-net: ARP request answered by nodevmm.peer',
+          'virtio-vsock: 600 bytes echoed by host port nodevmm.vsock',
+        ]) {
+          assert.ok(names.includes(expected), `${expected} in ${names.join('; ')}`);
+        }
+        tap.tests.forEach((test) => assert.ok(test.ok, test.description));
+        assert.equal(tap.tests.length, tap.planned);
+        assert.equal(exit?.status, 0, output);
+        assert.equal(Buffer.concat(echoed).length, 600, 'the host socket saw the 600 bytes');
+        assert.equal(devices.reduce((sum, device) => sum + device.fallbackNotifications, 0), 0, 'notifications through ioeventfds');
+      } finally {
+        await selftest.machine.dispose();
+      }
+      assert.ok(vsock !== undefined);
+      // The machine's end closed the vsock back end's own listening socket.
+      assert.equal(fs.existsSync(socketPath), false, 'the vsock socket is gone with its machine');
+
+      echoed.length = 0;
+      const shellVsock = new VirtioMmioDevice({ ...virtioPlacement(0), device: vsockDevice(3n), backend: (context) => new VirtioVsockBackend(context, { guestCid: 3n, socketPath }) });
+      const shell = boot('', 1, [shellVsock]);
+      try {
+        await shell.machine.start();
+        await watchConsole(shell.machine, shell.console, { until: new RegExp(BUNDLED_GUEST_PROMPT), stallMs: STALL_MS });
+        const answered = watchConsole(shell.machine, shell.console, { until: /echoed: hello over vsock\r\n/, stallMs: STALL_MS });
+        shell.console.write(`vsock ${echoPort} hello over vsock\r`);
+        assert.equal((await answered).exit, undefined, 'the shell printed the echo');
+        assert.equal(Buffer.concat(echoed).toString(), 'hello over vsock');
+        const refused = watchConsole(shell.machine, shell.console, { until: /connection refused\r\n/, stallMs: STALL_MS });
+        shell.console.write(`vsock ${echoPort + 1} nobody listens\r`);
+        assert.equal((await refused).exit, undefined, 'a port without a listener is refused');
+      } finally {
+        await shell.machine.dispose();
+      }
+    } finally {
+      echoServer.close();
+      tap.close();
+      namespace.delete();
+      file.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,8 +1,11 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { createLinuxMachine } from '../../lib/boot/linux-machine';
+import { parseBzImage } from '../../lib/boot/bzimage';
+import { bzImagePayload, payloadCompression } from '../../lib/boot/bzimage-payload';
+import { execFileSync } from 'node:child_process';
 import { formatE820 } from '../../lib/boot/e820';
-import { probeKernelMode } from '../../lib/cli/kernel-mode-probe';
+import { KernelModeProbe, probeKernelMode } from '../../lib/cli/kernel-mode-probe';
 import { buildCpio } from '../helpers/cpio';
 import { watchConsole } from '../helpers/console-watch';
 import { nestedEmulation, requireKvm, retryUnderEmulation } from '../helpers/kvm';
@@ -10,11 +13,16 @@ import { nestedEmulation, requireKvm, retryUnderEmulation } from '../helpers/kvm
 const BOOT_DIR = '/boot';
 const CMDLINE = 'console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1 nomodule pci=off i8042.noaux node-vmm-test=1';
 const MiB = 1024 * 1024;
+/** A whole line after the last BIOS-e820 line: the kernel has printed all of the map. */
+const E820_PRINTED = /BIOS-e820:[^\n]*\n(?![^\n]*BIOS-e820)[^\n]*\n/;
+/** The MP-table lines of setup_arch(), long before the second CPU is started. */
+const MPTABLE_READ = /^(?=[\s\S]*found SMP MP-table)(?=[\s\S]*IOAPIC\[0\])(?=[\s\S]*smpboot: Allowing \d+ CPUs)/;
 /**
- * On a PVM host a compressed kernel's decompressor runs silently for ~100 s (design notes); under
- * .ci/kvm-vm the whole boot takes ~25 s and prints all along, so half a minute of silence is a hang.
+ * Where guest kernel mode is emulated (nested PVM) node-vmm decompresses the kernel on the host, and
+ * the kernel's first line comes ~20 s after entry; under .ci/kvm-vm the whole boot takes ~25 s and
+ * prints all along. A minute of silence is a hang.
  */
-const STALL_MS = nestedEmulation() === undefined ? 300_000 : 30_000;
+const STALL_MS = 60_000;
 const ATTEMPT_TIMEOUT_MS = 10 * 60_000;
 const RETRIES_UNDER_EMULATION = 2;
 const BUSYBOX = '/bin/busybox';
@@ -37,6 +45,19 @@ function busyboxInitramfs(): Buffer {
     { kind: 'file', path: 'bin/busybox', data: fs.readFileSync(BUSYBOX), mode: 0o755 },
     { kind: 'file', path: 'init', data: Buffer.from(INIT_SCRIPT), mode: 0o755 },
   ]);
+}
+
+/**
+ * The kernel to boot where guest kernel mode is emulated: createLinuxMachine decompresses gzip and LZ4
+ * bzImages itself; an xz one (Debian's generic kernel) is unpacked here with xz-utils, because its own
+ * decompressor would run emulated for over five minutes. Either way the kernel's own code boots.
+ */
+function kernelForEmulatedKernelMode(path: string): Uint8Array {
+  const file = fs.readFileSync(path);
+  const image = parseBzImage(file);
+  const payload = bzImagePayload(image);
+  if (payloadCompression(payload) !== 'xz') return file;
+  return execFileSync('xz', ['--decompress', '--stdout', '--single-stream'], { input: payload, maxBuffer: 512 * MiB });
 }
 
 function debianKernels(): string[] {
@@ -64,7 +85,8 @@ function kernelReadingMpTables(): string | undefined {
 
 describe('an unmodified Debian kernel (real KVM)', function () {
   let kernelPath: string | undefined;
-  before(function () {
+  let probe: KernelModeProbe;
+  before(async function () {
     requireKvm(this);
     kernelPath = debianKernel();
     if (kernelPath === undefined) {
@@ -72,29 +94,49 @@ describe('an unmodified Debian kernel (real KVM)', function () {
       console.log('      skipping: no /boot/vmlinuz-*-amd64 (apt-get install linux-image-cloud-amd64)');
       this.skip();
     }
+    probe = await probeKernelMode();
+    if (!probe.native) {
+      console.log(`      guest kernel mode is emulated here (${probe.nsPerIteration.toFixed(0)} ns per loop iteration): the kernel is decompressed on the host and each boot stops at early boot`);
+    }
   });
 
-  it('prints its banner, the exact command line and our E820 map, then resets on its panic', async function () {
+  it('prints its banner, the exact command line and our E820 map, then (where kernel mode is native) resets on its panic', async function () {
     this.timeout(ATTEMPT_TIMEOUT_MS);
     retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
-    const { machine, console: serial, loaded } = createLinuxMachine({ kernel: fs.readFileSync(kernelPath as string), cmdline: CMDLINE, memorySize: 256 * MiB });
+    const emulatedKernelMode = !probe.native;
+    const { machine, console: serial, loaded, cmdline, bootedFormat } = createLinuxMachine({
+      kernel: fs.readFileSync(kernelPath as string),
+      cmdline: CMDLINE,
+      memorySize: 256 * MiB,
+      emulatedKernelMode,
+    });
     try {
       await machine.start();
-      const { output, exit } = await watchConsole(machine, serial, { stallMs: STALL_MS });
+      const watched = await watchConsole(machine, serial, { stallMs: STALL_MS, ...(emulatedKernelMode ? { until: E820_PRINTED } : {}) });
+      const { output } = watched;
       assert.match(output, /Linux version \d+\.\d+/, 'banner');
-      assert.ok(output.includes(`Command line: ${CMDLINE}`), 'the command line we passed, echoed');
+      assert.ok(cmdline.startsWith(CMDLINE), 'the command line we gave comes first');
+      assert.ok(output.includes(`Command line: ${cmdline}`), 'the command line we passed, echoed');
       const printed = output.split('\n').map((line) => /BIOS-e820: (\[mem .*)$/.exec(line.trim())?.[1]).filter((line): line is string => line !== undefined);
       const built = formatE820(loaded.e820).map((line) => line.replace(/^BIOS-e820: /, ''));
       assert.deepEqual(printed, built, 'E820 as printed by the kernel = the map we built');
+      if (emulatedKernelMode) {
+        assert.equal(watched.exit, undefined, `the kernel ended during early boot: ${watched.exit?.reason}`);
+        assert.equal(bootedFormat, 'elf', 'decompressed on the host');
+        console.log('      stopped after the E820 map: with guest kernel mode emulated the rest of the boot takes many minutes (and Debian\'s kernel then needs instructions the emulator lacks, e.g. clac)');
+        await machine.stop();
+        assert.equal((await machine.exited).reason, 'stopped');
+        return;
+      }
       // Without a root filesystem it panics; panic=-1 with reboot=k resets through the i8042.
       assert.ok(/Kernel panic|VFS: Unable to mount root/.test(output), 'reached the root mount');
-      assert.equal(exit?.reason, 'reset');
+      assert.equal(watched.exit?.reason, 'reset');
     } finally {
       await machine.dispose();
     }
   });
 
-  it('with 2 vCPUs finds our MP table and brings up both CPUs', async function () {
+  it('with 2 vCPUs finds our MP table, lists both CPUs and the IOAPIC, and (on hardware KVM) brings up both', async function () {
     this.timeout(ATTEMPT_TIMEOUT_MS);
     const smpKernel = kernelReadingMpTables();
     if (smpKernel === undefined) {
@@ -102,16 +144,28 @@ describe('an unmodified Debian kernel (real KVM)', function () {
       console.log('      skipping: no kernel with CONFIG_X86_MPPARSE=y in /boot (the cloud kernel lacks it; apt-get install linux-image-amd64)');
       this.skip();
     }
-    retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
-    const { machine, console: serial } = createLinuxMachine({ kernel: fs.readFileSync(smpKernel), cmdline: CMDLINE, memorySize: 256 * MiB, vcpus: 2 });
+    const emulatedKernelMode = !probe.native;
+    // Under .ci/kvm-vm, 2-vCPU Linux guests deadlock at random on an interrupt taken with IF=0
+    // (.ci/kvm-vm/README.md, Findings): there, as where kernel mode is emulated, the test stops once
+    // the kernel has read the MP table; only hardware KVM is asked to start the second CPU.
+    const stopEarly = emulatedKernelMode ? 'guest kernel mode is emulated here' : nestedEmulation() !== undefined ? `2-vCPU Linux guests deadlock at random under ${nestedEmulation()}` : undefined;
+    const { machine, console: serial } = createLinuxMachine({
+      kernel: emulatedKernelMode ? kernelForEmulatedKernelMode(smpKernel) : fs.readFileSync(smpKernel),
+      cmdline: CMDLINE,
+      memorySize: 256 * MiB,
+      vcpus: 2,
+      emulatedKernelMode,
+    });
     try {
       await machine.start();
-      const { output, exit } = await watchConsole(machine, serial, { until: /smp: Brought up \d+ nodes?, \d+ CPUs/, stallMs: STALL_MS });
-      assert.equal(exit, undefined, `the kernel ended before bringing up its CPUs: ${exit?.reason} ${exit?.error?.message ?? ''}`);
+      const until = stopEarly === undefined ? /smp: Brought up \d+ nodes?, \d+ CPUs/ : MPTABLE_READ;
+      const { output, exit } = await watchConsole(machine, serial, { until, stallMs: STALL_MS });
+      assert.equal(exit, undefined, `the kernel ended before it got there: ${exit?.reason} ${exit?.error?.message ?? ''}`);
       assert.match(output, /found SMP MP-table at \[mem 0x0009fc00-0x0009fc0f\]/, 'MP table found where we put it');
       assert.match(output, /smpboot: Allowing 2 CPUs/, 'two processors listed');
       assert.match(output, /IOAPIC\[0\]: apic_id \d+, version \d+, address 0xfec00000, GSI 0-23/, 'the IOAPIC entry');
-      assert.match(output, /smp: Brought up 1 node, 2 CPUs/);
+      if (stopEarly === undefined) assert.match(output, /smp: Brought up 1 node, 2 CPUs/);
+      else console.log(`      stopped once the MP table was read (${stopEarly}); the bundled guest's 2-vCPU self-test starts its second CPU from the same table`);
       await machine.stop();
       assert.equal((await machine.exited).reason, 'stopped');
     } finally {
@@ -121,7 +175,6 @@ describe('an unmodified Debian kernel (real KVM)', function () {
 
   it('runs a busybox initramfs shell that answers a typed command, where guest kernel mode is native', async function () {
     this.timeout(ATTEMPT_TIMEOUT_MS);
-    const probe = await probeKernelMode();
     if (!probe.native) {
       console.log(`      stopping at early boot (the tests above): guest kernel mode is emulated here (${probe.nsPerIteration.toFixed(0)} ns per loop iteration), so Linux would need hours to reach user space`);
       this.skip();

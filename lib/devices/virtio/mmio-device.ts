@@ -21,6 +21,8 @@ export interface VirtioBackend {
   reset(): void;
   /** The driver notified `queue`. */
   notify(queue: number): void;
+  /** The machine is gone: release what the back end opened itself (sockets, servers). */
+  close?(): void;
 }
 
 export interface BackendContext {
@@ -100,8 +102,11 @@ export class VirtioMmioDevice {
     void machine.exited.then(() => this.close());
   }
 
+  /** Releases the eventfds and whatever the back end opened; runs by itself when the machine ends. */
   close(): void {
     for (const fd of this.#eventFds.splice(0)) fd.close();
+    this.#backend?.close?.();
+    this.#backend = undefined;
   }
 
   #notify(queue: number): void {
