@@ -72,6 +72,7 @@ static struct {
   u32 virtio_count;
   u64 virtio_base[VIRTIO_MAX];
   u32 net_ip, net_peer, vsock_port;
+  u32 bench, count;
 } info;
 
 static struct __attribute__((packed)) {
@@ -203,6 +204,11 @@ static void parse_cmdline(const char *cmdline) {
     if (starts_with(p, "nodevmm.ip=")) info.net_ip = parse_ipv4(p + 11);
     if (starts_with(p, "nodevmm.peer=")) info.net_peer = parse_ipv4(p + 13);
     if (starts_with(p, "nodevmm.vsock=")) info.vsock_port = parse_u32(p + 14);
+    if (starts_with(p, "nodevmm.count=")) info.count = parse_u32(p + 14);
+    if (starts_with(p, "nodevmm.bench=net-tx")) info.bench = BENCH_NET_TX;
+    if (starts_with(p, "nodevmm.bench=net-rx")) info.bench = BENCH_NET_RX;
+    if (starts_with(p, "nodevmm.bench=vsock-tx")) info.bench = BENCH_VSOCK_TX;
+    if (starts_with(p, "nodevmm.bench=vsock-rx")) info.bench = BENCH_VSOCK_RX;
     if (starts_with(p, "virtio_mmio.device=") && info.virtio_count < VIRTIO_MAX) {
       const char *at = p + 19;
       while (*at && *at != '@' && *at != ' ') at++;
@@ -241,6 +247,8 @@ static u64 info_value(u64 which) {
     case INFO_NET_IP: return info.net_ip;
     case INFO_NET_PEER: return info.net_peer;
     case INFO_VSOCK_PORT: return info.vsock_port;
+    case INFO_BENCH: return info.bench;
+    case INFO_COUNT: return info.count;
     default:
       if (which >= INFO_VIRTIO_BASE && which < INFO_VIRTIO_BASE + info.virtio_count) return info.virtio_base[which - INFO_VIRTIO_BASE];
       return (u64)-1;

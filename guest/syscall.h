@@ -27,7 +27,11 @@ enum {
   INFO_NET_IP = 16,        /* nodevmm.ip=a.b.c.d as a 32-bit number, or 0 */
   INFO_NET_PEER = 17,      /* nodevmm.peer=a.b.c.d, or 0 */
   INFO_VSOCK_PORT = 18,    /* nodevmm.vsock=PORT: a host port that echoes, or 0 */
+  INFO_BENCH = 19,         /* nodevmm.bench=NAME as BENCH_*, or 0 */
+  INFO_COUNT = 20,         /* nodevmm.count=N: frames or KiB a bench moves */
 };
+
+enum { BENCH_NET_TX = 1, BENCH_NET_RX = 2, BENCH_VSOCK_TX = 3, BENCH_VSOCK_RX = 4 };
 
 enum {
   PROBE_SERIAL_SCRATCH = 0, /* 1 when COM1's scratch register holds what was written */

@@ -1,35 +1,13 @@
 /* The ring-3 programs: a TAP self-test (nodevmm.mode=selftest) and an interactive shell. They reach
  * the kernel only through the ud2 system calls of syscall.h. */
-#include "format.h"
-#include "syscall.h"
+#include "ulib.h"
 #include "virtio.h"
 #include "vsock.h"
+#include "bench.h"
 
-typedef unsigned long u64;
 #define LINE_MAX 128
 #define BACKSPACE 0x08
 #define DELETE 0x7f
-
-static long sys(long number, long a, long b) {
-  long result;
-  __asm__ volatile("ud2" : "=a"(result) : "a"(number), "D"(a), "S"(b) : "memory");
-  return result;
-}
-
-static u64 length_of(const char *text) {
-  u64 n = 0;
-  while (text[n]) n++;
-  return n;
-}
-
-static void print(const char *text) { sys(SYS_WRITE, (long)text, (long)length_of(text)); }
-
-static void print_dec(u64 value) {
-  char digits[DECIMAL_DIGITS_MAX];
-  print(format_dec(value, digits));
-}
-
-static u64 info(long which) { return (u64)sys(SYS_INFO, which, 0); }
 
 static int equal(const char *a, const char *b) {
   while (*a && *a == *b) a++, b++;
@@ -305,6 +283,7 @@ static void shell(void) {
 }
 
 void user_main(void) {
+  if (info(INFO_BENCH)) bench_main();
   if (info(INFO_MODE_SELFTEST)) selftest();
   shell();
 }

@@ -1,12 +1,12 @@
 /* Ring-3 virtio-vsock (virtio 1.2, 5.10) client over the polled driver of virtio.c. Packets are a
- * 44-byte little-endian header and a payload; receive buffers hold one packet each. */
+ * 44-byte little-endian header and a payload. One receive buffer is always offered while connected;
+ * every packet from the peer updates its credit, and we tell it ours once half our window is used. */
 #include "vsock.h"
 #include "virtio.h"
 
 #define RX_QUEUE 0
 #define TX_QUEUE 1
 #define HEADER_BYTES 44
-#define PAYLOAD_MAX 1024
 #define HOST_CID 2
 #define TYPE_STREAM 1
 #define OP_REQUEST 1
@@ -14,8 +14,9 @@
 #define OP_RST 3
 #define OP_SHUTDOWN 4
 #define OP_RW 5
+#define OP_CREDIT_UPDATE 6
 #define SHUTDOWN_BOTH 3
-#define BUF_ALLOC 4096
+#define BUF_ALLOC (64 * 1024)
 #define FIRST_LOCAL_PORT 1024
 #define WAIT_TICKS 300
 #define OFFSET_SRC_CID 0
@@ -29,8 +30,8 @@
 #define OFFSET_BUF_ALLOC 36
 #define OFFSET_FWD_CNT 40
 
-static unsigned char tx_packet[HEADER_BYTES + PAYLOAD_MAX] __attribute__((aligned(16)));
-static unsigned char rx_packet[HEADER_BYTES + PAYLOAD_MAX] __attribute__((aligned(16)));
+static unsigned char tx_packet[HEADER_BYTES + VSOCK_PAYLOAD_MAX] __attribute__((aligned(16)));
+static unsigned char rx_packet[HEADER_BYTES + VSOCK_PAYLOAD_MAX] __attribute__((aligned(16)));
 static unsigned int next_local_port = FIRST_LOCAL_PORT;
 static long rx_used;
 
@@ -44,12 +45,7 @@ static u64 get(const unsigned char *at, int bytes) {
   return value;
 }
 
-struct connection {
-  u64 base, cid;
-  unsigned int local_port, peer_port, fwd_cnt;
-};
-
-static long send(struct connection *c, unsigned int op, unsigned int flags, const unsigned char *data, unsigned int length) {
+static long transmit(struct vsock_connection *c, unsigned int op, unsigned int flags, const unsigned char *data, unsigned int length) {
   for (int i = 0; i < HEADER_BYTES; i++) tx_packet[i] = 0;
   put(tx_packet + OFFSET_SRC_CID, c->cid, 8);
   put(tx_packet + OFFSET_DST_CID, HOST_CID, 8);
@@ -61,53 +57,94 @@ static long send(struct connection *c, unsigned int op, unsigned int flags, cons
   put(tx_packet + OFFSET_FLAGS, flags, 4);
   put(tx_packet + OFFSET_BUF_ALLOC, BUF_ALLOC, 4);
   put(tx_packet + OFFSET_FWD_CNT, c->fwd_cnt, 4);
+  c->advertised_fwd_cnt = c->fwd_cnt;
   for (unsigned int i = 0; i < length; i++) tx_packet[HEADER_BYTES + i] = data[i];
   struct virtio_buffer buffer = {tx_packet, HEADER_BYTES + length, 0};
   return virtio_request(c->base, TX_QUEUE, &buffer, 1);
 }
 
-static void offer_receive(struct connection *c) {
+static void offer_receive(struct vsock_connection *c) {
   struct virtio_buffer buffer = {rx_packet, sizeof rx_packet, 1};
   virtio_offer(c->base, RX_QUEUE, &buffer, 1);
 }
 
-/* The next packet of this connection (others are dropped): its op, or -1 when none comes. */
-static long receive(struct connection *c) {
+/* Waits for the next packet of this connection (others are dropped) and returns its op, or -1 when
+ * none comes. The packet stays in rx_packet; the caller offers the buffer again. */
+static long next_packet(struct vsock_connection *c) {
   for (;;) {
     long used = virtio_wait(c->base, RX_QUEUE, WAIT_TICKS);
     if (used < HEADER_BYTES || used > (long)sizeof rx_packet) return -1;
     rx_used = used;
     if (get(rx_packet + OFFSET_DST_PORT, 4) == c->local_port && get(rx_packet + OFFSET_SRC_PORT, 4) == c->peer_port) {
+      c->peer_buf_alloc = (unsigned int)get(rx_packet + OFFSET_BUF_ALLOC, 4);
+      c->peer_fwd_cnt = (unsigned int)get(rx_packet + OFFSET_FWD_CNT, 4);
       return (long)get(rx_packet + OFFSET_OP, 2);
     }
     offer_receive(c);
   }
 }
 
-long vsock_echo(unsigned int port, const unsigned char *data, unsigned int length, unsigned char *reply) {
-  struct connection c = {virtio_find(VIRTIO_ID_VSOCK), 0, next_local_port++, port, 0};
-  if (!c.base || length > PAYLOAD_MAX || virtio_start(c.base, 2) != 0) return -1;
-  for (int i = 7; i >= 0; i--) c.cid = (c.cid << 8) | virtio_config_byte(c.base, (unsigned int)i);
-  offer_receive(&c);
-  if (send(&c, OP_REQUEST, 0, 0, 0) < 0) return -2;
-  long op = receive(&c);
-  if (op == OP_RST) return -3;
-  if (op != OP_RESPONSE) return -2;
-  offer_receive(&c);
-  if (send(&c, OP_RW, 0, data, length) < 0) return -2;
-  unsigned int got = 0;
-  while (got < length) {
-    op = receive(&c);
+int vsock_connect(struct vsock_connection *c, unsigned int port) {
+  struct vsock_connection fresh = {virtio_find(VIRTIO_ID_VSOCK), 0, next_local_port++, port, 0, 0, 0, 0, 0};
+  *c = fresh;
+  if (!c->base || virtio_start(c->base, 2) != 0) return -1;
+  for (int i = 7; i >= 0; i--) c->cid = (c->cid << 8) | virtio_config_byte(c->base, (unsigned int)i);
+  offer_receive(c);
+  if (transmit(c, OP_REQUEST, 0, 0, 0) < 0) return -2;
+  long op = next_packet(c);
+  offer_receive(c);
+  return op == OP_RESPONSE ? 0 : op == OP_RST ? -3 : -2;
+}
+
+int vsock_send(struct vsock_connection *c, const unsigned char *data, unsigned int length) {
+  if (length > VSOCK_PAYLOAD_MAX) return -2;
+  while (c->peer_buf_alloc - (c->tx_cnt - c->peer_fwd_cnt) < length) {
+    long op = next_packet(c); /* a credit update, we hope */
+    offer_receive(c);
     if (op < 0) return -2;
     if (op == OP_RST || op == OP_SHUTDOWN) return -4;
-    if (op == OP_RW) {
-      unsigned int size = (unsigned int)get(rx_packet + OFFSET_LEN, 4);
-      if (size > rx_used - HEADER_BYTES) size = (unsigned int)(rx_used - HEADER_BYTES);
-      for (unsigned int i = 0; i < size && got < length; i++) reply[got++] = rx_packet[HEADER_BYTES + i];
-      c.fwd_cnt += size;
-    }
-    offer_receive(&c);
   }
-  send(&c, OP_SHUTDOWN, SHUTDOWN_BOTH, 0, 0);
+  if (transmit(c, OP_RW, 0, data, length) < 0) return -2;
+  c->tx_cnt += length;
+  return 0;
+}
+
+long vsock_receive(struct vsock_connection *c, unsigned char *into) {
+  for (;;) {
+    long op = next_packet(c);
+    if (op < 0) return -2;
+    if (op == OP_RST || op == OP_SHUTDOWN) {
+      offer_receive(c);
+      return -4;
+    }
+    if (op != OP_RW) {
+      offer_receive(c);
+      continue;
+    }
+    unsigned int size = (unsigned int)get(rx_packet + OFFSET_LEN, 4);
+    if (size > rx_used - HEADER_BYTES) size = (unsigned int)(rx_used - HEADER_BYTES);
+    for (unsigned int i = 0; i < size; i++) into[i] = rx_packet[HEADER_BYTES + i];
+    offer_receive(c);
+    c->fwd_cnt += size;
+    if (c->fwd_cnt - c->advertised_fwd_cnt >= BUF_ALLOC / 2) transmit(c, OP_CREDIT_UPDATE, 0, 0, 0);
+    return size;
+  }
+}
+
+void vsock_close(struct vsock_connection *c) { transmit(c, OP_SHUTDOWN, SHUTDOWN_BOTH, 0, 0); }
+
+long vsock_echo(unsigned int port, const unsigned char *data, unsigned int length, unsigned char *reply) {
+  static unsigned char part[VSOCK_PAYLOAD_MAX];
+  struct vsock_connection c;
+  int status = vsock_connect(&c, port);
+  if (status < 0) return status;
+  if ((status = vsock_send(&c, data, length)) < 0) return status;
+  unsigned int got = 0;
+  while (got < length) {
+    long size = vsock_receive(&c, part);
+    if (size < 0) return size;
+    for (long i = 0; i < size && got < length; i++) reply[got++] = part[i];
+  }
+  vsock_close(&c);
   return got;
 }

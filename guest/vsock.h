@@ -1,10 +1,29 @@
-/* A ring-3 virtio-vsock client: one stream connection at a time to a host port (CID 2), polled. */
+/* A ring-3 virtio-vsock client: stream connections to host ports (CID 2), polled, one at a time. */
 #ifndef GUEST_VSOCK_H
 #define GUEST_VSOCK_H
 
-/* Connects to host port `port`, sends `length` bytes of `data`, and reads back as many bytes into
- * `reply` (the host side echoes). Returns the bytes read back, or a negative step number: -1 no
- * device, -2 no answer, -3 refused (RST), -4 the connection ended early. */
+typedef unsigned long u64;
+
+#define VSOCK_PAYLOAD_MAX 4096
+
+struct vsock_connection {
+  u64 base, cid;
+  unsigned int local_port, peer_port;
+  /* Credit (virtio 1.2, 5.10.6.3): what we consumed, sent, and what the peer has room for. */
+  unsigned int fwd_cnt, advertised_fwd_cnt, tx_cnt, peer_buf_alloc, peer_fwd_cnt;
+};
+
+/* Connects to host port `port`: 0, or -1 no device, -2 no answer, -3 refused (RST). */
+int vsock_connect(struct vsock_connection *c, unsigned int port);
+/* Sends up to VSOCK_PAYLOAD_MAX bytes once the peer has room: 0, or -2 no answer, -4 closed. */
+int vsock_send(struct vsock_connection *c, const unsigned char *data, unsigned int length);
+/* The next payload bytes (at most VSOCK_PAYLOAD_MAX) into `into`: their count, or -2 no answer,
+ * -4 closed by the peer. */
+long vsock_receive(struct vsock_connection *c, unsigned char *into);
+void vsock_close(struct vsock_connection *c);
+
+/* Connects to `port`, sends `length` bytes (at most VSOCK_PAYLOAD_MAX) and reads back as many into
+ * `reply` (the host side echoes): the bytes read back, or a negative code as above. */
 long vsock_echo(unsigned int port, const unsigned char *data, unsigned int length, unsigned char *reply);
 
 #endif

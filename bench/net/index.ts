@@ -1,0 +1,160 @@
+// bench/net: virtio-net frames per second through the bundled guest's ring-3 driver, each direction
+// against the host moving the same frames through the same TAP path itself, in the same run.
+//   guest -> host: the guest sends 1514-byte frames; the device writes them to TAP A.
+//                  baseline: this process writes the same frames to TAP A.
+//   host -> guest: this process writes frames to TAP B; a bridge (in a network namespace) floods
+//                  them to TAP A, where the device reads them into the guest's receive buffers.
+//                  baseline: this process writes to TAP B and reads them back from TAP A.
+// The guest driver keeps one chain in flight per queue, so this is a per-frame round trip figure.
+// Prints "tx ratio R" and "rx ratio R" (guest / host frames per second). Needs root and /dev/net/tun.
+import { execFileSync } from 'node:child_process';
+import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
+import { netDevice, parseMac, VirtioNetBackend } from '../../lib/devices/virtio/net';
+import { virtioPlacement } from '../../lib/devices/virtio/placement';
+import { TapDevice } from '../../lib/net/tap';
+import { rate, timeGuestBench } from '../guest-bench';
+
+const SMALL = Number(process.env.NET_FRAMES_SMALL ?? 2000);
+const LARGE = Number(process.env.NET_FRAMES_LARGE ?? 12000);
+const FRAME_BYTES = 1514;
+/** Frames written ahead of the reader: well inside a TAP's 500-frame queue, so none are dropped. */
+const WINDOW = 128;
+
+function frame(): Uint8Array {
+  const bytes = new Uint8Array(FRAME_BYTES);
+  bytes.fill(0xff, 0, 6);
+  bytes.set([0x02, 0, 0, 0, 0, 0x09, 0x88, 0xb5], 6); // source MAC, local experimental ethertype
+  return bytes;
+}
+
+class BridgedTaps {
+  readonly namespace = `node-vmm-bench-net-${process.pid}`;
+  readonly guestSide: TapDevice;
+  readonly hostSide: TapDevice;
+
+  constructor() {
+    this.guestSide = TapDevice.open(`nvbna${process.pid % 10000}`);
+    this.hostSide = TapDevice.open(`nvbnb${process.pid % 10000}`);
+    execFileSync('ip', ['netns', 'add', this.namespace]);
+    const inside = (...args: string[]): void => {
+      execFileSync('ip', ['netns', 'exec', this.namespace, ...args]);
+    };
+    inside('sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6');
+    inside('ip', 'link', 'add', 'br0', 'type', 'bridge');
+    for (const tap of [this.guestSide, this.hostSide]) {
+      execFileSync('ip', ['link', 'set', tap.name, 'netns', this.namespace]);
+      inside('ip', 'link', 'set', tap.name, 'master', 'br0', 'up');
+    }
+    inside('ip', 'link', 'set', 'br0', 'up');
+  }
+
+  close(): void {
+    this.guestSide.close();
+    this.hostSide.close();
+    execFileSync('ip', ['netns', 'delete', this.namespace]);
+  }
+}
+
+function netVirtio(tap: TapDevice, onBackend: (backend: VirtioNetBackend) => void): VirtioMmioDevice[] {
+  return [
+    new VirtioMmioDevice({
+      ...virtioPlacement(0),
+      device: netDevice(parseMac('52:54:00:00:be:01')),
+      backend: (context) => {
+        const backend = new VirtioNetBackend(context, tap);
+        onBackend(backend);
+        return backend;
+      },
+    }),
+  ];
+}
+
+function drain(tap: TapDevice): number {
+  const scratch = [new Uint8Array(2048)];
+  let frames = 0;
+  while (tap.read(scratch) !== null) frames++;
+  return frames;
+}
+
+async function guestTxMs(taps: BridgedTaps, count: number): Promise<number> {
+  return timeGuestBench({ bench: 'net-tx', count, devices: () => netVirtio(taps.guestSide, () => undefined) });
+}
+
+function hostTxMs(taps: BridgedTaps, count: number): number {
+  const views = [frame()];
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) {
+    if (taps.guestSide.write(views) === null) throw new Error('TAP refused a frame');
+  }
+  const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
+  drain(taps.hostSide);
+  return elapsed;
+}
+
+async function guestRxMs(taps: BridgedTaps, count: number): Promise<number> {
+  drain(taps.guestSide);
+  const views = [frame()];
+  let backend: VirtioNetBackend | undefined;
+  let written = 0;
+  let feeding = true;
+  const feed = (): void => {
+    if (!feeding) return;
+    const received = backend?.stats.received ?? 0;
+    while (written < count && written - received < WINDOW) {
+      if (taps.hostSide.write(views) === null) break;
+      written++;
+    }
+    setImmediate(feed);
+  };
+  try {
+    return await timeGuestBench({
+      bench: 'net-rx',
+      count,
+      devices: () => netVirtio(taps.guestSide, (b) => (backend = b)),
+      started: feed,
+    });
+  } finally {
+    feeding = false;
+  }
+}
+
+function hostRxMs(taps: BridgedTaps, count: number): number {
+  drain(taps.guestSide);
+  const views = [frame()];
+  const scratch = [new Uint8Array(2048)];
+  let written = 0;
+  let received = 0;
+  const started = process.hrtime.bigint();
+  let lastProgress = Date.now();
+  while (received < count) {
+    while (written < count && written - received < WINDOW && taps.hostSide.write(views) !== null) written++;
+    while (taps.guestSide.read(scratch) !== null) {
+      received++;
+      lastProgress = Date.now();
+    }
+    if (Date.now() - lastProgress > 5000) throw new Error(`host rx baseline: ${received} of ${written} frames arrived`);
+  }
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+async function main(): Promise<void> {
+  const taps = new BridgedTaps();
+  try {
+    await guestTxMs(taps, 200); // warm-up: JIT, page cache
+    const guestTx = rate(SMALL, await guestTxMs(taps, SMALL), LARGE, await guestTxMs(taps, LARGE));
+    const hostTx = rate(SMALL, hostTxMs(taps, SMALL), LARGE, hostTxMs(taps, LARGE));
+    console.log(`tx (guest -> host): guest ${guestTx.toFixed(0)} frames/s, host ${hostTx.toFixed(0)} frames/s (${FRAME_BYTES}-byte frames, ${SMALL} vs ${LARGE})`);
+    console.log(`tx ratio ${(guestTx / hostTx).toFixed(3)}`);
+    const guestRx = rate(SMALL, await guestRxMs(taps, SMALL), LARGE, await guestRxMs(taps, LARGE));
+    const hostRx = rate(SMALL, hostRxMs(taps, SMALL), LARGE, hostRxMs(taps, LARGE));
+    console.log(`rx (host -> guest): guest ${guestRx.toFixed(0)} frames/s, host ${hostRx.toFixed(0)} frames/s (through a bridge, ${SMALL} vs ${LARGE})`);
+    console.log(`rx ratio ${(guestRx / hostRx).toFixed(3)}`);
+  } finally {
+    taps.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
