@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { createLinuxMachine } from '../lib/boot/linux-machine';
 import type { VirtioMmioDevice } from '../lib/devices/virtio/mmio-device';
 import { bundledGuestPath } from '../lib/guest/bundled';
+import { median } from './stats';
 
 const MEMORY = 64 * 1024 * 1024;
 
@@ -47,4 +48,20 @@ export async function timeGuestBench(run: GuestBenchRun): Promise<number> {
 /** Units per second from runs at two counts (fixed costs cancel). */
 export function rate(smallCount: number, smallMs: number, largeCount: number, largeMs: number): number {
   return (largeCount - smallCount) / (Math.max(largeMs - smallMs, 1e-3) / 1000);
+}
+
+export const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+
+/**
+ * Units per second from the median time at each of two counts, the counts alternating so drift
+ * hits both alike. `time(count)` runs once and returns milliseconds.
+ */
+export async function measureRate(small: number, large: number, time: (count: number) => Promise<number> | number): Promise<number> {
+  const smallMs: number[] = [];
+  const largeMs: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    smallMs.push(await time(small));
+    largeMs.push(await time(large));
+  }
+  return rate(small, median(smallMs), large, median(largeMs));
 }

@@ -12,10 +12,10 @@ import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
 import { netDevice, parseMac, VirtioNetBackend } from '../../lib/devices/virtio/net';
 import { virtioPlacement } from '../../lib/devices/virtio/placement';
 import { TapDevice } from '../../lib/net/tap';
-import { rate, timeGuestBench } from '../guest-bench';
+import { measureRate, timeGuestBench } from '../guest-bench';
 
-const SMALL = Number(process.env.NET_FRAMES_SMALL ?? 2000);
-const LARGE = Number(process.env.NET_FRAMES_LARGE ?? 12000);
+const SMALL = Number(process.env.NET_FRAMES_SMALL ?? 5000);
+const LARGE = Number(process.env.NET_FRAMES_LARGE ?? 50000);
 const FRAME_BYTES = 1514;
 /** Frames written ahead of the reader: well inside a TAP's 500-frame queue, so none are dropped. */
 const WINDOW = 128;
@@ -141,12 +141,12 @@ async function main(): Promise<void> {
   const taps = new BridgedTaps();
   try {
     await guestTxMs(taps, 200); // warm-up: JIT, page cache
-    const guestTx = rate(SMALL, await guestTxMs(taps, SMALL), LARGE, await guestTxMs(taps, LARGE));
-    const hostTx = rate(SMALL, hostTxMs(taps, SMALL), LARGE, hostTxMs(taps, LARGE));
+    const guestTx = await measureRate(SMALL, LARGE, (count) => guestTxMs(taps, count));
+    const hostTx = await measureRate(SMALL, LARGE, (count) => hostTxMs(taps, count));
     console.log(`tx (guest -> host): guest ${guestTx.toFixed(0)} frames/s, host ${hostTx.toFixed(0)} frames/s (${FRAME_BYTES}-byte frames, ${SMALL} vs ${LARGE})`);
     console.log(`tx ratio ${(guestTx / hostTx).toFixed(3)}`);
-    const guestRx = rate(SMALL, await guestRxMs(taps, SMALL), LARGE, await guestRxMs(taps, LARGE));
-    const hostRx = rate(SMALL, hostRxMs(taps, SMALL), LARGE, hostRxMs(taps, LARGE));
+    const guestRx = await measureRate(SMALL, LARGE, (count) => guestRxMs(taps, count));
+    const hostRx = await measureRate(SMALL, LARGE, (count) => hostRxMs(taps, count));
     console.log(`rx (host -> guest): guest ${guestRx.toFixed(0)} frames/s, host ${hostRx.toFixed(0)} frames/s (through a bridge, ${SMALL} vs ${LARGE})`);
     console.log(`rx ratio ${(guestRx / hostRx).toFixed(3)}`);
   } finally {

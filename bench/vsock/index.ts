@@ -11,10 +11,10 @@ import * as path from 'node:path';
 import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
 import { virtioPlacement } from '../../lib/devices/virtio/placement';
 import { VirtioVsockBackend, vsockDevice } from '../../lib/devices/virtio/vsock';
-import { rate, timeGuestBench } from '../guest-bench';
+import { measureRate, timeGuestBench } from '../guest-bench';
 
-const SMALL_KIB = Number(process.env.VSOCK_KIB_SMALL ?? 4 * 1024);
-const LARGE_KIB = Number(process.env.VSOCK_KIB_LARGE ?? 32 * 1024);
+const SMALL_KIB = Number(process.env.VSOCK_KIB_SMALL ?? 8 * 1024);
+const LARGE_KIB = Number(process.env.VSOCK_KIB_LARGE ?? 64 * 1024);
 const PORT = 5201;
 const CID = 3n;
 const KiB = 1024;
@@ -91,9 +91,9 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-vmm-bench-vsock-'));
   try {
     await guestMs(dir, 'vsock-tx', 256); // warm-up
-    const host = mibPerSecond(rate(SMALL_KIB, await hostMs(dir, SMALL_KIB), LARGE_KIB, await hostMs(dir, LARGE_KIB)));
+    const host = mibPerSecond(await measureRate(SMALL_KIB, LARGE_KIB, (kib) => hostMs(dir, kib)));
     for (const [name, bench] of [['tx (guest -> host)', 'vsock-tx'], ['rx (host -> guest)', 'vsock-rx']] as const) {
-      const guest = mibPerSecond(rate(SMALL_KIB, await guestMs(dir, bench, SMALL_KIB), LARGE_KIB, await guestMs(dir, bench, LARGE_KIB)));
+      const guest = mibPerSecond(await measureRate(SMALL_KIB, LARGE_KIB, (kib) => guestMs(dir, bench, kib)));
       console.log(`${name}: guest ${guest.toFixed(1)} MiB/s, host Unix socket ${host.toFixed(1)} MiB/s (${SMALL_KIB} vs ${LARGE_KIB} KiB)`);
       console.log(`${bench.slice(6)} ratio ${(guest / host).toFixed(3)}`);
     }
