@@ -41,9 +41,9 @@ extern char isr_0[], isr_1[], isr_2[], isr_3[], isr_4[], isr_5[], isr_6[], isr_7
 
 volatile u64 ticks;
 
-static u8 kernel_stack[16384] __attribute__((aligned(16)));
+static u8 kernel_stack[16384] NOINIT __attribute__((aligned(16)));
 u8 *const kernel_stack_top_ptr = kernel_stack + sizeof kernel_stack;
-static u8 user_stack[16384] __attribute__((aligned(16)));
+static u8 user_stack[16384] NOINIT __attribute__((aligned(16)));
 static u64 pml4[512] __attribute__((aligned(4096)));
 static u64 pdpt[512] __attribute__((aligned(4096)));
 static u64 pd[512] __attribute__((aligned(4096)));

@@ -2,6 +2,9 @@
 #ifndef GUEST_KERNEL_H
 #define GUEST_KERNEL_H
 
+/* Memory that need not be zeroed at boot (stacks): see linker.ld. */
+#define NOINIT __attribute__((section(".noinit")))
+
 typedef unsigned char u8;
 typedef unsigned short u16;
 typedef unsigned int u32;
