@@ -14,6 +14,15 @@ export function netnsMissingReason(): string | undefined {
   return undefined;
 }
 
+/** Call first in a test that needs network namespaces: skips with the reason where they are missing, fails under CI=true. */
+export function requireNetns(context: Mocha.Context): void {
+  const reason = netnsMissingReason();
+  if (reason === undefined) return;
+  if (process.env.CI === 'true') throw new Error(`CI=true but ${reason}`);
+  console.log(`      skipping: ${reason}`);
+  context.skip();
+}
+
 export class NetNamespace {
   constructor(readonly name: string) {
     execFileSync('ip', ['netns', 'add', name]);

@@ -12,7 +12,7 @@ import { netDevice, parseMac, VirtioNetBackend } from '../../lib/devices/virtio/
 import { VirtioVsockBackend, vsockDevice } from '../../lib/devices/virtio/vsock';
 import * as net from 'node:net';
 import { TapDevice } from '../../lib/net/tap';
-import { NetNamespace, netnsMissingReason } from '../helpers/netns';
+import { NetNamespace, requireNetns } from '../helpers/netns';
 import { watchConsole } from '../helpers/console-watch';
 import { requireKvm, retryUnderEmulation } from '../helpers/kvm';
 import { parseTap } from '../helpers/tap';
@@ -107,12 +107,7 @@ describe('the bundled guest (real KVM)', function () {
 
   it('exchanges ARP with a network namespace through virtio-net and a TAP device', async function () {
     this.timeout(120_000);
-    const reason = netnsMissingReason();
-    if (reason !== undefined) {
-      if (process.env.CI === 'true') throw new Error(`CI=true but ${reason}`);
-      console.log(`      skipping: ${reason}`);
-      this.skip();
-    }
+    requireNetns(this);
     retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
     const tap = TapDevice.open(`nvmg${process.pid % 100000}`);
     const namespace = new NetNamespace(`node-vmm-guest-${process.pid}`);
@@ -137,12 +132,7 @@ describe('the bundled guest (real KVM)', function () {
 
   it('reports all four virtio devices ok in one self-test, and its shell echoes through vsock', async function () {
     this.timeout(120_000);
-    const reason = netnsMissingReason();
-    if (reason !== undefined) {
-      if (process.env.CI === 'true') throw new Error(`CI=true but ${reason}`);
-      console.log(`      skipping: ${reason}`);
-      this.skip();
-    }
+    requireNetns(this);
     retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bundled-guest-four-'));
     const diskPath = path.join(dir, 'disk.img');

@@ -12,7 +12,7 @@ import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { TapDevice } from '../../lib/net/tap';
 import { MmioDriver } from '../helpers/mmio-driver';
-import { NetNamespace, netnsMissingReason } from '../helpers/netns';
+import { NetNamespace, requireNetns } from '../helpers/netns';
 import { TestDriver } from '../helpers/virtqueue-driver';
 
 const RAM = 4 * 1024 * 1024;
@@ -53,12 +53,7 @@ describe('virtio-net over a TAP device in a network namespace', function () {
   let tap: TapDevice | undefined;
   let memory: GuestMemory;
   before(function () {
-    const reason = netnsMissingReason();
-    if (reason !== undefined) {
-      if (process.env.CI === 'true') throw new Error(`CI=true but ${reason}`);
-      console.log(`      skipping: ${reason}`);
-      this.skip();
-    }
+    requireNetns(this);
   });
   beforeEach(() => {
     memory = GuestMemory.allocate(ramLayout(RAM));
