@@ -34,6 +34,7 @@ export const SetupHeader = {
 
 /** boot_params fields outside the setup header. */
 export const BootParams = {
+  acpiRsdpAddr: 0x070,
   extRamdiskImage: 0x0c0,
   extRamdiskSize: 0x0c4,
   extCmdLinePtr: 0x0c8,

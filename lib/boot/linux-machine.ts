@@ -8,6 +8,8 @@
 import { HideableFeature } from '../arch/x86_64/cpuid';
 import { linuxVcpuInit } from '../arch/x86_64/boot-state';
 import { buildMptable, MPTABLE_ADDRESS } from '../arch/x86_64/mptable';
+import { writeAcpiTables } from '../arch/x86_64/acpi/tables';
+import { ACPI_SLEEP_PORT } from '../devices/acpi-sleep';
 import * as path from 'node:path';
 import { DEBUG_EXIT_PORT } from '../devices/debug-exit';
 import type { VirtioMmioDevice } from '../devices/virtio/mmio-device';
@@ -39,6 +41,12 @@ export interface LinuxMachineConfig {
    * true the boot is adjusted for it (lib/boot/emulated-kernel-mode.ts); false boots exactly as given.
    */
   emulatedKernelMode?: boolean;
+  /**
+   * Describe the machine with ACPI tables (RSDP, XSDT, FADT, MADT, DSDT) as a hardware-reduced
+   * platform: Linux then finds the vCPUs and the IOAPIC in the MADT and COM1, the i8042 and every
+   * virtio-mmio device in the DSDT, and can power off (reason 'shutdown'). Default false.
+   */
+  acpi?: boolean;
 }
 
 export interface LinuxMachine {
@@ -72,6 +80,7 @@ export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
       { module: path.join(DEVICE_DIR, 'serial', 'serial-module.js'), args: { state: serialState, port: COM1_PORT, irq: COM1_IRQ } },
       { module: path.join(DEVICE_DIR, 'i8042.js'), args: { state: createI8042State() } },
       { module: path.join(DEVICE_DIR, 'debug-exit.js'), args: { port: DEBUG_EXIT_PORT } },
+      ...(config.acpi === true ? [{ module: path.join(DEVICE_DIR, 'acpi-sleep.js'), args: { port: ACPI_SLEEP_PORT } }] : []),
       ...virtio.map((device) => device.moduleSpec),
     ],
     init: (vcpu, memory) => {
@@ -86,7 +95,15 @@ export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
   });
   const supportedCpuid = machine.kvm.supportedCpuid();
   try {
-    loaded = loadLinux(machine.memory, image, { cmdline, ...(config.initrd ? { initrd: config.initrd } : {}) });
+    const acpiRsdpAddress =
+      config.acpi === true
+        ? writeAcpiTables(machine.memory, { vcpus: vcpuCount, virtio: virtio.map(({ base, irq }) => ({ base, irq })), sleepPort: ACPI_SLEEP_PORT })
+        : undefined;
+    loaded = loadLinux(machine.memory, image, {
+      cmdline,
+      ...(config.initrd ? { initrd: config.initrd } : {}),
+      ...(acpiRsdpAddress !== undefined ? { acpiRsdpAddress } : {}),
+    });
     if (vcpuCount > 1) machine.memory.writeBytes(MPTABLE_ADDRESS, mptable);
     for (const device of virtio) device.attach(machine);
   } catch (error) {

@@ -13,6 +13,8 @@ export interface LoadLinuxOptions {
   cmdline: string;
   /** An empty initrd is the same as none. */
   initrd?: Uint8Array;
+  /** The ACPI RSDP's address, when the caller writes ACPI tables. */
+  acpiRsdpAddress?: number;
 }
 
 export interface LoadedLinux {
@@ -65,7 +67,12 @@ export function loadLinux(memory: GuestMemory, image: KernelImage, options: Load
           address: placeInitrd(initrdData.length, { lowRamEnd, addressMax: image.initrdAddrMax, kernelEnd: kernelExtent(image).end }),
           size: initrdData.length,
         };
-  const zeroPage = buildZeroPage(image, { cmdlineAddress: CMDLINE_ADDRESS, initrd, e820 });
+  const zeroPage = buildZeroPage(image, {
+    cmdlineAddress: CMDLINE_ADDRESS,
+    initrd,
+    e820,
+    ...(options.acpiRsdpAddress !== undefined ? { acpiRsdpAddress: options.acpiRsdpAddress } : {}),
+  });
 
   writeKernel(memory, image);
   memory.writeBytes(CMDLINE_ADDRESS, cmdline);

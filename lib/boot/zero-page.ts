@@ -21,6 +21,8 @@ export interface ZeroPageContents {
   readonly cmdlineAddress: number;
   readonly initrd?: { readonly address: number; readonly size: number };
   readonly e820: readonly E820Entry[];
+  /** Where the ACPI RSDP is (boot_params.acpi_rsdp_addr), if the machine has ACPI tables. */
+  readonly acpiRsdpAddress?: number;
 }
 
 const LOW_32_BITS = 2 ** 32;
@@ -55,6 +57,7 @@ export function buildZeroPage(image: KernelImage, contents: ZeroPageContents): U
   setSplit(view, SetupHeader.ramdiskImage, BootParams.extRamdiskImage, initrd.address);
   setSplit(view, SetupHeader.ramdiskSize, BootParams.extRamdiskSize, initrd.size);
 
+  if (contents.acpiRsdpAddress !== undefined) view.setBigUint64(BootParams.acpiRsdpAddr, BigInt(contents.acpiRsdpAddress), true);
   view.setUint8(BootParams.e820Entries, contents.e820.length);
   contents.e820.forEach((entry, i) => {
     const offset = BootParams.e820Table + i * E820_ENTRY_SIZE;

@@ -6,6 +6,8 @@ import type { DeviceContext } from '../runner/device-context';
 
 export const I8042_DATA_PORT = 0x60;
 export const I8042_COMMAND_PORT = 0x64;
+/** The keyboard's ISA interrupt (the device raises none: it only answers Linux's probe). */
+export const I8042_IRQ = 1;
 /** Port 0x61 (system control port B) is read by Linux's timer calibration; it answers from here too. */
 export const SYSTEM_CONTROL_PORT_B = 0x61;
 
