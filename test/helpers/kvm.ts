@@ -1,6 +1,7 @@
 // Tests that need /dev/kvm: skipped with a printed reason where it is missing, failed under CI=true.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { KernelModeProbe } from '../../lib/cli/kernel-mode-probe';
 import { DEFAULT_KVM_PATH } from '../../lib/kvm/kvm';
 
 export function kvmMissingReason(): string | undefined {
@@ -50,4 +51,17 @@ export function retryUnderEmulation(context: Mocha.Context, retries: number): vo
   if (emulation === undefined) return;
   console.log(`      under ${emulation}: a guest that hangs is retried up to ${retries} times (.ci/kvm-vm/README.md)`);
   context.retries(retries);
+}
+
+/**
+ * Why a Linux guest cannot be expected to boot all the way to user space here, or undefined where it
+ * can: guest kernel mode emulated (nested PVM), or KVM itself emulated (.ci/kvm-vm), where Linux
+ * guests stop getting timer interrupts at random points of their boot. Tests then check what the
+ * kernel prints early and say why they stopped.
+ */
+export function fullLinuxBootUnavailable(probe: KernelModeProbe): string | undefined {
+  if (!probe.native) return `guest kernel mode is emulated here (${probe.nsPerIteration.toFixed(0)} ns per loop iteration)`;
+  const nested = nestedEmulation();
+  if (nested !== undefined) return `under ${nested}, Linux guests stop getting timer interrupts at random points of their boot (.ci/kvm-vm/README.md, Findings)`;
+  return undefined;
 }
