@@ -3,9 +3,10 @@
  * at +0, avail ring at +0x100, used ring at +0x200; queue size <= 16), R9 = driver features,
  * R10 = queue size, R11 = chains to make available per round, R12 = rounds. It negotiates R9, sets
  * up queue 0, then R12 times: avail.idx += R11, notify, poll until used.idx catches up (so R11 should
- * divide the queue size when R12 > 1: each round reuses the same avail slots). Then it acks the
- * interrupt and ends through the debug-exit port (0x501) with the interrupt status (0xdead:
- * FEATURES_OK refused or no answer). */
+ * divide the queue size when R12 > 1: each round reuses the same avail slots). Then it waits for
+ * InterruptStatus to be set (a bounded number of reads: 0 if it never is), acks it and ends
+ * through the debug-exit port (0x501) with the interrupt status (0xdead: FEATURES_OK refused or no
+ * answer). */
     .code64
     .text
     .globl _start
@@ -48,8 +49,15 @@ round:
     jmp fail
 2:  dec %r12
     jnz round
-    movl 0x60(%rdi), %eax          /* InterruptStatus */
-    movl %eax, 0x64(%rdi)          /* InterruptACK */
+    /* The device sets InterruptStatus just after it updates the used ring: wait for the bit too. */
+    mov $100000, %rcx
+3:  movl 0x60(%rdi), %eax          /* InterruptStatus */
+    test %eax, %eax
+    jnz 4f
+    pause
+    dec %rcx
+    jnz 3b
+4:  movl %eax, 0x64(%rdi)          /* InterruptACK */
     jmp done
 fail:
     mov $0xdead, %eax
