@@ -34,6 +34,8 @@ export interface VmConfig {
    * boot for it (CX16 hidden, `noxsave`, gzip/LZ4 bzImages decompressed on the host); false boots as given.
    */
   emulatedKernelMode?: boolean;
+  /** Describe the machine with ACPI tables (see createLinuxMachine's `acpi`); default false. */
+  acpi?: boolean;
 }
 
 /** A validated config with the files read. */
@@ -47,9 +49,10 @@ export interface ResolvedVmConfig {
   signal?: AbortSignal;
   virtio: VirtioMmioDevice[];
   emulatedKernelMode?: boolean;
+  acpi: boolean;
 }
 
-const KNOWN_FIELDS = new Set(['kernel', 'initrd', 'cmdline', 'memoryMiB', 'vcpus', 'signal', 'virtio', 'emulatedKernelMode']);
+const KNOWN_FIELDS = new Set(['kernel', 'initrd', 'cmdline', 'memoryMiB', 'vcpus', 'signal', 'virtio', 'emulatedKernelMode', 'acpi']);
 
 function isAbortSignal(value: unknown): value is AbortSignal {
   return typeof value === 'object' && value !== null && typeof (value as AbortSignal).aborted === 'boolean' && typeof (value as AbortSignal).addEventListener === 'function';
@@ -86,8 +89,8 @@ export function validateVmConfig(config: unknown): asserts config is VmConfig {
   if (record.memoryMiB !== undefined) checkInteger('memoryMiB', record.memoryMiB, MIN_MEMORY_MIB, MAX_MEMORY_MIB);
   if (record.vcpus !== undefined) checkInteger('vcpus', record.vcpus, 1, MAX_VCPUS);
   if (record.signal !== undefined && !isAbortSignal(record.signal)) throw new VmConfigError('signal', 'must be an AbortSignal');
-  if (record.emulatedKernelMode !== undefined && typeof record.emulatedKernelMode !== 'boolean') {
-    throw new VmConfigError('emulatedKernelMode', `must be a boolean, got ${typeof record.emulatedKernelMode}`);
+  for (const field of ['emulatedKernelMode', 'acpi'] as const) {
+    if (record[field] !== undefined && typeof record[field] !== 'boolean') throw new VmConfigError(field, `must be a boolean, got ${typeof record[field]}`);
   }
   if (record.virtio !== undefined) {
     if (!Array.isArray(record.virtio) || !record.virtio.every((device) => device instanceof VirtioMmioDevice)) {
@@ -132,5 +135,6 @@ export async function resolveVmConfig(config: VmConfig = {}): Promise<ResolvedVm
     ...(config.signal !== undefined ? { signal: config.signal } : {}),
     virtio: config.virtio ?? [],
     ...(config.emulatedKernelMode !== undefined ? { emulatedKernelMode: config.emulatedKernelMode } : {}),
+    acpi: config.acpi ?? false,
   };
 }

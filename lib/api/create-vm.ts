@@ -21,6 +21,7 @@ export async function createVm(config: VmConfig = {}): Promise<VirtualMachine> {
     vcpus: resolved.vcpus,
     virtio: resolved.virtio,
     ...(resolved.emulatedKernelMode !== undefined ? { emulatedKernelMode: resolved.emulatedKernelMode } : {}),
+    acpi: resolved.acpi,
   });
   return new VirtualMachine(linux, resolved.signal);
 }

@@ -18,6 +18,8 @@ options:
   --cmdline TEXT   kernel command line (default: '' for the bundled guest, 'console=ttyS0' otherwise)
   --mem MIB        guest RAM in MiB (default 128)
   --cpus N         number of vCPUs (default 1)
+  --acpi           describe the machine with ACPI tables (Linux then finds virtio devices, CPUs and
+                   COM1 through them, and can power off)
   -h, --help       show this help
 
 console: on a terminal every key goes to the guest (raw mode); press Ctrl-A then x to stop the VM
@@ -38,7 +40,7 @@ function integerOption(name: string, value: string | undefined): number | undefi
 
 /** Parses `run`'s arguments (after the word 'run'); throws UsageError for anything it cannot use. */
 export function parseRunArgs(argv: string[]): RunArgs {
-  let values: { kernel?: string; initrd?: string; cmdline?: string; mem?: string; cpus?: string; help?: boolean };
+  let values: { kernel?: string; initrd?: string; cmdline?: string; mem?: string; cpus?: string; acpi?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -50,6 +52,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
         cmdline: { type: 'string' },
         mem: { type: 'string' },
         cpus: { type: 'string' },
+        acpi: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -66,6 +69,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
   if (mem !== undefined) config.memoryMiB = mem;
   const cpus = integerOption('cpus', values.cpus);
   if (cpus !== undefined) config.vcpus = cpus;
+  if (values.acpi === true) config.acpi = true;
   return { help: false, config };
 }
 

@@ -207,6 +207,15 @@ describe('guests on real KVM', function () {
     assert.equal(exit.status, 7);
   });
 
+  it("ends with reason 'shutdown' when the guest enters S5 through the ACPI sleep control register", async () => {
+    const machine = track(guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, devices: [{ module: libDevice('acpi-sleep'), args: { port: 0x600 } }] }));
+    // mov $0x80, %al; mov $0x600, %dx; out %al, %dx (clear WAK_STS: nothing happens); mov $0x34, %al; out %al, %dx (SLP_EN | S5); hlt
+    machine.memory.writeBytes(0x1000, Uint8Array.of(0xb0, 0x80, 0xba, 0x00, 0x06, 0xee, 0xb0, 0x34, 0xee, 0xf4));
+    await machine.start();
+    const exit = await machine.exited;
+    assert.equal(exit.reason, 'shutdown');
+  });
+
   it("ends with reason 'reset' when the guest pulses the i8042 reset line", async () => {
     const machine = track(
       guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, devices: [{ module: libDevice('i8042'), args: { state: createI8042State() } }] }),

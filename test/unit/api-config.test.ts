@@ -56,6 +56,7 @@ describe('createVm config validation', () => {
     await rejectsWithField({ kernel: makeBzImage(), cmdline: 'a\0b' }, 'cmdline');
     await rejectsWithField({ kernel: makeBzImage(), signal: {} }, 'signal');
     await rejectsWithField({ kernel: makeBzImage(), emulatedKernelMode: 'yes' }, 'emulatedKernelMode');
+    await rejectsWithField({ kernel: makeBzImage(), acpi: 1 }, 'acpi');
   });
 
   it('rejects unknown options and non-object configs', async () => {
@@ -109,10 +110,11 @@ describe('createVm config validation', () => {
     assert.equal(resolved.memorySize, 128 * 1024 * 1024);
     assert.equal(resolved.vcpus, 1);
     assert.equal(resolved.initrd, undefined);
+    assert.equal(resolved.acpi, false);
   });
 
   it('accepts a valid full config without throwing', () => {
-    validateVmConfig({ kernel: 'k', initrd: new Uint8Array(1), cmdline: 'x', memoryMiB: 64, vcpus: 2, signal: new AbortController().signal });
+    validateVmConfig({ kernel: 'k', initrd: new Uint8Array(1), cmdline: 'x', memoryMiB: 64, vcpus: 2, signal: new AbortController().signal, acpi: true, emulatedKernelMode: false });
   });
 
   it('Symbol.asyncDispose is the registered nodejs.asyncDispose symbol', async () => {

@@ -12,8 +12,8 @@ describe('node-vmm run arguments', () => {
   });
 
   it('reads every option', () => {
-    const args = parseRunArgs(['--kernel', '/k', '--initrd', '/i', '--cmdline', 'console=ttyS0 quiet', '--mem', '256', '--cpus', '2']);
-    assert.deepEqual(args, { help: false, config: { kernel: '/k', initrd: '/i', cmdline: 'console=ttyS0 quiet', memoryMiB: 256, vcpus: 2 } });
+    const args = parseRunArgs(['--kernel', '/k', '--initrd', '/i', '--cmdline', 'console=ttyS0 quiet', '--mem', '256', '--cpus', '2', '--acpi']);
+    assert.deepEqual(args, { help: false, config: { kernel: '/k', initrd: '/i', cmdline: 'console=ttyS0 quiet', memoryMiB: 256, vcpus: 2, acpi: true } });
     assert.deepEqual(parseRunArgs(['--mem=64']), { help: false, config: { memoryMiB: 64 } });
   });
 
