@@ -8,7 +8,7 @@ import { median } from './stats';
 
 const MEMORY = 64 * 1024 * 1024;
 
-export type GuestBench = 'net-tx' | 'net-rx' | 'vsock-tx' | 'vsock-rx';
+export type GuestBench = 'blk-read' | 'blk-write' | 'net-tx' | 'net-rx' | 'vsock-tx' | 'vsock-rx';
 
 export interface GuestBenchRun {
   bench: GuestBench;

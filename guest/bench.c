@@ -1,5 +1,7 @@
-/* The guest half of bench/net and bench/vsock, in ring 3: moves nodevmm.count units through one
- * device as fast as the polled driver goes (one chain in flight per queue), then reports and exits.
+/* The guest half of bench/blk, bench/net and bench/vsock, in ring 3: moves nodevmm.count units
+ * through one device as fast as the polled driver goes (one chain in flight per queue), then reports
+ * and exits.
+ *   blk-read  N 64 KiB reads                     blk-write N 64 KiB writes   (cycling over 1 MiB)
  *   net-tx    N frames of 1514 bytes sent        net-rx    N frames received
  *   vsock-tx  N KiB sent to host port P          vsock-rx  N KiB received from host port P
  * (P = nodevmm.vsock). The host times the whole VM at two counts, so boot cancels out. */
@@ -14,10 +16,33 @@
 #define TX_QUEUE 1
 #define NET_WAIT_TICKS 500
 #define KIB 1024
+#define BLK_REQUEST_BYTES (64 * KIB)
+#define BLK_WINDOW_REQUESTS 16
+#define SECTOR_BYTES 512
+#define BLK_IN 0
+#define BLK_OUT 1
 
 static unsigned char frame[NET_HEADER + FRAME_BYTES] __attribute__((aligned(16)));
 static unsigned char buffer[NET_HEADER + 2048] __attribute__((aligned(16)));
 static unsigned char chunk[VSOCK_PAYLOAD_MAX] __attribute__((aligned(16)));
+static unsigned char blk_data[BLK_REQUEST_BYTES] NOINIT __attribute__((aligned(4096)));
+static unsigned char blk_header[16] __attribute__((aligned(16)));
+static unsigned char blk_status;
+
+static long blk(long count, unsigned int type) {
+  u64 base = virtio_find(VIRTIO_ID_BLOCK);
+  if (!base || virtio_start(base, 1) != 0) return -1;
+  struct virtio_buffer chain[3] = {{blk_header, 16, 0}, {blk_data, BLK_REQUEST_BYTES, type == BLK_IN}, {&blk_status, 1, 1}};
+  for (long i = 0; i < count; i++) {
+    u64 sector = (u64)(i % BLK_WINDOW_REQUESTS) * (BLK_REQUEST_BYTES / SECTOR_BYTES);
+    for (int b = 0; b < 16; b++) blk_header[b] = 0;
+    blk_header[0] = (unsigned char)type;
+    for (int b = 0; b < 8; b++) blk_header[8 + b] = (unsigned char)(sector >> (8 * b));
+    blk_status = 0xff;
+    if (virtio_request(base, 0, chain, 3) < 0 || blk_status != 0) return i;
+  }
+  return count;
+}
 
 static long net_tx(long count) {
   u64 base = virtio_find(VIRTIO_ID_NET);
@@ -70,23 +95,28 @@ static long vsock_rx(long kib) {
 }
 
 void bench_main(void) {
-  static const char *const names[] = {"none", "net-tx", "net-rx", "vsock-tx", "vsock-rx"};
+  static const char *const names[] = {"none", "net-tx", "net-rx", "vsock-tx", "vsock-rx", "blk-read", "blk-write"};
   long which = (long)info(INFO_BENCH), count = (long)info(INFO_COUNT), done = -1;
   unsigned long started = (unsigned long)sys(SYS_TICKS, 0, 0);
   if (which == BENCH_NET_TX) done = net_tx(count);
   if (which == BENCH_NET_RX) done = net_rx(count);
   if (which == BENCH_VSOCK_TX) done = vsock_tx(count);
   if (which == BENCH_VSOCK_RX) done = vsock_rx(count);
+  if (which == BENCH_BLK_READ) done = blk(count, BLK_IN);
+  if (which == BENCH_BLK_WRITE) done = blk(count, BLK_OUT);
   unsigned long ticks = (unsigned long)sys(SYS_TICKS, 0, 0) - started;
   print("# bench ");
-  print(which >= 1 && which <= 4 ? names[which] : "unknown");
+  print(which >= 1 && which <= BENCH_BLK_WRITE ? names[which] : "unknown");
   print(": ");
-  print(done < 0 ? "no device" : "");
-  if (done >= 0) print_dec((unsigned long)done);
-  print(" of ");
-  print_dec((unsigned long)count);
-  print(" in ");
-  print_dec(ticks);
-  print(" ticks\n");
+  if (done < 0) {
+    print("no device\n");
+  } else {
+    print_dec((unsigned long)done);
+    print(" of ");
+    print_dec((unsigned long)count);
+    print(" in ");
+    print_dec(ticks);
+    print(" ticks\n");
+  }
   sys(SYS_EXIT, done == count ? 0 : 1, 0);
 }

@@ -209,6 +209,8 @@ static void parse_cmdline(const char *cmdline) {
     if (starts_with(p, "nodevmm.bench=net-rx")) info.bench = BENCH_NET_RX;
     if (starts_with(p, "nodevmm.bench=vsock-tx")) info.bench = BENCH_VSOCK_TX;
     if (starts_with(p, "nodevmm.bench=vsock-rx")) info.bench = BENCH_VSOCK_RX;
+    if (starts_with(p, "nodevmm.bench=blk-read")) info.bench = BENCH_BLK_READ;
+    if (starts_with(p, "nodevmm.bench=blk-write")) info.bench = BENCH_BLK_WRITE;
     if (starts_with(p, "virtio_mmio.device=") && info.virtio_count < VIRTIO_MAX) {
       const char *at = p + 19;
       while (*at && *at != '@' && *at != ' ') at++;

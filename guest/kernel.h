@@ -2,8 +2,7 @@
 #ifndef GUEST_KERNEL_H
 #define GUEST_KERNEL_H
 
-/* Memory that need not be zeroed at boot (stacks): see linker.ld. */
-#define NOINIT __attribute__((section(".noinit")))
+#include "sections.h"
 
 typedef unsigned char u8;
 typedef unsigned short u16;

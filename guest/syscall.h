@@ -28,10 +28,10 @@ enum {
   INFO_NET_PEER = 17,      /* nodevmm.peer=a.b.c.d, or 0 */
   INFO_VSOCK_PORT = 18,    /* nodevmm.vsock=PORT: a host port that echoes, or 0 */
   INFO_BENCH = 19,         /* nodevmm.bench=NAME as BENCH_*, or 0 */
-  INFO_COUNT = 20,         /* nodevmm.count=N: frames or KiB a bench moves */
+  INFO_COUNT = 20,         /* nodevmm.count=N: frames, KiB or requests a bench moves */
 };
 
-enum { BENCH_NET_TX = 1, BENCH_NET_RX = 2, BENCH_VSOCK_TX = 3, BENCH_VSOCK_RX = 4 };
+enum { BENCH_NET_TX = 1, BENCH_NET_RX = 2, BENCH_VSOCK_TX = 3, BENCH_VSOCK_RX = 4, BENCH_BLK_READ = 5, BENCH_BLK_WRITE = 6 };
 
 enum {
   PROBE_SERIAL_SCRATCH = 0, /* 1 when COM1's scratch register holds what was written */

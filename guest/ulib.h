@@ -3,6 +3,7 @@
 #define GUEST_ULIB_H
 
 #include "format.h"
+#include "sections.h"
 #include "syscall.h"
 
 static inline long sys(long number, long a, long b) {

@@ -124,6 +124,8 @@ static struct queue *queue_at(u64 base, int queue) {
   return d && queue >= 0 && queue < VIRTIO_MAX_QUEUES ? &d->queues[queue] : 0;
 }
 
+/* Always descriptors 0..count-1: after a wait that timed out the device may still own them, so a
+ * caller that gives up on a chain restarts the device (virtio_start) before offering again. */
 int virtio_offer(u64 base, int queue, const struct virtio_buffer *buffers, int count) {
   struct queue *q = queue_at(base, queue);
   if (!q || count < 1 || count > QUEUE_SIZE) return -1;

@@ -15,6 +15,7 @@
 #define OP_SHUTDOWN 4
 #define OP_RW 5
 #define OP_CREDIT_UPDATE 6
+#define OP_CREDIT_REQUEST 7
 #define SHUTDOWN_BOTH 3
 #define BUF_ALLOC (64 * 1024)
 #define FIRST_LOCAL_PORT 1024
@@ -78,7 +79,9 @@ static long next_packet(struct vsock_connection *c) {
     if (get(rx_packet + OFFSET_DST_PORT, 4) == c->local_port && get(rx_packet + OFFSET_SRC_PORT, 4) == c->peer_port) {
       c->peer_buf_alloc = (unsigned int)get(rx_packet + OFFSET_BUF_ALLOC, 4);
       c->peer_fwd_cnt = (unsigned int)get(rx_packet + OFFSET_FWD_CNT, 4);
-      return (long)get(rx_packet + OFFSET_OP, 2);
+      long op = (long)get(rx_packet + OFFSET_OP, 2);
+      if (op == OP_CREDIT_REQUEST) transmit(c, OP_CREDIT_UPDATE, 0, 0, 0);
+      return op;
     }
     offer_receive(c);
   }
@@ -96,10 +99,19 @@ int vsock_connect(struct vsock_connection *c, unsigned int port) {
   return op == OP_RESPONSE ? 0 : op == OP_RST ? -3 : -2;
 }
 
+/* What the peer still has room for; 0 if it shrank its buffer below what is in flight. */
+static unsigned int peer_credit(const struct vsock_connection *c) {
+  unsigned int in_flight = c->tx_cnt - c->peer_fwd_cnt;
+  return in_flight > c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
+}
+
 int vsock_send(struct vsock_connection *c, const unsigned char *data, unsigned int length) {
   if (length > VSOCK_PAYLOAD_MAX) return -2;
-  while (c->peer_buf_alloc - (c->tx_cnt - c->peer_fwd_cnt) < length) {
+  while (peer_credit(c) < length) {
     long op = next_packet(c); /* a credit update, we hope */
+    /* This client moves data one way at a time: payload arriving while it sends is counted as
+     * consumed (so the peer's view of our buffer stays right) and dropped. */
+    if (op == OP_RW) c->fwd_cnt += (unsigned int)get(rx_packet + OFFSET_LEN, 4);
     offer_receive(c);
     if (op < 0) return -2;
     if (op == OP_RST || op == OP_SHUTDOWN) return -4;

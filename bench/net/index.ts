@@ -7,11 +7,12 @@
 //                  baseline: this process writes to TAP B and reads them back from TAP A.
 // The guest driver keeps one chain in flight per queue, so this is a per-frame round trip figure.
 // Prints "tx ratio R" and "rx ratio R" (guest / host frames per second). Needs root and /dev/net/tun.
-import { execFileSync } from 'node:child_process';
 import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
 import { netDevice, parseMac, VirtioNetBackend } from '../../lib/devices/virtio/net';
 import { virtioPlacement } from '../../lib/devices/virtio/placement';
 import { TapDevice } from '../../lib/net/tap';
+import { Cleanup } from '../../test/helpers/cleanup';
+import { NetNamespace } from '../../test/helpers/netns';
 import { measureRate, timeGuestBench } from '../guest-bench';
 
 const SMALL = Number(process.env.NET_FRAMES_SMALL ?? 5000);
@@ -27,31 +28,31 @@ function frame(): Uint8Array {
   return bytes;
 }
 
+/** TAP A (the VM's) and TAP B (this process's injector) on one bridge in a namespace of their own. */
 class BridgedTaps {
-  readonly namespace = `node-vmm-bench-net-${process.pid}`;
   readonly guestSide: TapDevice;
   readonly hostSide: TapDevice;
+  readonly #cleanup = new Cleanup();
 
   constructor() {
-    this.guestSide = TapDevice.open(`nvbna${process.pid % 10000}`);
-    this.hostSide = TapDevice.open(`nvbnb${process.pid % 10000}`);
-    execFileSync('ip', ['netns', 'add', this.namespace]);
-    const inside = (...args: string[]): void => {
-      execFileSync('ip', ['netns', 'exec', this.namespace, ...args]);
-    };
-    inside('sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6');
-    inside('ip', 'link', 'add', 'br0', 'type', 'bridge');
-    for (const tap of [this.guestSide, this.hostSide]) {
-      execFileSync('ip', ['link', 'set', tap.name, 'netns', this.namespace]);
-      inside('ip', 'link', 'set', tap.name, 'master', 'br0', 'up');
+    try {
+      this.guestSide = this.#cleanup.add(TapDevice.open(`nvbna${process.pid % 10000}`), (t) => t.close());
+      this.hostSide = this.#cleanup.add(TapDevice.open(`nvbnb${process.pid % 10000}`), (t) => t.close());
+      const namespace = this.#cleanup.add(new NetNamespace(`node-vmm-bench-net-${process.pid}`), (n) => n.delete());
+      namespace.run('ip', 'link', 'add', 'br0', 'type', 'bridge');
+      for (const tap of [this.guestSide, this.hostSide]) {
+        namespace.adopt(tap.name);
+        namespace.run('ip', 'link', 'set', tap.name, 'master', 'br0');
+      }
+      namespace.run('ip', 'link', 'set', 'br0', 'up');
+    } catch (error) {
+      void this.#cleanup.run();
+      throw error;
     }
-    inside('ip', 'link', 'set', 'br0', 'up');
   }
 
-  close(): void {
-    this.guestSide.close();
-    this.hostSide.close();
-    execFileSync('ip', ['netns', 'delete', this.namespace]);
+  close(): Promise<void> {
+    return this.#cleanup.run();
   }
 }
 
@@ -150,7 +151,7 @@ async function main(): Promise<void> {
     console.log(`rx (host -> guest): guest ${guestRx.toFixed(0)} frames/s, host ${hostRx.toFixed(0)} frames/s (through a bridge, ${SMALL} vs ${LARGE})`);
     console.log(`rx ratio ${(guestRx / hostRx).toFixed(3)}`);
   } finally {
-    taps.close();
+    await taps.close();
   }
 }
 

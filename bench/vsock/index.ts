@@ -27,7 +27,7 @@ function hostEnd(socketPath: string, sendKib: number): Promise<net.Server> {
     socket.on('error', () => undefined);
     if (sendKib > 0) writeStream(socket, sendKib * KiB);
   });
-  return new Promise((resolve) => server.listen(`${socketPath}_${PORT}`, () => resolve(server)));
+  return new Promise((resolve, reject) => server.once('error', reject).listen(`${socketPath}_${PORT}`, () => resolve(server)));
 }
 
 /** Writes `bytes` in CHUNK pieces, honouring the socket's back-pressure. */
@@ -75,7 +75,7 @@ async function hostMs(dir: string, kib: number): Promise<number> {
       if (received >= kib * KiB) done();
     }),
   );
-  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
   const started = process.hrtime.bigint();
   const client = net.connect(socketPath, () => writeStream(client, kib * KiB));
   await finished;

@@ -24,6 +24,8 @@ export const HOST_DECOMPRESSIBLE: readonly PayloadCompression[] = ['gzip', 'lz4'
 /** Larger than any x86-64 vmlinux plus relocations; a bigger declared size means a corrupt trailer. */
 const MAX_VMLINUX_SIZE = 512 * 1024 * 1024;
 const SIZE_TRAILER = 4;
+/** More than any compressor expands (LZ4's worst is 255:1, deflate's 1032:1): a larger declared size is a lie. */
+const MAX_EXPANSION = 1100;
 
 const asPlainBytes = (buffer: Buffer): Uint8Array => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
 
@@ -53,7 +55,9 @@ export function decompressBzImage(image: BzImage): Uint8Array {
   if (payload.length <= SIZE_TRAILER) throw new BootError('BAD_PAYLOAD', `bzImage payload of ${payload.length} bytes is too short`);
   const trailer = new DataView(payload.buffer, payload.byteOffset + payload.length - SIZE_TRAILER, SIZE_TRAILER);
   const size = trailer.getUint32(0, true);
-  if (size === 0 || size > MAX_VMLINUX_SIZE) throw new BootError('BAD_PAYLOAD', `bzImage payload declares a decompressed size of ${size} bytes`);
+  if (size === 0 || size > MAX_VMLINUX_SIZE || size > payload.length * MAX_EXPANSION) {
+    throw new BootError('BAD_PAYLOAD', `bzImage payload of ${payload.length} bytes declares a decompressed size of ${size} bytes`);
+  }
   let vmlinux: Uint8Array;
   try {
     vmlinux = compression === 'gzip' ? asPlainBytes(gunzipSync(payload, { maxOutputLength: MAX_VMLINUX_SIZE })) : decompressLz4Legacy(payload, size);

@@ -75,6 +75,7 @@ export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
     memorySize: config.memorySize,
     vcpus: vcpuCount,
     irqchip: true,
+    emulatedKernelMode: emulated,
     ...(config.kvmPath !== undefined ? { kvmPath: config.kvmPath } : {}),
     devices: [
       { module: path.join(DEVICE_DIR, 'serial', 'serial-module.js'), args: { state: serialState, port: COM1_PORT, irq: COM1_IRQ } },

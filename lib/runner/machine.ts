@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { kernelModeEmulated } from '../kvm/host-kind';
 import { KVM_IDENTITY_MAP_ADDRESS, KVM_TSS_ADDRESS } from '../arch/x86_64/layout';
 import { ClosedError, ConfigError, VcpuError } from '../kvm/errors';
 import { Kvm } from '../kvm/kvm';
@@ -32,6 +33,12 @@ export interface MachineConfig {
   /** What an access no device claims does: 'ignore' (reads all-ones, reported) or 'error' (ends the VM). */
   unhandledIo?: UnhandledIoPolicy;
   hugepages?: boolean;
+  /**
+   * KVM here runs guest ring 0 in its instruction emulator (nested PVM; default: detected). The vCPUs
+   * then finish ring-0 int3s the emulator gives up on (arch/x86_64/int3-completion.ts); elsewhere an
+   * int3 never exits like that, and that repair would be wrong there.
+   */
+  emulatedKernelMode?: boolean;
 }
 
 export interface MachineEvents {
@@ -208,6 +215,7 @@ export class Machine extends EventEmitter<MachineEvents> {
       init,
       devices: this.#config.devices ?? [],
       unhandledIo: this.#config.unhandledIo ?? 'ignore',
+      emulatedKernelMode: this.#config.emulatedKernelMode ?? kernelModeEmulated(),
     };
   }
 

@@ -44,6 +44,8 @@ export interface VcpuWorkerData {
   init: VcpuInit;
   devices: DeviceModuleSpec[];
   unhandledIo: UnhandledIoPolicy;
+  /** See MachineConfig.emulatedKernelMode. */
+  emulatedKernelMode: boolean;
 }
 
 /** Why a vCPU stopped running. */

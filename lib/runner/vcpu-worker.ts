@@ -70,7 +70,11 @@ async function main(): Promise<void> {
     };
     await loadDevices(data, context);
     post({ type: 'ready', kickToken: vcpu.kickToken });
-    const loop = new VcpuLoop({ vcpu, buses, control, index: data.vcpuIndex, unhandledIo: data.unhandledIo, post, pendingExit, recover: (exit) => completeInt3(exit, vcpu, memory) });
+    const loop = new VcpuLoop({ vcpu, buses, control, index: data.vcpuIndex, unhandledIo: data.unhandledIo,
+      post,
+      pendingExit,
+      ...(data.emulatedKernelMode ? { recover: (exit) => completeInt3(exit, vcpu, memory) } : {}),
+    });
     const end = loop.run();
     post({ type: 'end', end });
   } finally {

@@ -16,6 +16,7 @@ import { NetNamespace, requireNetns } from '../helpers/netns';
 import { watchConsole } from '../helpers/console-watch';
 import { requireKvm, retryUnderEmulation } from '../helpers/kvm';
 import { parseTap } from '../helpers/tap';
+import { Cleanup } from '../helpers/cleanup';
 
 const MiB = 1024 * 1024;
 const MEMORY_MIB = 64;
@@ -134,23 +135,29 @@ describe('the bundled guest (real KVM)', function () {
     this.timeout(120_000);
     requireNetns(this);
     retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bundled-guest-four-'));
-    const diskPath = path.join(dir, 'disk.img');
-    fs.writeFileSync(diskPath, Buffer.alloc(64 * 1024, 0x5a));
-    const socketPath = path.join(dir, 'vsock.sock');
-    const echoPort = 5000;
-    const echoed: Buffer[] = [];
-    // The host end a guest reaches by connecting to host port 5000 (Firecracker's <path>_<port>).
-    const echoServer = net.createServer((socket) => socket.on('data', (data) => {
-      echoed.push(data);
-      socket.write(data);
-    }));
-    await new Promise<void>((resolve) => echoServer.listen(`${socketPath}_${echoPort}`, resolve));
-    const file = new BlockFile(diskPath);
-    const tap = TapDevice.open(`nvmf${process.pid % 100000}`);
-    const namespace = new NetNamespace(`node-vmm-four-${process.pid}`);
+    const cleanup = new Cleanup();
+    const dir = cleanup.add(fs.mkdtempSync(path.join(os.tmpdir(), 'bundled-guest-four-')), (d) => fs.rmSync(d, { recursive: true, force: true }));
     let vsock: VirtioVsockBackend | undefined;
     try {
+      const diskPath = path.join(dir, 'disk.img');
+      fs.writeFileSync(diskPath, Buffer.alloc(64 * 1024, 0x5a));
+      const socketPath = path.join(dir, 'vsock.sock');
+      const echoPort = 5000;
+      const echoed: Buffer[] = [];
+      // The host end a guest reaches by connecting to host port 5000 (Firecracker's <path>_<port>).
+      const echoServer = cleanup.add(
+        net.createServer((socket) =>
+          socket.on('data', (data) => {
+            echoed.push(data);
+            socket.write(data);
+          }),
+        ),
+        (server) => server.close(),
+      );
+      await new Promise<void>((resolve, reject) => echoServer.once('error', reject).listen(`${socketPath}_${echoPort}`, resolve));
+      const file = cleanup.add(new BlockFile(diskPath), (f) => f.close());
+      const tap = cleanup.add(TapDevice.open(`nvmf${process.pid % 100000}`), (t) => t.close());
+      const namespace = cleanup.add(new NetNamespace(`node-vmm-four-${process.pid}`), (n) => n.delete());
       namespace.adopt(tap.name, '10.77.2.1/24');
       const devices = [
         new VirtioMmioDevice({ ...virtioPlacement(0), device: rngDevice(), backend: (context) => new VirtioRngBackend(context) }),
@@ -205,11 +212,7 @@ describe('the bundled guest (real KVM)', function () {
         await shell.machine.dispose();
       }
     } finally {
-      echoServer.close();
-      tap.close();
-      namespace.delete();
-      file.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      await cleanup.run();
     }
   });
 });

@@ -9,6 +9,7 @@ import { KernelModeProbe, probeKernelMode } from '../../lib/cli/kernel-mode-prob
 import { buildCpio } from '../helpers/cpio';
 import { watchConsole } from '../helpers/console-watch';
 import { fullLinuxBootUnavailable, requireKvm, retryUnderEmulation } from '../helpers/kvm';
+import { missingPrerequisite } from '../helpers/prerequisite';
 
 const BOOT_DIR = '/boot';
 const CMDLINE = 'console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1 nomodule pci=off i8042.noaux node-vmm-test=1';
@@ -94,11 +95,7 @@ describe('an unmodified Debian kernel (real KVM)', function () {
   before(async function () {
     requireKvm(this);
     kernelPath = debianKernel();
-    if (kernelPath === undefined) {
-      if (process.env.CI === 'true') throw new Error('CI=true but no Debian kernel in /boot (apt-get install linux-image-amd64)');
-      console.log('      skipping: no /boot/vmlinuz-*-amd64 (apt-get install linux-image-cloud-amd64)');
-      this.skip();
-    }
+    if (kernelPath === undefined) missingPrerequisite(this, 'no /boot/vmlinuz-*-amd64', 'apt-get install linux-image-cloud-amd64');
     probe = await probeKernelMode();
     earlyStop = fullLinuxBootUnavailable(probe);
     if (earlyStop !== undefined) console.log(`      ${earlyStop}: each boot stops at early boot`);
@@ -143,11 +140,7 @@ describe('an unmodified Debian kernel (real KVM)', function () {
   it('with 2 vCPUs finds our MP table, lists both CPUs and the IOAPIC, and (given a full boot) brings up both', async function () {
     this.timeout(ATTEMPT_TIMEOUT_MS);
     const smpKernel = kernelReadingMpTables();
-    if (smpKernel === undefined) {
-      if (process.env.CI === 'true') throw new Error('CI=true but no kernel with CONFIG_X86_MPPARSE in /boot (apt-get install linux-image-amd64)');
-      console.log('      skipping: no kernel with CONFIG_X86_MPPARSE=y in /boot (the cloud kernel lacks it; apt-get install linux-image-amd64)');
-      this.skip();
-    }
+    if (smpKernel === undefined) missingPrerequisite(this, 'no kernel with CONFIG_X86_MPPARSE=y in /boot (the cloud kernel lacks it)', 'apt-get install linux-image-amd64');
     retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
     const emulatedKernelMode = !probe.native;
     const { machine, console: serial } = createLinuxMachine({
@@ -208,11 +201,7 @@ describe('an unmodified Debian kernel (real KVM)', function () {
       console.log(`      skipping: ${earlyStop}, so Linux does not reliably reach user space here (the tests above stop at early boot)`);
       this.skip();
     }
-    if (!fs.existsSync(BUSYBOX)) {
-      if (process.env.CI === 'true') throw new Error(`CI=true but no ${BUSYBOX} (apt-get install busybox-static)`);
-      console.log(`      skipping: no ${BUSYBOX} (apt-get install busybox-static)`);
-      this.skip();
-    }
+    if (!fs.existsSync(BUSYBOX)) missingPrerequisite(this, `no ${BUSYBOX}`, 'apt-get install busybox-static');
     retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
     const { machine, console: serial } = createLinuxMachine({
       kernel: fs.readFileSync(kernelPath as string),

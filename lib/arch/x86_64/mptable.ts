@@ -2,6 +2,7 @@
 // IOAPIC and the ISA interrupt routing. Placed in the last KiB of base memory, which E820 reserves.
 import { ConfigError } from '../../kvm/errors';
 import type { GuestMemory } from '../../memory/guest-memory';
+import { checksum } from './acpi/sdt';
 
 export const MPTABLE_ADDRESS = 0x9fc00;
 export const MPTABLE_LIMIT = 0xa0000;
@@ -40,9 +41,6 @@ export function mptableSize(vcpus: number): number {
 
 export const MAX_MPTABLE_VCPUS = Math.floor((MPTABLE_LIMIT - MPTABLE_ADDRESS - mptableSize(0)) / PROCESSOR_ENTRY_SIZE);
 
-function checksum(bytes: Uint8Array): number {
-  return (0x100 - (bytes.reduce((sum, b) => sum + b, 0) & 0xff)) & 0xff;
-}
 
 /** Builds the table for `vcpus` processors (APIC ids 0..n-1, the IOAPIC's id after them). */
 export function buildMptable(vcpus: number, address = MPTABLE_ADDRESS): Uint8Array {

@@ -1,12 +1,13 @@
 // LZ4 "legacy" frames, the format Linux's KERNEL_LZ4 payloads use: a magic word, then blocks, each a
-// little-endian u32 compressed size followed by one LZ4 block (at most 8 MiB of output). Every length,
-// offset and copy is checked against the input and the expected output size: a corrupt payload is an
-// error, never a read or write out of bounds.
+// little-endian u32 compressed size followed by one LZ4 block (at most 8 MiB of output, enforced).
+// Every length, offset and copy is checked against the input and the expected output size: a corrupt
+// payload is an error, never a read or write out of bounds.
 
 export const LZ4_LEGACY_MAGIC = 0x184c2102;
 const MIN_MATCH = 4;
 const LENGTH_EXTENDED = 15;
 const EXTENSION_CONTINUES = 255;
+const MAX_BLOCK_OUTPUT = 8 * 1024 * 1024;
 
 export class Lz4FormatError extends Error {}
 
@@ -69,7 +70,9 @@ export function decompressLz4Legacy(input: Uint8Array, outputSize: number): Uint
     inPos += 4;
     if (blockSize === LZ4_LEGACY_MAGIC) continue; // concatenated streams repeat the magic
     if (blockSize === 0 || blockSize > input.length - inPos) throw new Lz4FormatError(`block of ${blockSize} bytes at ${inPos - 4} runs past the end of the stream`);
+    const blockStart = outPos;
     outPos = decodeBlock(input, inPos, inPos + blockSize, output, outPos);
+    if (outPos - blockStart > MAX_BLOCK_OUTPUT) throw new Lz4FormatError(`block at ${inPos - 4} decodes to more than ${MAX_BLOCK_OUTPUT} bytes`);
     inPos += blockSize;
   }
   return output;

@@ -1,5 +1,5 @@
 // The Fixed ACPI Description Table (ACPI 6.5, 5.2.9), revision 6.5, for a hardware-reduced platform:
-// no PM blocks, no SCI, no FACS. It points at the DSDT and names the sleep control and status
+// no PM blocks, no SCI, no FACS; the DSDT through X_DSDT only (the 32-bit field stays 0). It points at the DSDT and names the sleep control and status
 // registers, so a guest's poweroff (S5) reaches the VMM as one port write (devices/acpi-sleep.ts).
 import { newTable, seal } from './sdt';
 
@@ -7,7 +7,6 @@ export const FADT_SIZE = 276;
 const FADT_REVISION = 6;
 const FADT_MINOR_REVISION = 5;
 const Offset = {
-  dsdt: 40,
   iapcBootArch: 109,
   flags: 112,
   minorRevision: 131,
@@ -38,7 +37,6 @@ function writeIoRegister(view: DataView, at: number, port: number): void {
 
 export function buildFadt(options: { dsdtAddress: number; sleepPort: number }): Uint8Array {
   const { table, view } = newTable('FACP', FADT_REVISION, FADT_SIZE);
-  view.setUint32(Offset.dsdt, options.dsdtAddress, true);
   view.setBigUint64(Offset.xDsdt, BigInt(options.dsdtAddress), true);
   view.setUint16(Offset.iapcBootArch, BOOT_ARCH_8042 | BOOT_ARCH_VGA_NOT_PRESENT | BOOT_ARCH_CMOS_RTC_NOT_PRESENT, true);
   view.setUint32(Offset.flags, FLAG_PWR_BUTTON | FLAG_SLP_BUTTON | FLAG_HW_REDUCED_ACPI, true);
