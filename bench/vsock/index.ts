@@ -6,11 +6,11 @@
 // The guest keeps one packet in flight per queue. Prints "tx ratio R" and "rx ratio R" (guest / host MiB/s).
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
 import { virtioPlacement } from '../../lib/devices/virtio/placement';
 import { VirtioVsockBackend, vsockDevice } from '../../lib/devices/virtio/vsock';
+import { makeSocketDir } from '../../test/helpers/socket-dir';
 import { measureRate, timeGuestBench } from '../guest-bench';
 
 const SMALL_KIB = Number(process.env.VSOCK_KIB_SMALL ?? 8 * 1024);
@@ -88,7 +88,7 @@ async function hostMs(dir: string, kib: number): Promise<number> {
 const mibPerSecond = (kibPerSecond: number): number => kibPerSecond / 1024;
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-vmm-bench-vsock-'));
+  const dir = makeSocketDir('node-vmm-bench-vsock-');
   try {
     await guestMs(dir, 'vsock-tx', 256); // warm-up
     const host = mibPerSecond(await measureRate(SMALL_KIB, LARGE_KIB, (kib) => hostMs(dir, kib)));

@@ -17,6 +17,7 @@ import { watchConsole } from '../helpers/console-watch';
 import { requireKvm, retryUnderEmulation } from '../helpers/kvm';
 import { parseTap } from '../helpers/tap';
 import { Cleanup } from '../helpers/cleanup';
+import { makeSocketDir } from '../helpers/socket-dir';
 
 const MiB = 1024 * 1024;
 const MEMORY_MIB = 64;
@@ -136,7 +137,7 @@ describe('the bundled guest (real KVM)', function () {
     requireNetns(this);
     retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
     const cleanup = new Cleanup();
-    const dir = cleanup.add(fs.mkdtempSync(path.join(os.tmpdir(), 'bundled-guest-four-')), (d) => fs.rmSync(d, { recursive: true, force: true }));
+    const dir = cleanup.add(makeSocketDir('bundled-guest-four-'), (d) => fs.rmSync(d, { recursive: true, force: true }));
     let vsock: VirtioVsockBackend | undefined;
     try {
       const diskPath = path.join(dir, 'disk.img');

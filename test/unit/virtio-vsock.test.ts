@@ -5,7 +5,6 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DeviceStatus, VirtioFeature } from '../../lib/devices/virtio/mmio-registers';
@@ -17,9 +16,9 @@ import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from '../helpers/mmio-driver';
 import { TestDriver } from '../helpers/virtqueue-driver';
+import { makeSocketDir } from '../helpers/socket-dir';
 
 const GUEST_CID = 3n;
-const SHM = '/dev/shm';
 const RAM = 4 * 1024 * 1024;
 const RINGS = [0x10000, 0x20000, 0x30000];
 const RX_BUFFERS = 0x100000;
@@ -104,7 +103,7 @@ describe('virtio-vsock host side (hybrid Unix sockets)', function () {
   beforeEach(async () => {
     memory = GuestMemory.allocate(ramLayout(RAM));
     // Unix sockets need a local filesystem: /dev/shm is tmpfs (inside .ci/kvm-vm, /tmp is 9p and has none).
-    dir = fs.mkdtempSync(path.join(fs.existsSync(SHM) ? SHM : os.tmpdir(), 'vsock-'));
+    dir = makeSocketDir('vsock-');
     socketPath = path.join(dir, 'v.sock');
     const transport = new VirtioMmioTransport(createVirtioMmioState(vsockDevice(GUEST_CID)));
     backend = new VirtioVsockBackend({ transport, memory, signal: () => {} }, { guestCid: GUEST_CID, socketPath });
