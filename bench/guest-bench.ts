@@ -46,11 +46,11 @@ export async function timeGuestBench(run: GuestBenchRun): Promise<number> {
 }
 
 /** Units per second from runs at two counts (fixed costs cancel). */
-export function rate(smallCount: number, smallMs: number, largeCount: number, largeMs: number): number {
+function rate(smallCount: number, smallMs: number, largeCount: number, largeMs: number): number {
   return (largeCount - smallCount) / (Math.max(largeMs - smallMs, 1e-3) / 1000);
 }
 
-export const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 
 /**
  * Units per second from the median time at each of two counts, the counts alternating so drift

@@ -98,7 +98,7 @@ export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
   try {
     const acpiRsdpAddress =
       config.acpi === true
-        ? writeAcpiTables(machine.memory, { vcpus: vcpuCount, virtio: virtio.map(({ base, irq }) => ({ base, irq })), sleepPort: ACPI_SLEEP_PORT })
+        ? writeAcpiTables(machine.memory, { vcpus: vcpuCount, virtio, sleepPort: ACPI_SLEEP_PORT })
         : undefined;
     loaded = loadLinux(machine.memory, image, {
       cmdline,

@@ -70,7 +70,12 @@ async function main(): Promise<void> {
     };
     await loadDevices(data, context);
     post({ type: 'ready', kickToken: vcpu.kickToken });
-    const loop = new VcpuLoop({ vcpu, buses, control, index: data.vcpuIndex, unhandledIo: data.unhandledIo,
+    const loop = new VcpuLoop({
+      vcpu,
+      buses,
+      control,
+      index: data.vcpuIndex,
+      unhandledIo: data.unhandledIo,
       post,
       pendingExit,
       ...(data.emulatedKernelMode ? { recover: (exit) => completeInt3(exit, vcpu, memory) } : {}),

@@ -2,7 +2,7 @@
 // IOAPIC and the ISA interrupt routing. Placed in the last KiB of base memory, which E820 reserves.
 import { ConfigError } from '../../kvm/errors';
 import type { GuestMemory } from '../../memory/guest-memory';
-import { checksum } from './acpi/sdt';
+import { checksum, writeAscii } from './acpi/sdt';
 
 export const MPTABLE_ADDRESS = 0x9fc00;
 export const MPTABLE_LIMIT = 0xa0000;
@@ -41,6 +41,8 @@ export function mptableSize(vcpus: number): number {
 
 export const MAX_MPTABLE_VCPUS = Math.floor((MPTABLE_LIMIT - MPTABLE_ADDRESS - mptableSize(0)) / PROCESSOR_ENTRY_SIZE);
 
+/** The IOAPIC's id: after the vCPUs' APIC ids (0..n-1). The MP table and the ACPI MADT both use it. */
+export const ioapicId = (vcpus: number): number => vcpus;
 
 /** Builds the table for `vcpus` processors (APIC ids 0..n-1, the IOAPIC's id after them). */
 export function buildMptable(vcpus: number, address = MPTABLE_ADDRESS): Uint8Array {
@@ -49,11 +51,9 @@ export function buildMptable(vcpus: number, address = MPTABLE_ADDRESS): Uint8Arr
   }
   const table = new Uint8Array(mptableSize(vcpus));
   const view = new DataView(table.buffer);
-  const ascii = (at: number, text: string, width: number) => table.set(Buffer.from(text.padEnd(width, ' '), 'latin1'), at);
   const header = FLOATING_POINTER_SIZE;
-  const ioapicId = vcpus;
 
-  ascii(0, '_MP_', 4);
+  writeAscii(table, 0, '_MP_', 4);
   view.setUint32(4, address + header, true);
   table[8] = FLOATING_POINTER_SIZE / 16;
   table[9] = SPEC_REVISION;
@@ -69,11 +69,11 @@ export function buildMptable(vcpus: number, address = MPTABLE_ADDRESS): Uint8Arr
     view.setUint32(at + 8, CPU_FEATURES, true);
   }
   table[at] = ENTRY_BUS;
-  ascii(at + 2, 'ISA', 6);
+  writeAscii(table, at + 2, 'ISA', 6);
   at += SMALL_ENTRY_SIZE;
   entries++;
   table[at] = ENTRY_IOAPIC;
-  table[at + 1] = ioapicId;
+  table[at + 1] = ioapicId(vcpus);
   table[at + 2] = IOAPIC_VERSION;
   table[at + 3] = IOAPIC_ENABLED;
   view.setUint32(at + 4, IOAPIC_ADDRESS, true);
@@ -84,7 +84,7 @@ export function buildMptable(vcpus: number, address = MPTABLE_ADDRESS): Uint8Arr
     table[at + 1] = INTERRUPT_INT;
     table[at + 4] = 0; // ISA bus
     table[at + 5] = pin;
-    table[at + 6] = ioapicId;
+    table[at + 6] = ioapicId(vcpus);
     table[at + 7] = pin;
   }
   const localInterrupts: Array<[number, number]> = [
@@ -100,11 +100,11 @@ export function buildMptable(vcpus: number, address = MPTABLE_ADDRESS): Uint8Arr
     entries++;
   }
 
-  ascii(header, 'PCMP', 4);
+  writeAscii(table, header, 'PCMP', 4);
   view.setUint16(header + 4, table.length - header, true);
   table[header + 6] = SPEC_REVISION;
-  ascii(header + 8, 'NODE-VMM', 8);
-  ascii(header + 16, 'MICROVM', 12);
+  writeAscii(table, header + 8, 'NODE-VMM', 8);
+  writeAscii(table, header + 16, 'MICROVM', 12);
   view.setUint16(header + 34, entries, true);
   view.setUint32(header + 36, LOCAL_APIC_ADDRESS, true);
   table[header + 7] = checksum(table.subarray(header));

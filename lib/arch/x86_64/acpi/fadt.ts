@@ -1,6 +1,7 @@
 // The Fixed ACPI Description Table (ACPI 6.5, 5.2.9), revision 6.5, for a hardware-reduced platform:
-// no PM blocks, no SCI, no FACS; the DSDT through X_DSDT only (the 32-bit field stays 0). It points at the DSDT and names the sleep control and status
-// registers, so a guest's poweroff (S5) reaches the VMM as one port write (devices/acpi-sleep.ts).
+// no PM blocks, no SCI, no FACS. It points at the DSDT through X_DSDT only (the 32-bit field stays 0)
+// and names the sleep control and status registers, so a guest's poweroff (S5) reaches the VMM as one
+// port write (devices/acpi-sleep.ts).
 import { newTable, seal } from './sdt';
 
 export const FADT_SIZE = 276;

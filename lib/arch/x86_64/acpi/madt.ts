@@ -1,6 +1,6 @@
 // The Multiple APIC Description Table (ACPI 6.5, 5.2.12): one local APIC per vCPU (APIC ids 0..n-1,
 // as the vCPUs' CPUID reports them) and KVM's IOAPIC with GSIs 0-23 mapped one to one to its pins.
-import { IOAPIC_ADDRESS, LOCAL_APIC_ADDRESS } from '../mptable';
+import { IOAPIC_ADDRESS, ioapicId, LOCAL_APIC_ADDRESS } from '../mptable';
 import { newTable, seal, SDT_HEADER_SIZE } from './sdt';
 
 const MADT_REVISION = 6;
@@ -10,8 +10,6 @@ const ENTRY_IOAPIC = 1;
 const LOCAL_APIC_SIZE = 8;
 const IOAPIC_SIZE = 12;
 const LOCAL_APIC_ENABLED = 1;
-/** The IOAPIC's id: after the vCPUs' APIC ids, as the MP table has it. */
-export const madtIoapicId = (vcpus: number): number => vcpus;
 /** Local APIC ids are 8 bits in these entries (x2APIC entries would be needed beyond). */
 export const MAX_MADT_VCPUS = 255;
 
@@ -29,7 +27,7 @@ export function buildMadt(vcpus: number): Uint8Array {
   }
   table[at] = ENTRY_IOAPIC;
   table[at + 1] = IOAPIC_SIZE;
-  table[at + 2] = madtIoapicId(vcpus);
+  table[at + 2] = ioapicId(vcpus);
   view.setUint32(at + 4, IOAPIC_ADDRESS, true);
   view.setUint32(at + 8, 0, true); // GSI base
   return seal(table);

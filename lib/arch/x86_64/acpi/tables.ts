@@ -2,6 +2,7 @@
 // at 0xE0000 (where a guest also finds it by scanning), the others after it. Linux is told the
 // RSDP's address in boot_params too.
 import { ConfigError } from '../../../kvm/errors';
+import { HIGH_MEMORY_START } from '../../../boot/e820';
 import type { GuestMemory } from '../../../memory/guest-memory';
 import { buildDsdt, DsdtVirtioDevice } from './dsdt';
 import { buildFadt } from './fadt';
@@ -10,7 +11,8 @@ import { buildRsdp, RSDP_SIZE } from './rsdp';
 import { buildXsdt } from './xsdt';
 
 export const ACPI_RSDP_ADDRESS = 0xe0000;
-export const ACPI_AREA_END = 0x100000;
+/** The reserved BIOS area ends where high memory starts. */
+export const ACPI_AREA_END = HIGH_MEMORY_START;
 const TABLE_ALIGNMENT = 16;
 
 export interface AcpiOptions {
