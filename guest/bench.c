@@ -6,6 +6,7 @@
  *   vsock-tx  N KiB sent to host port P          vsock-rx  N KiB received from host port P
  * (P = nodevmm.vsock). The host times the whole VM at two counts, so boot cancels out. */
 #include "bench.h"
+#include "blk.h"
 #include "ulib.h"
 #include "virtio.h"
 #include "vsock.h"
@@ -18,28 +19,18 @@
 #define KIB 1024
 #define BLK_REQUEST_BYTES (64 * KIB)
 #define BLK_WINDOW_REQUESTS 16
-#define SECTOR_BYTES 512
-#define BLK_IN 0
-#define BLK_OUT 1
 
 static unsigned char frame[NET_HEADER + FRAME_BYTES] __attribute__((aligned(16)));
 static unsigned char buffer[NET_HEADER + 2048] __attribute__((aligned(16)));
 static unsigned char chunk[VSOCK_PAYLOAD_MAX] __attribute__((aligned(16)));
 static unsigned char blk_data[BLK_REQUEST_BYTES] NOINIT __attribute__((aligned(4096)));
-static unsigned char blk_header[16] __attribute__((aligned(16)));
-static unsigned char blk_status;
 
 static long blk(long count, unsigned int type) {
   u64 base = virtio_find(VIRTIO_ID_BLOCK);
   if (!base || virtio_start(base, 1) != 0) return -1;
-  struct virtio_buffer chain[3] = {{blk_header, 16, 0}, {blk_data, BLK_REQUEST_BYTES, type == BLK_IN}, {&blk_status, 1, 1}};
   for (long i = 0; i < count; i++) {
-    u64 sector = (u64)(i % BLK_WINDOW_REQUESTS) * (BLK_REQUEST_BYTES / SECTOR_BYTES);
-    for (int b = 0; b < 16; b++) blk_header[b] = 0;
-    blk_header[0] = (unsigned char)type;
-    for (int b = 0; b < 8; b++) blk_header[8 + b] = (unsigned char)(sector >> (8 * b));
-    blk_status = 0xff;
-    if (virtio_request(base, 0, chain, 3) < 0 || blk_status != 0) return i;
+    u64 sector = (u64)(i % BLK_WINDOW_REQUESTS) * (BLK_REQUEST_BYTES / VIRTIO_BLK_SECTOR_BYTES);
+    if (virtio_blk_request(base, type, sector, blk_data, BLK_REQUEST_BYTES) != 0) return i;
   }
   return count;
 }
@@ -102,8 +93,8 @@ void bench_main(void) {
   if (which == BENCH_NET_RX) done = net_rx(count);
   if (which == BENCH_VSOCK_TX) done = vsock_tx(count);
   if (which == BENCH_VSOCK_RX) done = vsock_rx(count);
-  if (which == BENCH_BLK_READ) done = blk(count, BLK_IN);
-  if (which == BENCH_BLK_WRITE) done = blk(count, BLK_OUT);
+  if (which == BENCH_BLK_READ) done = blk(count, VIRTIO_BLK_IN);
+  if (which == BENCH_BLK_WRITE) done = blk(count, VIRTIO_BLK_OUT);
   unsigned long ticks = (unsigned long)sys(SYS_TICKS, 0, 0) - started;
   print("# bench ");
   print(which >= 1 && which <= BENCH_BLK_WRITE ? names[which] : "unknown");

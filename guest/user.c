@@ -1,6 +1,7 @@
 /* The ring-3 programs: a TAP self-test (nodevmm.mode=selftest) and an interactive shell. They reach
  * the kernel only through the ud2 system calls of syscall.h. */
 #include "ulib.h"
+#include "blk.h"
 #include "virtio.h"
 #include "vsock.h"
 #include "bench.h"
@@ -22,12 +23,7 @@ static int starts_with(const char *text, const char *prefix) {
 
 /* ---- virtio devices ---- */
 
-#define SECTOR_SIZE 512
-#define BLK_READ 0
-
-static unsigned char io_buffer[SECTOR_SIZE] __attribute__((aligned(16)));
-static unsigned char blk_header[16] __attribute__((aligned(16)));
-static unsigned char blk_status;
+static unsigned char io_buffer[VIRTIO_BLK_SECTOR_BYTES] __attribute__((aligned(16)));
 
 static void print_hex_bytes(const unsigned char *bytes, int count) {
   static const char hex[] = "0123456789abcdef";
@@ -49,13 +45,7 @@ static long rng_read(int count) {
 static int blk_read(u64 sector) {
   u64 base = virtio_find(VIRTIO_ID_BLOCK);
   if (!base || virtio_start(base, 1) != 0) return -1;
-  for (int i = 0; i < 16; i++) blk_header[i] = 0;
-  blk_header[0] = BLK_READ;
-  for (int i = 0; i < 8; i++) blk_header[8 + i] = (unsigned char)(sector >> (8 * i));
-  blk_status = 0xff;
-  struct virtio_buffer chain[3] = {{blk_header, 16, 0}, {io_buffer, SECTOR_SIZE, 1}, {&blk_status, 1, 1}};
-  if (virtio_request(base, 0, chain, 3) < 0) return -1;
-  return blk_status;
+  return virtio_blk_request(base, VIRTIO_BLK_IN, sector, io_buffer, VIRTIO_BLK_SECTOR_BYTES);
 }
 
 #define NET_HEADER 12
@@ -107,10 +97,9 @@ static int net_arp_exchange(void) {
 
 static unsigned char vsock_out[VSOCK_PROBE_BYTES], vsock_back[VSOCK_PROBE_BYTES];
 
-/* Echoes `length` bytes of `text` (or a pattern when text is 0) through host port `port`; 1 when they
- * come back unchanged. */
-static int vsock_round_trip(unsigned int port, const char *text, unsigned int length) {
-  for (unsigned int i = 0; i < length; i++) vsock_out[i] = text ? (unsigned char)text[i] : (unsigned char)(i * 7 + 1);
+/* Echoes `length` bytes of a pattern through host port `port`; 1 when they come back unchanged. */
+static int vsock_round_trip(unsigned int port, unsigned int length) {
+  for (unsigned int i = 0; i < length; i++) vsock_out[i] = (unsigned char)(i * 7 + 1);
   long got = vsock_echo(port, vsock_out, length, vsock_back);
   if (got != (long)length) return 0;
   for (unsigned int i = 0; i < length; i++)
@@ -167,7 +156,7 @@ static void selftest(void) {
     print("\n");
   }
   if (has_net) check(net_arp_exchange() == 1, "virtio-net: ARP request answered by nodevmm.peer");
-  if (has_vsock) check(vsock_round_trip((unsigned int)info(INFO_VSOCK_PORT), 0, VSOCK_PROBE_BYTES), "virtio-vsock: 600 bytes echoed by host port nodevmm.vsock");
+  if (has_vsock) check(vsock_round_trip((unsigned int)info(INFO_VSOCK_PORT), VSOCK_PROBE_BYTES), "virtio-vsock: 600 bytes echoed by host port nodevmm.vsock");
   print("# cpus ");
   print_dec(online);
   print(", memory ");
