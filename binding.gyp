@@ -12,6 +12,7 @@
         "native/guest_mapping.cc",
         "native/ioctl_table.cc",
         "native/mapped_region.cc",
+        "native/mapping_io.cc",
         "native/system_calls.cc",
         "native/tap.cc",
         "native/vcpu_handle.cc",
@@ -19,7 +20,7 @@
         "native/vm_handle.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [["OS!='linux'", { "type": "none" }]]

@@ -1,4 +1,4 @@
-// node-vmm native addon: a thin, validating wrapper of the /dev/kvm ioctls, mmap and eventfd.
+// node-vmm native addon: a thin, validating wrapper of the /dev/kvm ioctls, mmap, eventfd, memfd and file I/O.
 // No device, boot or run-loop logic lives here; the TypeScript layer does all of that.
 #include <linux/kvm.h>
 #include <napi.h>
@@ -12,6 +12,7 @@
 #include "fd_watcher.h"
 #include "guest_mapping.h"
 #include "ioctl_table.h"
+#include "mapping_io.h"
 #include "system_calls.h"
 #include "tap.h"
 #include "vcpu_handle.h"
@@ -100,12 +101,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createVcpu", Napi::Function::New<VcpuHandle::Create>(env, "createVcpu"));
   exports.Set("kickVcpu", Napi::Function::New<VcpuHandle::KickByToken>(env, "kickVcpu"));
   exports.Set("mapGuestMemory", Napi::Function::New<GuestMapping::Map>(env, "mapGuestMemory"));
+  exports.Set("mapFile", Napi::Function::New<GuestMapping::MapFile>(env, "mapFile"));
   exports.Set("viewGuestMemory", Napi::Function::New<GuestMapping::ViewPublished>(env, "viewGuestMemory"));
   exports.Set("ioctlStruct", Napi::Function::New<IoctlStruct>(env, "ioctlStruct"));
   exports.Set("ioctlValue", Napi::Function::New<IoctlValue>(env, "ioctlValue"));
   exports.Set("createEventfd", Napi::Function::New<CreateEventfd>(env, "createEventfd"));
   exports.Set("eventfdRead", Napi::Function::New<EventfdRead>(env, "eventfdRead"));
   exports.Set("eventfdWrite", Napi::Function::New<EventfdWrite>(env, "eventfdWrite"));
+  exports.Set("memfdCreate", Napi::Function::New<MemfdCreate>(env, "memfdCreate"));
+  exports.Set("ftruncate", Napi::Function::New<Ftruncate>(env, "ftruncate"));
+  exports.Set("pwriteFromMapping", Napi::Function::New<PwriteFromMapping>(env, "pwriteFromMapping"));
+  exports.Set("preadIntoMapping", Napi::Function::New<PreadIntoMapping>(env, "preadIntoMapping"));
   exports.Set("watchFd", Napi::Function::New<FdWatcher::Watch>(env, "watchFd"));
   exports.Set("openTap", Napi::Function::New<OpenTap>(env, "openTap"));
   exports.Set("readvFd", Napi::Function::New<ReadvFd>(env, "readvFd"));

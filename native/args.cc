@@ -47,20 +47,43 @@ uint32_t ArgU32(const Napi::CallbackInfo& info, size_t index, const char* name, 
 }
 
 uint64_t ArgU64(const Napi::CallbackInfo& info, size_t index, const char* name) {
-  Napi::Value value = Arg(info, index, name);
+  return U64Value(info.Env(), Arg(info, index, name), name);
+}
+
+uint64_t U64Value(Napi::Env env, const Napi::Value& value, const char* name) {
   if (value.IsBigInt()) {
     bool lossless = false;
     uint64_t word = value.As<Napi::BigInt>().Uint64Value(&lossless);
     // napi reports negative and wider-than-64-bit values as lossy.
-    if (!lossless) throw RangeArgError(info.Env(), name, "must be a non-negative bigint below 2^64");
+    if (!lossless) throw RangeArgError(env, name, "must be a non-negative bigint below 2^64");
     return word;
   }
-  if (!value.IsNumber()) throw ArgError(info.Env(), name, "must be a bigint or a number");
-  double number = IntegerNumber(info, index, name);
+  if (!value.IsNumber()) throw ArgError(env, name, "must be a bigint or a number");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number) || std::trunc(number) != number) throw RangeArgError(env, name, "must be an integer");
   if (number < 0 || number > kMaxSafeInteger) {
-    throw RangeArgError(info.Env(), name, "must be a non-negative safe integer (use a bigint above 2^53)");
+    throw RangeArgError(env, name, "must be a non-negative safe integer (use a bigint above 2^53)");
   }
   return static_cast<uint64_t>(number);
+}
+
+Napi::Object ArgOptions(const Napi::CallbackInfo& info, size_t index) {
+  if (index >= info.Length() || info[index].IsUndefined()) return Napi::Object::New(info.Env());
+  if (!info[index].IsObject()) throw ArgError(info.Env(), "options", "must be an object");
+  return info[index].As<Napi::Object>();
+}
+
+bool OptionBool(const Napi::Object& options, const char* key, const char* name, bool fallback) {
+  Napi::Value value = options.Get(key);
+  if (value.IsUndefined()) return fallback;
+  if (!value.IsBoolean()) throw ArgError(options.Env(), name, "must be a boolean");
+  return value.As<Napi::Boolean>().Value();
+}
+
+uint64_t OptionU64(const Napi::Object& options, const char* key, const char* name, uint64_t fallback) {
+  Napi::Value value = options.Get(key);
+  if (value.IsUndefined()) return fallback;
+  return U64Value(options.Env(), value, name);
 }
 
 bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name, bool fallback) {

@@ -23,6 +23,15 @@ uint32_t ArgU32(const Napi::CallbackInfo& info, size_t index, const char* name, 
 // An unsigned 64-bit value: a BigInt (lossless, non-negative) or a safe non-negative integer Number.
 uint64_t ArgU64(const Napi::CallbackInfo& info, size_t index, const char* name);
 
+// The same rule for a value that is not a positional argument (an options field).
+uint64_t U64Value(Napi::Env env, const Napi::Value& value, const char* name);
+
+// An options object: an empty one when the argument is absent/undefined, a TypeError when not an object.
+Napi::Object ArgOptions(const Napi::CallbackInfo& info, size_t index);
+// Fields of an options object, `fallback` when undefined; `name` is what errors call it ("options.x").
+bool OptionBool(const Napi::Object& options, const char* key, const char* name, bool fallback);
+uint64_t OptionU64(const Napi::Object& options, const char* key, const char* name, uint64_t fallback);
+
 // A boolean, or `fallback` when the argument is absent/undefined.
 bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name, bool fallback);
 

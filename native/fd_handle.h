@@ -4,12 +4,17 @@
 
 #include <napi.h>
 
+#include "unique_fd.h"
+
 namespace vmm {
 
 class FdHandle : public Napi::ObjectWrap<FdHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
-  static Napi::Object Wrap(Napi::Env env, int fd);
+  // The handle adopts `fd`; if the object cannot be created, `fd` is closed on the way out.
+  static Napi::Object Wrap(Napi::Env env, UniqueFd fd);
+  // Closes the descriptor of a handle made by Wrap() (a step after it failed).
+  static void CloseWrapped(Napi::Object handle);
 
   explicit FdHandle(const Napi::CallbackInfo& info);
   ~FdHandle() override;
@@ -19,10 +24,12 @@ class FdHandle : public Napi::ObjectWrap<FdHandle> {
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
-// Reads the construction arguments (token, fd) shared by every handle class.
-int ConstructedFd(const Napi::CallbackInfo& info, const char* className);
+// Construction arguments shared by the fd-owning handle classes: the token and an External over the
+// creator's UniqueFd, which the constructor takes over (AdoptFd). Until then the creator still owns it.
+Napi::Value FdConstructionArgument(Napi::Env env, UniqueFd& fd);
+UniqueFd AdoptFd(const Napi::CallbackInfo& info, const char* className);
 
 }  // namespace vmm

@@ -1,6 +1,7 @@
 #include "guest_mapping.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +48,11 @@ void CheckRange(Napi::Env env, uint64_t offset, uint64_t length, uint64_t size) 
   if (offset > size || length > size - offset) throw RangeArgError(env, "offset", "and length must lie inside the mapping");
 }
 
+void CheckMappingSize(Napi::Env env, uint64_t size) {
+  if (size == 0 || size % PageSize() != 0) throw RangeArgError(env, "size", "must be a non-zero multiple of the page size");
+  if (size > kMaxMappingBytes) throw RangeArgError(env, "size", "must not exceed 64 TiB");
+}
+
 }  // namespace
 
 Napi::Function GuestMapping::Define(Napi::Env env) {
@@ -64,24 +70,55 @@ Napi::Function GuestMapping::Define(Napi::Env env) {
 Napi::Value GuestMapping::Map(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t size = ArgU64(info, 0, "size");
-  bool hugepages = false;
-  if (info.Length() > 1 && !info[1].IsUndefined()) {
-    if (!info[1].IsObject()) throw ArgError(env, "options", "must be an object");
-    Napi::Value value = info[1].As<Napi::Object>().Get("hugepages");
-    if (!value.IsUndefined()) {
-      if (!value.IsBoolean()) throw ArgError(env, "options.hugepages", "must be a boolean");
-      hugepages = value.As<Napi::Boolean>().Value();
-    }
-  }
-  if (size == 0 || size % PageSize() != 0) throw RangeArgError(env, "size", "must be a non-zero multiple of the page size");
-  if (size > kMaxMappingBytes) throw RangeArgError(env, "size", "must not exceed 64 TiB");
+  bool hugepages = OptionBool(ArgOptions(info, 1), "hugepages", "options.hugepages", false);
+  CheckMappingSize(env, size);
   void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) throw ErrnoError(env, "mmap", errno);
   auto region = std::make_shared<MappedRegion>(static_cast<uint8_t*>(base), static_cast<size_t>(size));
   if (hugepages && madvise(base, size, MADV_HUGEPAGE) != 0) throw ErrnoError(env, "madvise(MADV_HUGEPAGE)", errno);
+  return Adopt(env, region);
+}
+
+Napi::Value GuestMapping::MapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0, "fd");
+  uint64_t size = ArgU64(info, 1, "size");
+  Napi::Object options = ArgOptions(info, 2);
+  bool is_private = OptionBool(options, "private", "options.private", true);
+  uint64_t offset = OptionU64(options, "offset", "options.offset", 0);
+  CheckMappingSize(env, size);
+  if (offset % PageSize() != 0) throw RangeArgError(env, "options.offset", "must be a multiple of the page size");
+  struct stat file = {};
+  if (fstat(fd, &file) != 0) throw ErrnoError(env, "fstat", errno);
+  if (!S_ISREG(file.st_mode)) throw ErrnoError(env, "mapFile (not a regular file or memfd)", ENODEV);
+  // A page past the end of the file would raise SIGBUS when touched, by JS or by KVM: refuse it here.
+  // (Truncating the file while it is mapped is the caller's error; README, Guest memory.)
+  uint64_t file_size = static_cast<uint64_t>(file.st_size);
+  if (offset > file_size || size > file_size - offset) {
+    std::string what = "and options.offset must lie inside the file (" + std::to_string(file_size) + " bytes)";
+    throw RangeArgError(env, "size", what.c_str());
+  }
+  int flags = (is_private ? MAP_PRIVATE : MAP_SHARED) | MAP_NORESERVE;
+  void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, fd, static_cast<off_t>(offset));
+  if (base == MAP_FAILED) throw ErrnoError(env, is_private ? "mmap(MAP_PRIVATE)" : "mmap(MAP_SHARED)", errno);
+  return Adopt(env, std::make_shared<MappedRegion>(static_cast<uint8_t*>(base), static_cast<size_t>(size)));
+}
+
+Napi::Value GuestMapping::Adopt(Napi::Env env, const std::shared_ptr<MappedRegion>& region) {
   MappedRegion::Publish(region);
+  // Should the object not be created, `pending` goes away with the last reference and the memory is unmapped.
   PendingMapping pending{region};
   return GetAddonData(env).guestMapping.New({ConstructionToken(env), Napi::External<PendingMapping>::New(env, &pending)});
+}
+
+std::shared_ptr<MappedRegion> GuestMapping::RegionArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Env env = info.Env();
+  if (index >= info.Length()) throw ArgError(env, name, "is missing");
+  Napi::Value value = info[index];
+  if (!value.IsObject() || !value.As<Napi::Object>().CheckTypeTag(&kGuestMappingTag)) throw ArgError(env, name, "must be a GuestMapping");
+  GuestMapping* mapping = Unwrap(value.As<Napi::Object>());
+  if (!mapping->region_ || !mapping->region_->mapped()) throw ErrnoError(env, (std::string(name) + " (mapping is unmapped)").c_str(), EBADF);
+  return mapping->region_;
 }
 
 Napi::Value GuestMapping::ViewPublished(const Napi::CallbackInfo& info) {
@@ -98,7 +135,7 @@ Napi::Value GuestMapping::ViewPublished(const Napi::CallbackInfo& info) {
 GuestMapping::GuestMapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GuestMapping>(info) {
   TagObject(info, kGuestMappingTag);
   if (info.Length() < 2 || !IsConstructionToken(info[0]) || !info[1].IsExternal()) {
-    throw Napi::TypeError::New(info.Env(), "GuestMapping objects are created by mapGuestMemory() only");
+    throw Napi::TypeError::New(info.Env(), "GuestMapping objects are created by mapGuestMemory() and mapFile() only");
   }
   region_ = info[1].As<Napi::External<PendingMapping>>().Data()->region;
 }

@@ -55,10 +55,12 @@ std::shared_ptr<MappedRegion> FindRegion(uintptr_t address, size_t length) {
 }
 
 Napi::ArrayBuffer ViewOf(Napi::Env env, const std::shared_ptr<MappedRegion>& region, size_t offset, size_t length) {
-  auto* keep_alive = new std::shared_ptr<MappedRegion>(region);
-  return Napi::ArrayBuffer::New(
+  auto keep_alive = std::make_unique<std::shared_ptr<MappedRegion>>(region);
+  Napi::ArrayBuffer view = Napi::ArrayBuffer::New(
       env, region->base() + offset, length,
-      [](Napi::Env, void*, std::shared_ptr<MappedRegion>* hint) { delete hint; }, keep_alive);
+      [](Napi::Env, void*, std::shared_ptr<MappedRegion>* hint) { delete hint; }, keep_alive.get());
+  keep_alive.release();  // the view's finalizer owns it now; had New() thrown, it would not have
+  return view;
 }
 
 }  // namespace vmm

@@ -1,4 +1,4 @@
-// Plain system calls the VMM needs besides KVM ioctls: opening /dev/kvm and eventfds.
+// Plain system calls the VMM needs besides KVM ioctls: opening /dev/kvm, eventfds, memfds, ftruncate.
 #pragma once
 
 #include <napi.h>
@@ -13,5 +13,9 @@ Napi::Value CreateEventfd(const Napi::CallbackInfo& info);
 Napi::Value EventfdRead(const Napi::CallbackInfo& info);
 // eventfdWrite(fd, value: bigint | number): void
 Napi::Value EventfdWrite(const Napi::CallbackInfo& info);
+// memfdCreate(name: string): FdHandle (MFD_CLOEXEC; an anonymous file of size 0)
+Napi::Value MemfdCreate(const Napi::CallbackInfo& info);
+// ftruncate(fd, size: number | bigint): void
+Napi::Value Ftruncate(const Napi::CallbackInfo& info);
 
 }  // namespace vmm

@@ -47,19 +47,22 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = info.Length() > 0 && !info[0].IsUndefined() ? ArgString(info, 0, "name") : "";
   if (name.size() >= IFNAMSIZ) throw Napi::RangeError::New(env, "name: at most 15 characters");
-  int fd = open(kTunPath, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) throw ErrnoError(env, "open(/dev/net/tun)", errno);
+  UniqueFd fd(open(kTunPath, O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) throw ErrnoError(env, "open(/dev/net/tun)", errno);
   ifreq request{};
   request.ifr_flags = IFF_TAP | IFF_NO_PI;
   std::memcpy(request.ifr_name, name.data(), name.size());
-  if (ioctl(fd, TUNSETIFF, &request) < 0) {
-    int err = errno;
-    close(fd);
-    throw ErrnoError(env, "TUNSETIFF", err);
-  }
+  if (ioctl(fd.get(), TUNSETIFF, &request) < 0) throw ErrnoError(env, "TUNSETIFF", errno);
   Napi::Object result = Napi::Object::New(env);
-  result.Set("handle", FdHandle::Wrap(env, fd));
   result.Set("name", Napi::String::New(env, request.ifr_name));
+  Napi::Object handle = FdHandle::Wrap(env, std::move(fd));
+  try {
+    // A setter on Object.prototype can make this throw; the TAP must not stay open behind it.
+    result.Set("handle", handle);
+  } catch (...) {
+    FdHandle::CloseWrapped(handle);
+    throw;
+  }
   return result;
 }
 

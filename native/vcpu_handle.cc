@@ -20,7 +20,7 @@ constexpr uint32_t kMaxVcpuId = 1023;
 
 // What Create() hands to the constructor (through an External that only the addon can make).
 struct PendingVcpu {
-  int fd;
+  UniqueFd fd;
   uint32_t id;
   std::shared_ptr<MappedRegion> run_region;
 };
@@ -48,15 +48,12 @@ Napi::Value VcpuHandle::Create(const Napi::CallbackInfo& info) {
   int mmap_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
   if (mmap_size < 0) throw ErrnoError(env, "KVM_GET_VCPU_MMAP_SIZE", errno);
   if (static_cast<size_t>(mmap_size) < sizeof(kvm_run)) throw ErrnoError(env, "KVM_GET_VCPU_MMAP_SIZE (too small)", EINVAL);
-  int fd = ioctl(vm_fd, KVM_CREATE_VCPU, static_cast<unsigned long>(id));
-  if (fd < 0) throw ErrnoError(env, "KVM_CREATE_VCPU", errno);
-  void* run = mmap(nullptr, static_cast<size_t>(mmap_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (run == MAP_FAILED) {
-    int err = errno;
-    ::close(fd);
-    throw ErrnoError(env, "mmap(kvm_run)", err);
-  }
-  PendingVcpu pending{fd, id, std::make_shared<MappedRegion>(static_cast<uint8_t*>(run), static_cast<size_t>(mmap_size))};
+  UniqueFd fd(ioctl(vm_fd, KVM_CREATE_VCPU, static_cast<unsigned long>(id)));
+  if (!fd.valid()) throw ErrnoError(env, "KVM_CREATE_VCPU", errno);
+  void* run = mmap(nullptr, static_cast<size_t>(mmap_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (run == MAP_FAILED) throw ErrnoError(env, "mmap(kvm_run)", errno);
+  // From here the region unmaps and fd closes themselves if the handle cannot be created.
+  PendingVcpu pending{std::move(fd), id, std::make_shared<MappedRegion>(static_cast<uint8_t*>(run), static_cast<size_t>(mmap_size))};
   return GetAddonData(env).vcpuHandle.New({ConstructionToken(env), Napi::External<PendingVcpu>::New(env, &pending)});
 }
 
@@ -72,26 +69,27 @@ VcpuHandle::VcpuHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VcpuHa
     throw Napi::TypeError::New(env, "VcpuHandle objects are created by createVcpu() only");
   }
   PendingVcpu* pending = info[1].As<Napi::External<PendingVcpu>>().Data();
-  fd_ = pending->fd;
   id_ = pending->id;
   run_region_ = pending->run_region;
   run_ = reinterpret_cast<kvm_run*>(run_region_->base());
   thread_ = pthread_self();
+  // Steps that can throw come before the kick registration, which must not outlive a failed constructor.
+  run_buffer_ = Napi::Reference<Napi::ArrayBuffer>::New(ViewOf(env, run_region_, 0, run_region_->size()), 1);
+  fd_ = std::move(pending->fd);
   PrepareKickSignal();
   kick_token_ = RegisterKickTarget(thread_, run_);
-  run_buffer_ = Napi::Reference<Napi::ArrayBuffer>::New(ViewOf(env, run_region_, 0, run_region_->size()), 1);
 }
 
 VcpuHandle::~VcpuHandle() {
-  // Finalizer context: no JS values. The kvm_run mapping is released when its last view is collected.
+  // Finalizer context: no JS values. The kvm_run mapping is released when its last view is collected;
+  // fd_ closes itself.
   if (kick_token_ != 0) UnregisterKickTarget(kick_token_);
-  if (fd_ >= 0) ::close(fd_);
 }
 
 Napi::Value VcpuHandle::GetFd(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
-  if (fd_ < 0) throw ErrnoError(info.Env(), "fd (vCPU is closed)", EBADF);
-  return Napi::Number::New(info.Env(), fd_);
+  if (!fd_.valid()) throw ErrnoError(info.Env(), "fd (vCPU is closed)", EBADF);
+  return Napi::Number::New(info.Env(), fd_.get());
 }
 
 Napi::Value VcpuHandle::GetId(const Napi::CallbackInfo& info) {
@@ -100,7 +98,7 @@ Napi::Value VcpuHandle::GetId(const Napi::CallbackInfo& info) {
 
 Napi::Value VcpuHandle::GetClosed(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
-  return Napi::Boolean::New(info.Env(), fd_ < 0); }
+  return Napi::Boolean::New(info.Env(), !fd_.valid()); }
 
 Napi::Value VcpuHandle::GetKickToken(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
@@ -108,18 +106,18 @@ Napi::Value VcpuHandle::GetKickToken(const Napi::CallbackInfo& info) {
 
 Napi::Value VcpuHandle::GetRunBuffer(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
-  if (fd_ < 0) throw ErrnoError(info.Env(), "runBuffer (vCPU is closed)", EBADF);
+  if (!fd_.valid()) throw ErrnoError(info.Env(), "runBuffer (vCPU is closed)", EBADF);
   return run_buffer_.Value();
 }
 
 Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
   RequireTag(info, kVcpuHandleTag, "VcpuHandle");
   Napi::Env env = info.Env();
-  if (fd_ < 0) throw ErrnoError(env, "KVM_RUN (vCPU is closed)", EBADF);
+  if (!fd_.valid()) throw ErrnoError(env, "KVM_RUN (vCPU is closed)", EBADF);
   if (!pthread_equal(pthread_self(), thread_)) {
     throw Napi::Error::New(env, "KVM_RUN must be called on the thread that created the vCPU");
   }
-  if (ioctl(fd_, KVM_RUN, 0) < 0) {
+  if (ioctl(fd_.get(), KVM_RUN, 0) < 0) {
     int err = errno;
     if (err == EINTR) {
       // The kicker set immediate_exit before signalling; clear it so the next run() enters the guest.
@@ -147,10 +145,7 @@ Napi::Value VcpuHandle::Close(const Napi::CallbackInfo& info) {
     run_region_.reset();
     run_ = nullptr;
   }
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-  }
+  fd_.Reset();
   return info.Env().Undefined();
 }
 

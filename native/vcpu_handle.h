@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "mapped_region.h"
+#include "unique_fd.h"
 
 namespace vmm {
 
@@ -35,7 +36,7 @@ class VcpuHandle : public Napi::ObjectWrap<VcpuHandle> {
   Napi::Value Run(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
-  int fd_ = -1;
+  UniqueFd fd_;
   uint32_t id_ = 0;
   uint32_t kick_token_ = 0;
   pthread_t thread_;

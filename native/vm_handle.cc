@@ -39,23 +39,21 @@ Napi::Value VmHandle::Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int kvm_fd = ArgFd(info, 0, "kvmFd");
   uint32_t machine_type = info.Length() > 1 && !info[1].IsUndefined() ? ArgU32(info, 1, "machineType") : 0;
-  int fd = ioctl(kvm_fd, KVM_CREATE_VM, static_cast<unsigned long>(machine_type));
-  if (fd < 0) throw ErrnoError(env, "KVM_CREATE_VM", errno);
-  return GetAddonData(env).vmHandle.New({ConstructionToken(env), Napi::Number::New(env, fd)});
+  UniqueFd fd(ioctl(kvm_fd, KVM_CREATE_VM, static_cast<unsigned long>(machine_type)));
+  if (!fd.valid()) throw ErrnoError(env, "KVM_CREATE_VM", errno);
+  return GetAddonData(env).vmHandle.New({ConstructionToken(env), FdConstructionArgument(env, fd)});
 }
 
 VmHandle::VmHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VmHandle>(info) {
   TagObject(info, kVmHandleTag);
-  fd_ = ConstructedFd(info, "VmHandle");
+  fd_ = AdoptFd(info, "VmHandle");
 }
 
-VmHandle::~VmHandle() {
-  if (fd_ >= 0) ::close(fd_);
-}
+VmHandle::~VmHandle() = default;  // fd_ closes itself
 
 int VmHandle::LiveFd(Napi::Env env, const char* op) {
-  if (fd_ < 0) throw ErrnoError(env, (std::string(op) + " (VM is closed)").c_str(), EBADF);
-  return fd_;
+  if (!fd_.valid()) throw ErrnoError(env, (std::string(op) + " (VM is closed)").c_str(), EBADF);
+  return fd_.get();
 }
 
 Napi::Value VmHandle::GetFd(const Napi::CallbackInfo& info) {
@@ -64,14 +62,11 @@ Napi::Value VmHandle::GetFd(const Napi::CallbackInfo& info) {
 
 Napi::Value VmHandle::GetClosed(const Napi::CallbackInfo& info) {
   RequireTag(info, kVmHandleTag, "VmHandle");
-  return Napi::Boolean::New(info.Env(), fd_ < 0); }
+  return Napi::Boolean::New(info.Env(), !fd_.valid()); }
 
 Napi::Value VmHandle::Close(const Napi::CallbackInfo& info) {
   RequireTag(info, kVmHandleTag, "VmHandle");
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-  }
+  fd_.Reset();
   slots_.clear();
   return info.Env().Undefined();
 }

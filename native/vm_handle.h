@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "mapped_region.h"
+#include "unique_fd.h"
 
 namespace vmm {
 
@@ -38,8 +39,8 @@ class VmHandle : public Napi::ObjectWrap<VmHandle> {
   Napi::Value GetDirtyLog(const Napi::CallbackInfo& info);
   int LiveFd(Napi::Env env, const char* op);
 
-  int fd_ = -1;
   std::map<uint32_t, Slot> slots_;
+  UniqueFd fd_;  // declared last so it is closed first, before the slots release their memory
 };
 
 }  // namespace vmm
