@@ -29,7 +29,14 @@ export class Kvm {
     } catch (error) {
       throw explainOpenFailure(path, error);
     }
-    const kvm = new Kvm(path, handle);
+    let kvm: Kvm;
+    try {
+      kvm = new Kvm(path, handle);
+    } catch (error) {
+      // KVM_GET_API_VERSION failed: not a KVM device (say, /dev/null). The handle must not outlive it.
+      handle.close();
+      throw new KvmUnavailableError('other', `${path} is not a KVM device: ${(error as Error).message}`, { cause: error });
+    }
     if (kvm.apiVersion !== KVM_API_VERSION) {
       kvm.close();
       throw new KvmUnavailableError('api-version', `${path} reports KVM API version ${kvm.apiVersion}; node-vmm needs ${KVM_API_VERSION}`);

@@ -47,7 +47,12 @@ export class BlockFile {
     } catch (error) {
       throw new ConfigError(`virtio-blk: cannot open ${path}: ${(error as Error).message}`, { cause: error });
     }
-    this.sectors = BigInt(fs.fstatSync(this.fd).size) / BigInt(SECTOR_SIZE);
+    try {
+      this.sectors = BigInt(fs.fstatSync(this.fd).size) / BigInt(SECTOR_SIZE);
+    } catch (error) {
+      fs.closeSync(this.fd);
+      throw new ConfigError(`virtio-blk: cannot stat ${path}: ${(error as Error).message}`, { cause: error });
+    }
     this.id = Buffer.from((options.id ?? path.split('/').at(-1) ?? '').slice(0, ID_BYTES));
   }
 
