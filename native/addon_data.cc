@@ -4,14 +4,11 @@
 
 namespace vmm {
 
-namespace {
-int construction_token_tag = 0;
-}
-
 AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
-Napi::External<void> ConstructionToken(Napi::Env env) {
-  return Napi::External<void>::New(env, &construction_token_tag);
+adoption::Slot& adoption::ThisThread() {
+  static thread_local Slot slot;
+  return slot;
 }
 
 const napi_type_tag kFdHandleTag = {0x6e6f64652d766d6dULL, 0x0000000000000001ULL};
@@ -27,10 +24,6 @@ void RequireTag(const Napi::CallbackInfo& info, const napi_type_tag& tag, const 
   if (!self.IsObject() || !self.As<Napi::Object>().CheckTypeTag(&tag)) {
     throw Napi::TypeError::New(info.Env(), std::string("receiver is not a ") + className);
   }
-}
-
-bool IsConstructionToken(const Napi::Value& value) {
-  return value.IsExternal() && value.As<Napi::External<void>>().Data() == &construction_token_tag;
 }
 
 }  // namespace vmm

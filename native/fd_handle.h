@@ -4,12 +4,16 @@
 
 #include <napi.h>
 
+#include "addon_data.h"
+
 #include "unique_fd.h"
 
 namespace vmm {
 
 class FdHandle : public Napi::ObjectWrap<FdHandle> {
  public:
+  static constexpr const char* kClassName = "FdHandle";
+  static constexpr const napi_type_tag& kTag = kFdHandleTag;
   static Napi::Function Define(Napi::Env env);
   // The handle adopts `fd`; if the object cannot be created, `fd` is closed on the way out.
   static Napi::Object Wrap(Napi::Env env, UniqueFd fd);
@@ -27,9 +31,8 @@ class FdHandle : public Napi::ObjectWrap<FdHandle> {
   UniqueFd fd_;
 };
 
-// Construction arguments shared by the fd-owning handle classes: the token and an External over the
-// creator's UniqueFd, which the constructor takes over (AdoptFd). Until then the creator still owns it.
-Napi::Value FdConstructionArgument(Napi::Env env, UniqueFd& fd);
+// What the fd-owning handle classes' constructors do: take over the factory's UniqueFd, which the
+// factory passed to NewAdopting and owns until then.
 UniqueFd AdoptFd(const Napi::CallbackInfo& info, const char* className);
 
 }  // namespace vmm

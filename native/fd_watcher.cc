@@ -8,11 +8,17 @@
 
 namespace vmm {
 
+namespace {
+struct PendingWatch {
+  int fd;
+};
+}  // namespace
+
 Napi::Function FdWatcher::Define(Napi::Env env) {
   return DefineClass(env, "FdWatcher",
                      {
-                         InstanceAccessor<&FdWatcher::GetClosed>("closed"),
-                         InstanceMethod<&FdWatcher::Close>("close"),
+                         CheckedAccessor<FdWatcher, &FdWatcher::GetClosed>("closed"),
+                         CheckedMethod<FdWatcher, &FdWatcher::Close>("close"),
                      });
 }
 
@@ -20,16 +26,15 @@ Napi::Value FdWatcher::Watch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0, "fd");
   if (info.Length() < 2 || !info[1].IsFunction()) throw Napi::TypeError::New(env, "onReadable must be a function");
-  return GetAddonData(env).fdWatcher.New({ConstructionToken(env), Napi::Number::New(env, fd), info[1]});
+  PendingWatch pending{fd};
+  return NewAdopting(GetAddonData(env).fdWatcher, &pending, {info[1]});
 }
 
 FdWatcher::FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatcher>(info) {
   Napi::Env env = info.Env();
   TagObject(info, kFdWatcherTag);
-  if (info.Length() < 3 || !IsConstructionToken(info[0]) || !info[1].IsNumber() || !info[2].IsFunction()) {
-    throw Napi::TypeError::New(env, "FdWatcher objects are created by watchFd() only");
-  }
-  int fd = info[1].As<Napi::Number>().Int32Value();
+  int fd = TakeAdoption<PendingWatch>(info, "FdWatcher")->fd;
+  if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "onReadable must be a function");
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) throw Napi::Error::New(env, "watchFd: no event loop on this thread");
   auto* poll = new uv_poll_t;
@@ -46,7 +51,7 @@ FdWatcher::FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatche
     throw ErrnoError(env, "uv_poll_start", -err);
   }
   poll_ = poll;
-  callback_ = Napi::Persistent(info[2].As<Napi::Function>());
+  callback_ = Napi::Persistent(info[0].As<Napi::Function>());
 }
 
 FdWatcher::~FdWatcher() { Stop(); }
@@ -74,12 +79,10 @@ void FdWatcher::Stop() {
 }
 
 Napi::Value FdWatcher::GetClosed(const Napi::CallbackInfo& info) {
-  RequireTag(info, kFdWatcherTag, "FdWatcher");
   return Napi::Boolean::New(info.Env(), poll_ == nullptr);
 }
 
 Napi::Value FdWatcher::Close(const Napi::CallbackInfo& info) {
-  RequireTag(info, kFdWatcherTag, "FdWatcher");
   Stop();
   return info.Env().Undefined();
 }

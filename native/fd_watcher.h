@@ -4,12 +4,16 @@
 #pragma once
 
 #include <napi.h>
+
+#include "addon_data.h"
 #include <uv.h>
 
 namespace vmm {
 
 class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
  public:
+  static constexpr const char* kClassName = "FdWatcher";
+  static constexpr const napi_type_tag& kTag = kFdWatcherTag;
   static Napi::Function Define(Napi::Env env);
   // watchFd(fd: number, onReadable: () => void): FdWatcher
   static Napi::Value Watch(const Napi::CallbackInfo& info);

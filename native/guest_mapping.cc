@@ -58,12 +58,12 @@ void CheckMappingSize(Napi::Env env, uint64_t size) {
 Napi::Function GuestMapping::Define(Napi::Env env) {
   return DefineClass(env, "GuestMapping",
                      {
-                         InstanceAccessor<&GuestMapping::GetAddress>("address"),
-                         InstanceAccessor<&GuestMapping::GetSize>("size"),
-                         InstanceAccessor<&GuestMapping::GetUnmapped>("unmapped"),
-                         InstanceMethod<&GuestMapping::CreateView>("createView"),
-                         InstanceMethod<&GuestMapping::Madvise>("madvise"),
-                         InstanceMethod<&GuestMapping::Unmap>("unmap"),
+                         CheckedAccessor<GuestMapping, &GuestMapping::GetAddress>("address"),
+                         CheckedAccessor<GuestMapping, &GuestMapping::GetSize>("size"),
+                         CheckedAccessor<GuestMapping, &GuestMapping::GetUnmapped>("unmapped"),
+                         CheckedMethod<GuestMapping, &GuestMapping::CreateView>("createView"),
+                         CheckedMethod<GuestMapping, &GuestMapping::Madvise>("madvise"),
+                         CheckedMethod<GuestMapping, &GuestMapping::Unmap>("unmap"),
                      });
 }
 
@@ -108,7 +108,7 @@ Napi::Value GuestMapping::Adopt(Napi::Env env, const std::shared_ptr<MappedRegio
   MappedRegion::Publish(region);
   // Should the object not be created, `pending` goes away with the last reference and the memory is unmapped.
   PendingMapping pending{region};
-  return GetAddonData(env).guestMapping.New({ConstructionToken(env), Napi::External<PendingMapping>::New(env, &pending)});
+  return NewAdopting(GetAddonData(env).guestMapping, &pending);
 }
 
 std::shared_ptr<MappedRegion> GuestMapping::RegionArg(const Napi::CallbackInfo& info, size_t index, const char* name) {
@@ -134,10 +134,7 @@ Napi::Value GuestMapping::ViewPublished(const Napi::CallbackInfo& info) {
 
 GuestMapping::GuestMapping(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GuestMapping>(info) {
   TagObject(info, kGuestMappingTag);
-  if (info.Length() < 2 || !IsConstructionToken(info[0]) || !info[1].IsExternal()) {
-    throw Napi::TypeError::New(info.Env(), "GuestMapping objects are created by mapGuestMemory() and mapFile() only");
-  }
-  region_ = info[1].As<Napi::External<PendingMapping>>().Data()->region;
+  region_ = TakeAdoption<PendingMapping>(info, "GuestMapping")->region;
 }
 
 MappedRegion& GuestMapping::LiveRegion(Napi::Env env, const char* op) {
@@ -146,22 +143,18 @@ MappedRegion& GuestMapping::LiveRegion(Napi::Env env, const char* op) {
 }
 
 Napi::Value GuestMapping::GetAddress(const Napi::CallbackInfo& info) {
-  RequireTag(info, kGuestMappingTag, "GuestMapping");
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(region_->base())));
 }
 
 Napi::Value GuestMapping::GetSize(const Napi::CallbackInfo& info) {
-  RequireTag(info, kGuestMappingTag, "GuestMapping");
   return Napi::Number::New(info.Env(), static_cast<double>(region_->size()));
 }
 
 Napi::Value GuestMapping::GetUnmapped(const Napi::CallbackInfo& info) {
-  RequireTag(info, kGuestMappingTag, "GuestMapping");
   return Napi::Boolean::New(info.Env(), !region_->mapped());
 }
 
 Napi::Value GuestMapping::CreateView(const Napi::CallbackInfo& info) {
-  RequireTag(info, kGuestMappingTag, "GuestMapping");
   Napi::Env env = info.Env();
   MappedRegion& region = LiveRegion(env, "createView");
   uint64_t offset = ArgU64(info, 0, "offset");
@@ -176,7 +169,6 @@ Napi::Value GuestMapping::CreateView(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GuestMapping::Madvise(const Napi::CallbackInfo& info) {
-  RequireTag(info, kGuestMappingTag, "GuestMapping");
   Napi::Env env = info.Env();
   MappedRegion& region = LiveRegion(env, "madvise");
   uint64_t offset = ArgU64(info, 0, "offset");
@@ -190,7 +182,6 @@ Napi::Value GuestMapping::Madvise(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GuestMapping::Unmap(const Napi::CallbackInfo& info) {
-  RequireTag(info, kGuestMappingTag, "GuestMapping");
   if (region_->mapped() && region_->slot_users() > 0) {
     throw ErrnoError(info.Env(), "unmap (memory slots of a live VM still use this memory: delete them or close the VM first)", EBUSY);
   }

@@ -4,6 +4,8 @@
 
 #include <napi.h>
 
+#include "addon_data.h"
+
 #include <memory>
 #include <vector>
 
@@ -13,6 +15,8 @@ namespace vmm {
 
 class GuestMapping : public Napi::ObjectWrap<GuestMapping> {
  public:
+  static constexpr const char* kClassName = "GuestMapping";
+  static constexpr const napi_type_tag& kTag = kGuestMappingTag;
   static Napi::Function Define(Napi::Env env);
   // mapGuestMemory(size: number | bigint, options?: { hugepages?: boolean }): GuestMapping
   static Napi::Value Map(const Napi::CallbackInfo& info);

@@ -18,7 +18,7 @@ namespace {
 
 constexpr uint32_t kMaxVcpuId = 1023;
 
-// What Create() hands to the constructor (through an External that only the addon can make).
+// What Create() hands to the constructor (through the adoption slot, addon_data.h).
 struct PendingVcpu {
   UniqueFd fd;
   uint32_t id;
@@ -30,13 +30,13 @@ struct PendingVcpu {
 Napi::Function VcpuHandle::Define(Napi::Env env) {
   return DefineClass(env, "VcpuHandle",
                      {
-                         InstanceAccessor<&VcpuHandle::GetFd>("fd"),
-                         InstanceAccessor<&VcpuHandle::GetId>("id"),
-                         InstanceAccessor<&VcpuHandle::GetClosed>("closed"),
-                         InstanceAccessor<&VcpuHandle::GetKickToken>("kickToken"),
-                         InstanceAccessor<&VcpuHandle::GetRunBuffer>("runBuffer"),
-                         InstanceMethod<&VcpuHandle::Run>("run"),
-                         InstanceMethod<&VcpuHandle::Close>("close"),
+                         CheckedAccessor<VcpuHandle, &VcpuHandle::GetFd>("fd"),
+                         CheckedAccessor<VcpuHandle, &VcpuHandle::GetId>("id"),
+                         CheckedAccessor<VcpuHandle, &VcpuHandle::GetClosed>("closed"),
+                         CheckedAccessor<VcpuHandle, &VcpuHandle::GetKickToken>("kickToken"),
+                         CheckedAccessor<VcpuHandle, &VcpuHandle::GetRunBuffer>("runBuffer"),
+                         CheckedMethod<VcpuHandle, &VcpuHandle::Run>("run"),
+                         CheckedMethod<VcpuHandle, &VcpuHandle::Close>("close"),
                      });
 }
 
@@ -54,7 +54,7 @@ Napi::Value VcpuHandle::Create(const Napi::CallbackInfo& info) {
   if (run == MAP_FAILED) throw ErrnoError(env, "mmap(kvm_run)", errno);
   // From here the region unmaps and fd closes themselves if the handle cannot be created.
   PendingVcpu pending{std::move(fd), id, std::make_shared<MappedRegion>(static_cast<uint8_t*>(run), static_cast<size_t>(mmap_size))};
-  return GetAddonData(env).vcpuHandle.New({ConstructionToken(env), Napi::External<PendingVcpu>::New(env, &pending)});
+  return NewAdopting(GetAddonData(env).vcpuHandle, &pending);
 }
 
 Napi::Value VcpuHandle::KickByToken(const Napi::CallbackInfo& info) {
@@ -65,10 +65,7 @@ Napi::Value VcpuHandle::KickByToken(const Napi::CallbackInfo& info) {
 VcpuHandle::VcpuHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VcpuHandle>(info) {
   TagObject(info, kVcpuHandleTag);
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !IsConstructionToken(info[0]) || !info[1].IsExternal()) {
-    throw Napi::TypeError::New(env, "VcpuHandle objects are created by createVcpu() only");
-  }
-  PendingVcpu* pending = info[1].As<Napi::External<PendingVcpu>>().Data();
+  PendingVcpu* pending = TakeAdoption<PendingVcpu>(info, "VcpuHandle");
   id_ = pending->id;
   run_region_ = pending->run_region;
   run_ = reinterpret_cast<kvm_run*>(run_region_->base());
@@ -87,31 +84,25 @@ VcpuHandle::~VcpuHandle() {
 }
 
 Napi::Value VcpuHandle::GetFd(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
   if (!fd_.valid()) throw ErrnoError(info.Env(), "fd (vCPU is closed)", EBADF);
   return Napi::Number::New(info.Env(), fd_.get());
 }
 
 Napi::Value VcpuHandle::GetId(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
   return Napi::Number::New(info.Env(), id_); }
 
 Napi::Value VcpuHandle::GetClosed(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
   return Napi::Boolean::New(info.Env(), !fd_.valid()); }
 
 Napi::Value VcpuHandle::GetKickToken(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
   return Napi::Number::New(info.Env(), kick_token_); }
 
 Napi::Value VcpuHandle::GetRunBuffer(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
   if (!fd_.valid()) throw ErrnoError(info.Env(), "runBuffer (vCPU is closed)", EBADF);
   return run_buffer_.Value();
 }
 
 Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
   Napi::Env env = info.Env();
   if (!fd_.valid()) throw ErrnoError(env, "KVM_RUN (vCPU is closed)", EBADF);
   if (!pthread_equal(pthread_self(), thread_)) {
@@ -130,7 +121,6 @@ Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value VcpuHandle::Close(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVcpuHandleTag, "VcpuHandle");
   if (kick_token_ != 0) {
     UnregisterKickTarget(kick_token_);
     kick_token_ = 0;

@@ -5,6 +5,8 @@
 
 #include <linux/kvm.h>
 #include <napi.h>
+
+#include "addon_data.h"
 #include <pthread.h>
 
 #include <cstdint>
@@ -17,6 +19,8 @@ namespace vmm {
 
 class VcpuHandle : public Napi::ObjectWrap<VcpuHandle> {
  public:
+  static constexpr const char* kClassName = "VcpuHandle";
+  static constexpr const napi_type_tag& kTag = kVcpuHandleTag;
   static Napi::Function Define(Napi::Env env);
   // createVcpu(kvmFd: number, vmFd: number, vcpuId: number): VcpuHandle
   static Napi::Value Create(const Napi::CallbackInfo& info);

@@ -27,11 +27,11 @@ bool PageAligned(uint64_t value) { return value % kPageSize == 0; }
 Napi::Function VmHandle::Define(Napi::Env env) {
   return DefineClass(env, "VmHandle",
                      {
-                         InstanceAccessor<&VmHandle::GetFd>("fd"),
-                         InstanceAccessor<&VmHandle::GetClosed>("closed"),
-                         InstanceMethod<&VmHandle::Close>("close"),
-                         InstanceMethod<&VmHandle::SetUserMemoryRegion>("setUserMemoryRegion"),
-                         InstanceMethod<&VmHandle::GetDirtyLog>("getDirtyLog"),
+                         CheckedAccessor<VmHandle, &VmHandle::GetFd>("fd"),
+                         CheckedAccessor<VmHandle, &VmHandle::GetClosed>("closed"),
+                         CheckedMethod<VmHandle, &VmHandle::Close>("close"),
+                         CheckedMethod<VmHandle, &VmHandle::SetUserMemoryRegion>("setUserMemoryRegion"),
+                         CheckedMethod<VmHandle, &VmHandle::GetDirtyLog>("getDirtyLog"),
                      });
 }
 
@@ -41,7 +41,7 @@ Napi::Value VmHandle::Create(const Napi::CallbackInfo& info) {
   uint32_t machine_type = info.Length() > 1 && !info[1].IsUndefined() ? ArgU32(info, 1, "machineType") : 0;
   UniqueFd fd(ioctl(kvm_fd, KVM_CREATE_VM, static_cast<unsigned long>(machine_type)));
   if (!fd.valid()) throw ErrnoError(env, "KVM_CREATE_VM", errno);
-  return GetAddonData(env).vmHandle.New({ConstructionToken(env), FdConstructionArgument(env, fd)});
+  return NewAdopting(GetAddonData(env).vmHandle, &fd);
 }
 
 VmHandle::VmHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VmHandle>(info) {
@@ -57,22 +57,18 @@ int VmHandle::LiveFd(Napi::Env env, const char* op) {
 }
 
 Napi::Value VmHandle::GetFd(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVmHandleTag, "VmHandle");
   return Napi::Number::New(info.Env(), LiveFd(info.Env(), "fd")); }
 
 Napi::Value VmHandle::GetClosed(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVmHandleTag, "VmHandle");
   return Napi::Boolean::New(info.Env(), !fd_.valid()); }
 
 Napi::Value VmHandle::Close(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVmHandleTag, "VmHandle");
   fd_.Reset();
   slots_.clear();
   return info.Env().Undefined();
 }
 
 Napi::Value VmHandle::SetUserMemoryRegion(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVmHandleTag, "VmHandle");
   Napi::Env env = info.Env();
   int fd = LiveFd(env, "KVM_SET_USER_MEMORY_REGION");
   uint32_t slot = ArgU32(info, 0, "slot", kMaxSlot);
@@ -106,7 +102,6 @@ Napi::Value VmHandle::SetUserMemoryRegion(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value VmHandle::GetDirtyLog(const Napi::CallbackInfo& info) {
-  RequireTag(info, kVmHandleTag, "VmHandle");
   Napi::Env env = info.Env();
   int fd = LiveFd(env, "KVM_GET_DIRTY_LOG");
   uint32_t slot = ArgU32(info, 0, "slot", kMaxSlot);

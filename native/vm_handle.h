@@ -4,6 +4,8 @@
 
 #include <napi.h>
 
+#include "addon_data.h"
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -15,6 +17,8 @@ namespace vmm {
 
 class VmHandle : public Napi::ObjectWrap<VmHandle> {
  public:
+  static constexpr const char* kClassName = "VmHandle";
+  static constexpr const napi_type_tag& kTag = kVmHandleTag;
   static Napi::Function Define(Napi::Env env);
   // createVm(kvmFd: number, machineType?: number): VmHandle
   static Napi::Value Create(const Napi::CallbackInfo& info);
