@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "static_runtime%": "<!(node -p \"process.env.NODE_VMM_STATIC_RUNTIME === '1' ? 1 : 0\")"
+  },
   "targets": [
     {
       "target_name": "node_vmm",
@@ -23,8 +26,10 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL"],
-      "conditions": [["OS!='linux'", { "type": "none" }]]
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }],
+        ["static_runtime==1", { "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL"] }]
+      ]
     }
   ]
 }

@@ -2,7 +2,7 @@
 # Builds the prebuild that the npm package carries (prebuilds/linux-x64/node-vmm.glibc.node) with
 # prebuildify, inside a Debian 11 (bullseye, glibc 2.31, gcc 10) chroot made by debootstrap: an addon
 # linked against an older glibc loads on every newer one, the reverse does not. libstdc++ and libgcc are
-# linked statically (binding.gyp), so the prebuild needs no particular libstdc++ either. Then it
+# linked statically (NODE_VMM_STATIC_RUNTIME=1, binding.gyp), so it needs no particular libstdc++ either. Then it
 # checks the symbol versions the prebuild needs and loads it inside the chroot. Run by `npm pack`
 # (prepack) and `npm run prebuilds`; needs root and debootstrap (.ci/run installs it).
 #   NODE_VMM_PREBUILD_ROOT=DIR   where the chroot lives (default: .prebuild-root/bullseye, kept between runs)
@@ -30,7 +30,7 @@ max_glibc() {
 
 rm -rf prebuilds
 if [ "${NODE_VMM_PREBUILD_ON_HOST:-}" = 1 ]; then
-  node "${PREBUILDIFY[@]}"
+  NODE_VMM_STATIC_RUNTIME=1 node "${PREBUILDIFY[@]}"
   echo "prebuild: $PREBUILD built on this host: it needs $(max_glibc "$PREBUILD") (README, Building)"
   exit 0
 fi
@@ -84,7 +84,7 @@ for uapi in linux asm-generic x86_64-linux-gnu/asm; do bind "/usr/include/$uapi"
 
 in_root() {
   chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root TMPDIR=/tmp \
-    npm_config_nodedir=/usr PREBUILD_NODE_GYP="$NODE_GYP" /bin/sh -c "cd /src && $1"
+    npm_config_nodedir=/usr PREBUILD_NODE_GYP="$NODE_GYP" NODE_VMM_STATIC_RUNTIME=1 /bin/sh -c "cd /src && $1"
 }
 in_root "node ${PREBUILDIFY[*]@Q}"
 echo "prebuild: $PREBUILD built on Debian $SUITE ($(in_root 'ldd --version | head -1')); it needs $(max_glibc "$PREBUILD")"

@@ -120,6 +120,10 @@ function main(): void {
     console.log(`   ${PREBUILD} needs glibc ${glibc} at most (objdump -T; the README's floor is ${GLIBC_FLOOR})`);
     assert.ok(!newerThan(glibc, GLIBC_FLOOR), `the prebuild needs GLIBC_${glibc}, newer than the stated floor ${GLIBC_FLOOR}`);
 
+    const needed = [...execFileSync('objdump', ['-p', path.join(PACKAGE_ROOT, PREBUILD)], { encoding: 'utf8' }).matchAll(/NEEDED\s+(\S+)/g)].map((m) => m[1]);
+    console.log(`   it links ${needed.join(', ')}`);
+    assert.ok(!needed.some((lib) => /libstdc\+\+|libgcc_s/.test(lib ?? '')), 'libstdc++ and libgcc are linked in statically');
+
     const bin = compilerFreeBin(path.join(work, 'bin'));
     // A user's shell: none of the npm_* variables (log level, node-gyp path...) of the `npm run` around us.
     const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_|^INIT_CWD$/i.test(name)));
