@@ -92,7 +92,7 @@ Napi::Value GuestMapping::MapFile(const Napi::CallbackInfo& info) {
   if (fstat(fd, &file) != 0) throw ErrnoError(env, "fstat", errno);
   if (!S_ISREG(file.st_mode)) throw ErrnoError(env, "mapFile (not a regular file or memfd)", ENODEV);
   // A page past the end of the file would raise SIGBUS when touched, by JS or by KVM: refuse it here.
-  // (Truncating the file while it is mapped is the caller's error; README, Guest memory.)
+  // (Truncating the file while it is mapped is the caller's error: mapFile's TSDoc in lib/native/binding.ts.)
   uint64_t file_size = static_cast<uint64_t>(file.st_size);
   if (offset > file_size || size > file_size - offset) {
     std::string what = "and options.offset must lie inside the file (" + std::to_string(file_size) + " bytes)";
