@@ -2,7 +2,7 @@
 // at two counts: the difference cancels boot and teardown, leaving the steady-state rate.
 import * as fs from 'node:fs';
 import { createLinuxMachine } from '../lib/boot/linux-machine';
-import type { VirtioMmioDevice } from '../lib/devices/virtio/mmio-device';
+import type { VirtioMmioDevice } from '../lib/devices/virtio/transport/mmio-device';
 import { bundledGuestPath } from '../lib/guest/bundled';
 import { median } from './stats';
 

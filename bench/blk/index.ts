@@ -7,9 +7,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BlockFile, blkDevice, VirtioBlkBackend } from '../../lib/devices/virtio/blk';
-import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
-import { virtioPlacement } from '../../lib/devices/virtio/placement';
+import { BlockFile, blkDevice, VirtioBlkBackend } from '../../lib/devices/virtio/blk/backend';
+import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
+import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
 import { measureRate, timeGuestBench } from '../guest-bench';
 
 const REQUEST_BYTES = 64 * 1024;

@@ -7,9 +7,9 @@
 //                  baseline: this process writes to TAP B and reads them back from TAP A.
 // The guest driver keeps one chain in flight per queue, so this is a per-frame round trip figure.
 // Prints "tx ratio R" and "rx ratio R" (guest / host frames per second). Needs root and /dev/net/tun.
-import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
-import { netDevice, parseMac, VirtioNetBackend } from '../../lib/devices/virtio/net';
-import { virtioPlacement } from '../../lib/devices/virtio/placement';
+import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
+import { netDevice, parseMac, VirtioNetBackend } from '../../lib/devices/virtio/net/backend';
+import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
 import { TapDevice } from '../../lib/net/tap';
 import { Cleanup } from '../../test/helpers/cleanup';
 import { NetNamespace } from '../../test/helpers/netns';

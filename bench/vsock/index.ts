@@ -7,9 +7,9 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
-import { virtioPlacement } from '../../lib/devices/virtio/placement';
-import { VirtioVsockBackend, vsockDevice } from '../../lib/devices/virtio/vsock';
+import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
+import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
+import { VirtioVsockBackend, vsockDevice } from '../../lib/devices/virtio/vsock/backend';
 import { makeSocketDir } from '../../test/helpers/socket-dir';
 import { measureRate, timeGuestBench } from '../guest-bench';
 

@@ -2,7 +2,7 @@
 // exists, so a bad option never leaves a VM behind; kernel images are parsed here too (BootError).
 import * as fs from 'node:fs/promises';
 import { parseKernel } from '../boot/kernel-image';
-import { VirtioMmioDevice } from '../devices/virtio/mmio-device';
+import { VirtioMmioDevice } from '../devices/virtio/transport/mmio-device';
 import { bundledGuestPath } from '../guest/bundled';
 import { MAX_VCPUS } from '../runner/machine';
 import { VmConfigError, VmFileError } from './errors';

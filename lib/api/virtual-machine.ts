@@ -3,7 +3,7 @@
 // (The name `Vm` belongs to the low-level KVM VM-fd wrapper in lib/kvm/vm.ts.)
 import { EventEmitter } from 'node:events';
 import type { LinuxMachine } from '../boot/linux-machine';
-import type { SerialConsole } from '../devices/serial/serial-console';
+import type { SerialConsole } from '../devices/legacy/serial/serial-console';
 import { ClosedError } from '../kvm/errors';
 import type { Machine } from '../runner/machine';
 import './dispose-symbol';

@@ -1,15 +1,12 @@
 // The E820 memory map handed to Linux in boot_params, built from the guest's RAM regions, and formatted
 // the way the kernel prints it at boot ("BIOS-e820: [mem 0x...-0x...] usable").
+import { BASE_MEMORY_END, HIGH_MEMORY_START } from '../arch/x86_64/layout';
 import type { RamRegion } from '../memory/layout';
 import { BootError, hex } from './errors';
 
 export const E820_RAM = 1;
 export const E820_RESERVED = 2;
 
-/** Start of the Extended BIOS Data Area: RAM below 1 MiB ends here. */
-export const EBDA_START = 0x9fc00;
-/** End of the legacy BIOS area (VGA, option ROMs, BIOS), where high memory starts. */
-export const HIGH_MEMORY_START = 0x100000;
 
 export interface E820Entry {
   readonly address: number;
@@ -35,8 +32,8 @@ export function buildE820(regions: readonly RamRegion[]): E820Entry[] {
     throw new BootError('NO_MEMORY', `Linux needs guest RAM from 0 to beyond 1 MiB, but the guest has ${size}`);
   }
   const entries: E820Entry[] = [
-    { address: 0, size: EBDA_START, type: E820_RAM },
-    { address: EBDA_START, size: HIGH_MEMORY_START - EBDA_START, type: E820_RESERVED },
+    { address: 0, size: BASE_MEMORY_END, type: E820_RAM },
+    { address: BASE_MEMORY_END, size: HIGH_MEMORY_START - BASE_MEMORY_END, type: E820_RESERVED },
     { address: HIGH_MEMORY_START, size: low.size - HIGH_MEMORY_START, type: E820_RAM },
   ];
   const rest = regions.filter((r) => r !== low).sort((a, b) => a.guestAddress - b.guestAddress);

@@ -9,21 +9,21 @@ import { HideableFeature } from '../arch/x86_64/cpuid';
 import { linuxVcpuInit } from '../arch/x86_64/boot-state';
 import { buildMptable, MPTABLE_ADDRESS } from '../arch/x86_64/mptable';
 import { writeAcpiTables } from '../arch/x86_64/acpi/tables';
-import { ACPI_SLEEP_PORT } from '../devices/acpi-sleep';
+import { ACPI_SLEEP_PORT } from '../devices/legacy/acpi-sleep';
 import * as path from 'node:path';
-import { DEBUG_EXIT_PORT } from '../devices/debug-exit';
-import type { VirtioMmioDevice } from '../devices/virtio/mmio-device';
-import { createI8042State } from '../devices/i8042';
-import { COM1_IRQ, COM1_PORT } from '../devices/serial/registers';
-import { SerialConsole } from '../devices/serial/serial-console';
-import { createSerialState } from '../devices/serial/serial-state';
+import { DEBUG_EXIT_PORT } from '../devices/legacy/debug-exit';
+import type { VirtioMmioDevice } from '../devices/virtio/transport/mmio-device';
+import { createI8042State } from '../devices/legacy/i8042';
+import { COM1_IRQ, COM1_PORT } from '../devices/legacy/serial/registers';
+import { SerialConsole } from '../devices/legacy/serial/serial-console';
+import { createSerialState } from '../devices/legacy/serial/serial-state';
 import { kernelModeEmulated } from '../kvm/host-kind';
 import { Machine } from '../runner/machine';
 import { EMULATION_HIDDEN_FEATURES, hostDecompressed, withEmulationParameters } from './emulated-kernel-mode';
 import { parseKernel } from './kernel-image';
 import { LoadedLinux, loadLinux } from './load-linux';
 
-const DEVICE_DIR = path.join(__dirname, '..', 'devices');
+const DEVICE_DIR = path.join(__dirname, '..', 'devices', 'legacy');
 
 export interface LinuxMachineConfig {
   kernel: Uint8Array;

@@ -1,9 +1,9 @@
 // Direct boot of Linux (64-bit boot protocol): validates the kernel, command line and initrd against guest
 // RAM, then writes the kernel, command line, initrd and zero page. Nothing is written unless all of it fits.
-import { CMDLINE_ADDRESS, KERNEL_LOAD_ADDRESS, ZERO_PAGE_ADDRESS } from '../arch/x86_64/layout';
+import { BASE_MEMORY_END, CMDLINE_ADDRESS, KERNEL_LOAD_ADDRESS, ZERO_PAGE_ADDRESS } from '../arch/x86_64/layout';
 import type { GuestMemory } from '../memory/guest-memory';
 import { encodeCmdline } from './cmdline';
-import { buildE820, E820Entry, EBDA_START } from './e820';
+import { buildE820, E820Entry } from './e820';
 import { BootError, hex } from './errors';
 import { placeInitrd } from './initrd';
 import { KernelImage, kernelExtent } from './kernel-image';
@@ -54,8 +54,8 @@ export function loadLinux(memory: GuestMemory, image: KernelImage, options: Load
   const lowRamEnd = memory.regions.find((r) => r.guestAddress === 0)?.size ?? 0;
 
   const cmdline = encodeCmdline(options.cmdline, image.cmdlineMax);
-  if (CMDLINE_ADDRESS + cmdline.length > EBDA_START) {
-    throw new BootError('CMDLINE_TOO_LONG', `kernel command line of ${cmdline.length} bytes does not fit between ${hex(CMDLINE_ADDRESS)} and ${hex(EBDA_START)}`);
+  if (CMDLINE_ADDRESS + cmdline.length > BASE_MEMORY_END) {
+    throw new BootError('CMDLINE_TOO_LONG', `kernel command line of ${cmdline.length} bytes does not fit between ${hex(CMDLINE_ADDRESS)} and ${hex(BASE_MEMORY_END)}`);
   }
   checkKernelFits(image, lowRamEnd);
 

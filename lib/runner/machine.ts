@@ -13,7 +13,8 @@ import { GuestMemory } from '../memory/guest-memory';
 import { ramLayout } from '../memory/layout';
 import { ControlBlock, Request, State } from './control';
 import { endsMachine, MachineExit, summarizeExit } from './machine-exit';
-import { DeviceModuleSpec, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuInit, VcpuWorkerData, WorkerMessage } from './messages';
+import type { VcpuInit } from '../arch/x86_64/vcpu-init';
+import { DeviceModuleSpec, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuWorkerData, WorkerMessage } from './messages';
 
 export const MAX_VCPUS = 254;
 const WORKER_PATH = path.join(__dirname, 'vcpu-worker.js');

@@ -1,26 +1,9 @@
 // Messages and data passed between the main thread and vCPU workers (all structured-cloneable).
 import type { VcpuExit } from '../kvm/exits';
-import type { CpuidEntry } from '../kvm/structs/cpuid';
-import type { Fpu } from '../kvm/structs/fpu';
-import type { MsrEntry } from '../kvm/structs/msrs';
+import type { VcpuInit } from '../arch/x86_64/vcpu-init';
 import type { Regs } from '../kvm/structs/regs';
-import type { Segment, SegmentName, Sregs } from '../kvm/structs/sregs';
+import type { Sregs } from '../kvm/structs/sregs';
 import type { RegionDescriptor } from '../memory/guest-memory';
-
-/** Special registers to change: segments merge field by field, everything else is replaced. */
-export type SregsPatch = { [K in SegmentName]?: Partial<Segment> } & Partial<Omit<Sregs, SegmentName>>;
-
-/** Initial vCPU state, applied in the worker right after the vCPU is created. */
-export interface VcpuInit {
-  regs?: Partial<Regs>;
-  sregs?: SregsPatch;
-  fpu?: Fpu;
-  msrs?: MsrEntry[];
-  cpuid?: CpuidEntry[];
-  mpState?: number;
-  /** Wire LAPIC LINT0 to ExtINT and LINT1 to NMI (needs the in-kernel irqchip). */
-  wireLapicLint?: boolean;
-}
 
 /** A module that, loaded in every vCPU worker, registers its devices on that worker's buses. */
 export interface DeviceModuleSpec {

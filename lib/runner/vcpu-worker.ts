@@ -2,39 +2,18 @@
 // thread), applies the initial state, loads the device modules, then runs the loop until it ends.
 import { parentPort, workerData } from 'node:worker_threads';
 import { completeInt3 } from '../arch/x86_64/int3-completion';
-import { wireLapicLint } from '../arch/x86_64/lapic';
+import { applyVcpuInit } from '../arch/x86_64/vcpu-init';
 import { IoBus } from '../bus/io-bus';
 import { Vcpu } from '../kvm/vcpu';
-import type { Sregs } from '../kvm/structs/sregs';
-import { SEGMENT_NAMES } from '../kvm/structs/sregs';
 import { GuestMemory } from '../memory/guest-memory';
 import { ControlBlock, State } from './control';
 import type { DeviceContext, DeviceSetup } from './device-context';
-import type { SregsPatch, VcpuInit, VcpuWorkerData, WorkerMessage } from './messages';
+import type { VcpuWorkerData, WorkerMessage } from './messages';
 import { PendingDeviceExit, VcpuLoop } from './vcpu-loop';
 import { setIrqLine } from '../kvm/vm';
 
 function post(message: WorkerMessage): void {
   parentPort?.postMessage(message);
-}
-
-export function applySregsPatch(current: Sregs, patch: SregsPatch): Sregs {
-  const next: Sregs = { ...current, ...patch } as Sregs;
-  for (const name of SEGMENT_NAMES) {
-    const segment = patch[name];
-    if (segment !== undefined) next[name] = { ...current[name], ...segment };
-  }
-  return next;
-}
-
-function applyInit(vcpu: Vcpu, init: VcpuInit): void {
-  if (init.cpuid !== undefined) vcpu.setCpuid(init.cpuid);
-  if (init.sregs !== undefined) vcpu.setSregs(applySregsPatch(vcpu.getSregs(), init.sregs));
-  if (init.msrs !== undefined) vcpu.setMsrs(init.msrs);
-  if (init.fpu !== undefined) vcpu.setFpu(init.fpu);
-  if (init.regs !== undefined) vcpu.setRegs({ ...vcpu.getRegs(), ...init.regs });
-  if (init.mpState !== undefined) vcpu.setMpState(init.mpState);
-  if (init.wireLapicLint) vcpu.setLapic(wireLapicLint(vcpu.getLapic()));
 }
 
 async function loadDevices(data: VcpuWorkerData, context: DeviceContext): Promise<void> {
@@ -53,7 +32,7 @@ async function main(): Promise<void> {
   const control = new ControlBlock(data.control);
   const vcpu = Vcpu.create(data.kvmFd, data.vmFd, data.vcpuIndex);
   try {
-    applyInit(vcpu, data.init);
+    applyVcpuInit(vcpu, data.init);
     const memory = GuestMemory.attach(data.memory);
     const buses = { pio: new IoBus('pio'), mmio: new IoBus('mmio') };
     const pendingExit: PendingDeviceExit = {};

@@ -34,7 +34,7 @@ export function mappingCount(): number {
 }
 
 /** A device module shipped in lib/devices (compiled to dist/lib/devices). */
-export const libDevice = (name: string): string => path.join(__dirname, '..', '..', 'lib', 'devices', `${name}.js`);
+export const libDevice = (name: string): string => path.join(__dirname, '..', '..', 'lib', 'devices', 'legacy', `${name}.js`);
 
 /**
  * Set when the tests run inside .ci/kvm-vm (KVM itself emulated by QEMU TCG), where a guest now and

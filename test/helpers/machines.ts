@@ -2,7 +2,7 @@
 import { enterLongMode, flatRealMode } from '../../lib/arch/x86_64/long-mode';
 import type { Regs } from '../../lib/kvm/structs/regs';
 import { Machine, MachineConfig } from '../../lib/runner/machine';
-import type { VcpuInit } from '../../lib/runner/messages';
+import type { VcpuInit } from '../../lib/arch/x86_64/vcpu-init';
 import { guestBinary } from '../guests/build';
 
 export interface GuestMachineOptions extends Omit<MachineConfig, 'init'> {

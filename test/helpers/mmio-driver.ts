@@ -1,7 +1,7 @@
 // Drives a virtio-mmio transport the way a guest driver does: 32-bit register reads and writes.
-import { DeviceStatus, MmioReg, VirtioFeature } from '../../lib/devices/virtio/mmio-registers';
-import type { VirtioMmioTransport } from '../../lib/devices/virtio/mmio-transport';
-import type { SplitQueueConfig } from '../../lib/devices/virtio/split-virtqueue';
+import { DeviceStatus, MmioReg, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
+import type { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
+import type { SplitQueueConfig } from '../../lib/devices/virtio/transport/split-virtqueue';
 
 export class MmioDriver {
   constructor(readonly transport: VirtioMmioTransport) {}

@@ -2,8 +2,8 @@
 // the descriptor chains in guest memory; the guest negotiates, sets up queue 0, makes the chains
 // available (for several rounds if asked), notifies and waits for the used ring. Shared by the KVM
 // tests and bench/blk.
-import { DEBUG_EXIT_PORT } from '../../lib/devices/debug-exit';
-import { VirtioMmioDevice, type VirtioMmioDeviceOptions } from '../../lib/devices/virtio/mmio-device';
+import { DEBUG_EXIT_PORT } from '../../lib/devices/legacy/debug-exit';
+import { VirtioMmioDevice, type VirtioMmioDeviceOptions } from '../../lib/devices/virtio/transport/mmio-device';
 import type { MachineExit } from '../../lib/runner/machine-exit';
 import { libDevice } from './kvm';
 import { guestMachine } from './machines';

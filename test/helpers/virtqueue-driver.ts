@@ -1,8 +1,8 @@
 // A test-side virtio driver for split virtqueues: lays out the rings in guest memory, writes
 // descriptors (well-formed or not), makes chains available and reads the used ring back.
 import type { GuestMemory } from '../../lib/memory/guest-memory';
-import { Avail, Desc, DescFlag, DESCRIPTOR_SIZE, Used } from '../../lib/devices/virtio/split-ring-layout';
-import type { SplitQueueConfig } from '../../lib/devices/virtio/split-virtqueue';
+import { Avail, Desc, DescFlag, DESCRIPTOR_SIZE, Used } from '../../lib/devices/virtio/transport/split-ring-layout';
+import type { SplitQueueConfig } from '../../lib/devices/virtio/transport/split-virtqueue';
 
 export interface RawDescriptor {
   address: bigint | number;

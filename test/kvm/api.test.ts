@@ -5,9 +5,9 @@ import * as fs from 'node:fs';
 import { createVm } from '../../lib/api/create-vm';
 import type { VirtualMachine } from '../../lib/api/virtual-machine';
 import type { VmExit } from '../../lib/api/vm-exit';
-import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
-import { virtioPlacement } from '../../lib/devices/virtio/placement';
-import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng';
+import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
+import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
+import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
 import { bundledGuestPath } from '../../lib/guest/bundled';
 import { openFdCount, requireKvm, retryUnderEmulation } from '../helpers/kvm';
 

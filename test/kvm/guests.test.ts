@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { Machine } from '../../lib/runner/machine';
 import { Kind, createLog, readLog } from '../devices/recorder';
-import { createI8042State } from '../../lib/devices/i8042';
+import { createI8042State } from '../../lib/devices/legacy/i8042';
 import { deviceModule, libDevice, requireKvm } from '../helpers/kvm';
 import { guestMachine, sleep } from '../helpers/machines';
 

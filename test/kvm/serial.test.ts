@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { createSerialState } from '../../lib/devices/serial/serial-state';
-import { SerialConsole } from '../../lib/devices/serial/serial-console';
-import { COM1_IRQ, COM1_PORT } from '../../lib/devices/serial/registers';
+import { createSerialState } from '../../lib/devices/legacy/serial/serial-state';
+import { SerialConsole } from '../../lib/devices/legacy/serial/serial-console';
+import { COM1_IRQ, COM1_PORT } from '../../lib/devices/legacy/serial/registers';
 import { libDevice, requireKvm } from '../helpers/kvm';
 import { guestMachine } from '../helpers/machines';
 

@@ -5,10 +5,10 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BlockFile, blkDevice, BlkFeature, VirtioBlkBackend } from '../../lib/devices/virtio/blk';
-import { BlkRequestType } from '../../lib/devices/virtio/blk-request';
-import { InterruptBit, VirtioFeature } from '../../lib/devices/virtio/mmio-registers';
-import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng';
+import { BlockFile, blkDevice, BlkFeature, VirtioBlkBackend } from '../../lib/devices/virtio/blk/backend';
+import { BlkRequestType } from '../../lib/devices/virtio/blk/request';
+import { InterruptBit, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
+import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
 import { requireKvm } from '../helpers/kvm';
 import { runVirtioGuest } from '../helpers/virtio-guest';
 

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { device, eisaId, extendedInterrupt, integer, memory32Fixed, name, nameString, pkgLength, resourceTemplate, string } from '../../lib/arch/x86_64/acpi/aml';
 import { ACPI_AREA_END, ACPI_RSDP_ADDRESS, buildAcpiTables, PlacedTable } from '../../lib/arch/x86_64/acpi/tables';
-import { isSoftOff, setup as setupAcpiSleep } from '../../lib/devices/acpi-sleep';
+import { isSoftOff, setup as setupAcpiSleep } from '../../lib/devices/legacy/acpi-sleep';
 import { ConfigError } from '../../lib/kvm/errors';
 import { fakeContext } from '../helpers/fake-context';
 import { missingPrerequisite } from '../helpers/prerequisite';

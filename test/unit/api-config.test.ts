@@ -9,9 +9,9 @@ import { VmAbortError, VmConfigError, VmFileError } from '../../lib/api/errors';
 import { BootError } from '../../lib/boot/errors';
 import { ConfigError, VmmError } from '../../lib/kvm/errors';
 import { makeBzImage } from './boot-fixtures.test';
-import { VirtioMmioDevice } from '../../lib/devices/virtio/mmio-device';
-import { virtioPlacement } from '../../lib/devices/virtio/placement';
-import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng';
+import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
+import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
+import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
 
 function rejectsWithField(config: unknown, field: string): Promise<void> {
   return assert.rejects(createVm(config as VmConfig), (error: unknown) => {

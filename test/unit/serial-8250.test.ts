@@ -16,7 +16,7 @@ import {
   createSerialState,
   type SerialOptions,
   type SerialSharedState,
-} from '../../lib/devices/serial/serial-8250';
+} from '../../lib/devices/legacy/serial/serial-8250';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -308,7 +308,7 @@ describe('Serial8250', () => {
       }
       parentPort.postMessage('done');
     `;
-    const modulePath = path.join(__dirname, '../../lib/devices/serial/serial-8250.js');
+    const modulePath = path.join(__dirname, '../../lib/devices/legacy/serial/serial-8250.js');
     const received: number[] = [];
     const drain = (): void => {
       for (let bytes = host.drainOutput(); bytes.length > 0; bytes = host.drainOutput()) received.push(...bytes);
@@ -354,7 +354,7 @@ describe('Serial8250', () => {
       }
       parentPort.postMessage(result);
     `;
-    const modulePath = path.join(__dirname, '../../lib/devices/serial/serial-8250.js');
+    const modulePath = path.join(__dirname, '../../lib/devices/legacy/serial/serial-8250.js');
     const worker = new Worker(code, { eval: true, workerData: { state, modulePath, count } });
     let finished = false;
     const result = new Promise<unknown>((resolve, reject) => {

@@ -3,8 +3,8 @@ import { IoBus } from '../../lib/bus/io-bus';
 import { ConfigError } from '../../lib/kvm/errors';
 import type { DeviceContext, DeviceSetup } from '../../lib/runner/device-context';
 import type { GuestMemory } from '../../lib/memory/guest-memory';
-import { COM1_IRQ, COM1_PORT, Ier, Serial8250, UartReg, createSerialState } from '../../lib/devices/serial/serial-8250';
-import { isSerialOutputMessage, setup } from '../../lib/devices/serial/serial-module';
+import { COM1_IRQ, COM1_PORT, Ier, Serial8250, UartReg, createSerialState } from '../../lib/devices/legacy/serial/serial-8250';
+import { isSerialOutputMessage, setup } from '../../lib/devices/legacy/serial/serial-module';
 
 const typedSetup: DeviceSetup = setup;
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { ConfigError } from '../../lib/kvm/errors';
-import { SharedByteRing } from '../../lib/devices/serial/shared-ring';
+import { SharedByteRing } from '../../lib/devices/legacy/serial/shared-ring';
 
 describe('SharedByteRing', () => {
   it('rejects capacities that are not powers of two', () => {

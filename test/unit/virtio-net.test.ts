@@ -3,10 +3,10 @@
 // frames that arrive while the guest has no receive buffers wait (nothing lost) until it posts some.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { DeviceStatus, VirtioFeature } from '../../lib/devices/virtio/mmio-registers';
-import { createVirtioMmioState } from '../../lib/devices/virtio/mmio-state';
-import { VirtioMmioTransport } from '../../lib/devices/virtio/mmio-transport';
-import { NET_HEADER_SIZE, NetFeature, netDevice, parseMac, RX_QUEUE, TX_QUEUE, VirtioNetBackend } from '../../lib/devices/virtio/net';
+import { DeviceStatus, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
+import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
+import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
+import { NET_HEADER_SIZE, NetFeature, netDevice, parseMac, RX_QUEUE, TX_QUEUE, VirtioNetBackend } from '../../lib/devices/virtio/net/backend';
 import { ConfigError } from '../../lib/kvm/errors';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';

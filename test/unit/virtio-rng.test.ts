@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { DeviceStatus, InterruptBit, MmioReg, NODE_VMM_VENDOR_ID, VIRTIO_MMIO_MAGIC, VirtioDeviceId, VirtioFeature } from '../../lib/devices/virtio/mmio-registers';
-import { createVirtioMmioState } from '../../lib/devices/virtio/mmio-state';
-import { VirtioMmioTransport } from '../../lib/devices/virtio/mmio-transport';
-import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng';
+import { DeviceStatus, InterruptBit, MmioReg, NODE_VMM_VENDOR_ID, VIRTIO_MMIO_MAGIC, VirtioDeviceId, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
+import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
+import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
+import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from '../helpers/mmio-driver';

@@ -3,9 +3,9 @@
 // before it touches); every chain it returns is inside RAM and no longer than its table; and the
 // queue ends either drained or failed with a code.
 import { strict as assert } from 'node:assert';
-import { VirtqueueError } from '../../lib/devices/virtio/errors';
-import { DescFlag } from '../../lib/devices/virtio/split-ring-layout';
-import { QueueMemory, SplitVirtqueue } from '../../lib/devices/virtio/split-virtqueue';
+import { VirtqueueError } from '../../lib/devices/virtio/transport/errors';
+import { DescFlag } from '../../lib/devices/virtio/transport/split-ring-layout';
+import { QueueMemory, SplitVirtqueue } from '../../lib/devices/virtio/transport/split-virtqueue';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { Prng } from '../helpers/prng';

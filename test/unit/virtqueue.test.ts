@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { VirtqueueError } from '../../lib/devices/virtio/errors';
-import { Avail, AVAIL_F_NO_INTERRUPT, DescFlag } from '../../lib/devices/virtio/split-ring-layout';
-import { SplitVirtqueue } from '../../lib/devices/virtio/split-virtqueue';
+import { VirtqueueError } from '../../lib/devices/virtio/transport/errors';
+import { Avail, AVAIL_F_NO_INTERRUPT, DescFlag } from '../../lib/devices/virtio/transport/split-ring-layout';
+import { SplitVirtqueue } from '../../lib/devices/virtio/transport/split-virtqueue';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { TestDriver } from '../helpers/virtqueue-driver';

@@ -4,7 +4,7 @@ import type { CpuidEntry } from '../../kvm/structs/cpuid';
 import { defaultFpu } from '../../kvm/structs/fpu';
 import { Msr, MsrEntry } from '../../kvm/structs/msrs';
 import type { GuestMemory } from '../../memory/guest-memory';
-import type { VcpuInit } from '../../runner/messages';
+import type { VcpuInit } from './vcpu-init';
 import { CpuidOptions, guestCpuid } from './cpuid';
 import { BOOT_STACK_POINTER } from './layout';
 import { enterLongMode } from './long-mode';

@@ -7,6 +7,10 @@ export const PML4_ADDRESS = 0x9000;
 export const PDPT_ADDRESS = 0xa000;
 export const PD_ADDRESS = 0xb000;
 export const CMDLINE_ADDRESS = 0x20000;
+/** End of usable base memory: the last KiB below 640 KiB (the EBDA's place) holds the MP table and is reserved. */
+export const BASE_MEMORY_END = 0x9fc00;
+/** End of the legacy BIOS area (VGA, option ROMs, BIOS), where high memory starts. */
+export const HIGH_MEMORY_START = 0x100000;
 export const KERNEL_LOAD_ADDRESS = 0x100000;
 /** KVM_SET_TSS_ADDR: three pages just below the 4 GiB boundary's last MiB (inside the MMIO gap). */
 export const KVM_TSS_ADDRESS = 0xfffbd000;

@@ -1,6 +1,6 @@
 // Special registers for a direct entry into 64-bit long mode (paging on, flat segments), and for
 // flat real mode. Both are patches applied to a vCPU's reset state.
-import type { SregsPatch } from '../../runner/messages';
+import type { SregsPatch } from './vcpu-init';
 import type { GuestMemory } from '../../memory/guest-memory';
 import { GDT_CODE_64, GDT_DATA, GDT_TSS, gdtEntry, segmentFromEntry, SELECTOR_CODE, SELECTOR_DATA, SELECTOR_TSS } from './gdt';
 import { BOOT_GDT_ADDRESS, BOOT_IDT_ADDRESS } from './layout';

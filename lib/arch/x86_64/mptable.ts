@@ -3,8 +3,10 @@
 import { ConfigError } from '../../kvm/errors';
 import type { GuestMemory } from '../../memory/guest-memory';
 import { checksum, writeAscii } from './acpi/sdt';
+import { BASE_MEMORY_END } from './layout';
 
-export const MPTABLE_ADDRESS = 0x9fc00;
+/** The MP table fills the reserved last KiB of base memory. */
+export const MPTABLE_ADDRESS = BASE_MEMORY_END;
 export const MPTABLE_LIMIT = 0xa0000;
 export const LOCAL_APIC_ADDRESS = 0xfee00000;
 export const IOAPIC_ADDRESS = 0xfec00000;

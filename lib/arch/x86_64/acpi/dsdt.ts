@@ -3,9 +3,9 @@
 // i8042 are declared with their GSIs, and each virtio-mmio window as a "LNRO0005" device, which the
 // virtio_mmio driver binds through ACPI (no CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES needed). \_S5 lets the
 // guest power off through the FADT's sleep control register.
-import { COM1_IRQ, COM1_PORT } from '../../../devices/serial/registers';
-import { I8042_COMMAND_PORT, I8042_DATA_PORT, I8042_IRQ } from '../../../devices/i8042';
-import { VIRTIO_MMIO_WINDOW } from '../../../devices/virtio/mmio-registers';
+import { COM1_IRQ, COM1_PORT } from '../../../devices/legacy/serial/registers';
+import { I8042_COMMAND_PORT, I8042_DATA_PORT, I8042_IRQ } from '../../../devices/legacy/i8042';
+import { VIRTIO_MMIO_WINDOW } from '../../../devices/virtio/transport/mmio-registers';
 import { concat, device, eisaId, extendedInterrupt, integer, ioPorts, memory32Fixed, name, packageOf, resourceTemplate, scope, string } from './aml';
 import { newTable, seal, SDT_HEADER_SIZE } from './sdt';
 

@@ -2,7 +2,7 @@
 // at 0xE0000 (where a guest also finds it by scanning), the others after it. Linux is told the
 // RSDP's address in boot_params too.
 import { ConfigError } from '../../../kvm/errors';
-import { HIGH_MEMORY_START } from '../../../boot/e820';
+import { HIGH_MEMORY_START } from '../layout';
 import type { GuestMemory } from '../../../memory/guest-memory';
 import { buildDsdt, DsdtVirtioDevice } from './dsdt';
 import { buildFadt } from './fadt';

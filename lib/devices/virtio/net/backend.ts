@@ -4,13 +4,13 @@
 // TAP is not read at all, so frames wait in the TAP's own queue (the kernel drops only when that
 // overflows) until the guest posts buffers and notifies the receive queue.
 import { randomBytes } from 'node:crypto';
-import { ConfigError } from '../../kvm/errors';
-import { take } from './views';
-import { deviceBroken, openQueues, signalUsed } from './backend-support';
-import type { BackendContext, VirtioBackend } from './mmio-device';
-import { VirtioDeviceId, VirtioFeature } from './mmio-registers';
-import type { VirtioDeviceDescription } from './mmio-state';
-import type { DescriptorChain, SplitVirtqueue } from './split-virtqueue';
+import { ConfigError } from '../../../kvm/errors';
+import { take } from '../transport/views';
+import { deviceBroken, openQueues, signalUsed } from '../transport/backend-support';
+import type { BackendContext, VirtioBackend } from '../transport/mmio-device';
+import { VirtioDeviceId, VirtioFeature } from '../transport/mmio-registers';
+import type { VirtioDeviceDescription } from '../transport/mmio-state';
+import type { DescriptorChain, SplitVirtqueue } from '../transport/split-virtqueue';
 
 export const NET_QUEUE_SIZE = 256;
 export const RX_QUEUE = 0;

@@ -3,8 +3,8 @@
 // word and is checked: ring placement, indices, chain length (which also catches loops), buffer
 // ranges, readable-before-writable order, indirect tables. The first violation fails the queue for
 // good (`failure`), as the device is then expected to ask for a reset.
-import { GuestMemoryError } from '../../kvm/errors';
-import type { GuestMemory } from '../../memory/guest-memory';
+import { GuestMemoryError } from '../../../kvm/errors';
+import type { GuestMemory } from '../../../memory/guest-memory';
 import { VirtqueueError } from './errors';
 import {
   Avail,

@@ -1,8 +1,8 @@
 // Device module for the vCPU workers: the virtio-mmio register window on this worker's MMIO bus.
 // Driver status changes (and notifications no ioeventfd caught) go to the main thread's back end as
 // messages; the back end also checks the shared status itself, so message order never matters.
-import { ConfigError } from '../../kvm/errors';
-import type { DeviceContext } from '../../runner/device-context';
+import { ConfigError } from '../../../kvm/errors';
+import type { DeviceContext } from '../../../runner/device-context';
 import { VIRTIO_MMIO_WINDOW } from './mmio-registers';
 import { isVirtioMmioState, type VirtioMmioState } from './mmio-state';
 import { VirtioMmioTransport } from './mmio-transport';

@@ -1,7 +1,7 @@
 // Where a virtio-mmio transport's state lives: Int32 slots in a SharedArrayBuffer (so every vCPU
 // worker handles register accesses and the main thread runs the queues over the same state) plus the
 // device's config space as shared bytes.
-import { ConfigError } from '../../kvm/errors';
+import { ConfigError } from '../../../kvm/errors';
 import { isValidQueueSize } from './split-ring-layout';
 
 export const MAX_VIRTIO_QUEUES = 8;

@@ -2,7 +2,7 @@
 // writing feeds the guest's receiver (with back-pressure: bytes the receive FIFO cannot take yet are
 // retried, never dropped). Works with the 'serial-module' device loaded in every vCPU worker.
 import { Duplex } from 'node:stream';
-import type { Machine } from '../../runner/machine';
+import type { Machine } from '../../../runner/machine';
 import { isSerialOutputMessage } from './serial-module';
 import { Serial8250 } from './serial-8250';
 import type { SerialSharedState } from './serial-state';

@@ -4,14 +4,14 @@
 // memory with readv/writev straight into the descriptor views: no intermediate JS buffers.
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
-import { ConfigError } from '../../kvm/errors';
-import { BLK_SEGMENT_SIZE, BlkRequest, BlkRequestType, BlkStatus, parseBlkRequest, SECTOR_SIZE } from './blk-request';
-import { VirtqueueError } from './errors';
-import { deviceBroken, openQueues, signalUsed } from './backend-support';
-import type { BackendContext, VirtioBackend } from './mmio-device';
-import { VirtioDeviceId, VirtioFeature } from './mmio-registers';
-import type { VirtioDeviceDescription } from './mmio-state';
-import type { SplitVirtqueue } from './split-virtqueue';
+import { ConfigError } from '../../../kvm/errors';
+import { BLK_SEGMENT_SIZE, BlkRequest, BlkRequestType, BlkStatus, parseBlkRequest, SECTOR_SIZE } from './request';
+import { VirtqueueError } from '../transport/errors';
+import { deviceBroken, openQueues, signalUsed } from '../transport/backend-support';
+import type { BackendContext, VirtioBackend } from '../transport/mmio-device';
+import { VirtioDeviceId, VirtioFeature } from '../transport/mmio-registers';
+import type { VirtioDeviceDescription } from '../transport/mmio-state';
+import type { SplitVirtqueue } from '../transport/split-virtqueue';
 
 const readv = promisify(fs.readv);
 const writev = promisify(fs.writev);

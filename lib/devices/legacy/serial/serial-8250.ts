@@ -2,9 +2,9 @@
 // main thread feeding input and draining output) each construct a Serial8250 over the same buffers;
 // every access runs under the state's lock. Transmitted bytes go to a ring the host drains; the host
 // never makes the guest wait for a baud clock, so THR is empty again right after each write.
-import type { BusDevice } from '../../bus/io-bus';
+import type { BusDevice } from '../../../bus/io-bus';
 import { Fcr, Iir, Ier, Lcr, Lsr, Mcr, Msr, UART_FIFO_SIZE, UartReg } from './registers';
-import { SharedLock } from './shared-lock';
+import { SharedLock } from '../../shared-lock';
 import { SharedByteRing } from './shared-ring';
 import { Slot, type SerialSharedState } from './serial-state';
 

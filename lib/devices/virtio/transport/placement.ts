@@ -1,6 +1,6 @@
 // Where the n-th virtio-mmio device of a machine goes: its 4 KiB window and its interrupt line.
-import { VIRTIO_IRQS, VIRTIO_MMIO_BASE } from '../../arch/x86_64/layout';
-import { ConfigError } from '../../kvm/errors';
+import { VIRTIO_IRQS, VIRTIO_MMIO_BASE } from '../../../arch/x86_64/layout';
+import { ConfigError } from '../../../kvm/errors';
 import { VIRTIO_MMIO_WINDOW } from './mmio-registers';
 
 export function virtioPlacement(index: number): { base: number; irq: number } {

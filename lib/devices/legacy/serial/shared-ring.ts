@@ -3,7 +3,7 @@
 // 32-bit counters: their difference stays exact across wrap-around because capacity < 2^31. Bytes are
 // copied before the Atomics.store that publishes the new head (or tail), which orders them for the
 // other side's Atomics.load.
-import { ConfigError } from '../../kvm/errors';
+import { ConfigError } from '../../../kvm/errors';
 
 const HEAD = 0;
 const TAIL = 1;

@@ -1,6 +1,6 @@
 // What a guest can get wrong in a virtqueue. Each is the guest's error: the device stops using the
 // queue (NEEDS_RESET) and the host never touches memory outside guest RAM.
-import { VmmError } from '../../kvm/errors';
+import { VmmError } from '../../../kvm/errors';
 
 export type VirtqueueErrorCode =
   | 'BAD_QUEUE_SIZE'

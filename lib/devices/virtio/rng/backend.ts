@@ -3,11 +3,11 @@
 // when the queue's ioeventfd fires (or the transport's onNotify hook in the fallback path) and
 // `signal` injects the interrupt (irqfd).
 import { randomFillSync } from 'node:crypto';
-import { deviceBroken, openQueues, signalUsed } from './backend-support';
-import type { BackendContext, VirtioBackend } from './mmio-device';
-import { VirtioDeviceId, VirtioFeature } from './mmio-registers';
-import type { VirtioDeviceDescription } from './mmio-state';
-import type { SplitVirtqueue } from './split-virtqueue';
+import { deviceBroken, openQueues, signalUsed } from '../transport/backend-support';
+import type { BackendContext, VirtioBackend } from '../transport/mmio-device';
+import { VirtioDeviceId, VirtioFeature } from '../transport/mmio-registers';
+import type { VirtioDeviceDescription } from '../transport/mmio-state';
+import type { SplitVirtqueue } from '../transport/split-virtqueue';
 
 export const RNG_QUEUE_SIZE = 256;
 

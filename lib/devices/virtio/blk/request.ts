@@ -2,8 +2,8 @@
 // at the start of the device-readable part, then data (readable for writes, writable for reads), then
 // one writable status byte at the very end. Buffers may split anywhere, so the header and the status
 // are located by byte offset across buffers; data stays as views of guest memory.
-import type { DescriptorChain } from './split-virtqueue';
-import { take } from './views';
+import type { DescriptorChain } from '../transport/split-virtqueue';
+import { take } from '../transport/views';
 
 export const BlkRequestType = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
 export const BlkStatus = { OK: 0, IOERR: 1, UNSUPP: 2 } as const;

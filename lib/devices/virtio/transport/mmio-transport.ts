@@ -3,8 +3,8 @@
 // Built over a VirtioMmioState on every thread that sees the device; each access runs under the
 // state's lock. The back end (main thread) reads the queue setup and raises interrupt bits through the
 // same object. Bad driver behaviour is ignored or refused as the spec allows, never fatal to the host.
-import type { BusDevice } from '../../bus/io-bus';
-import { SharedLock } from '../serial/shared-lock';
+import type { BusDevice } from '../../../bus/io-bus';
+import { SharedLock } from '../../shared-lock';
 import { DeviceStatus, MmioReg, NODE_VMM_VENDOR_ID, VIRTIO_MMIO_CONFIG, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION, VirtioFeature } from './mmio-registers';
 import { QueueSlot, TransportSlot, type VirtioMmioState } from './mmio-state';
 import type { SplitQueueConfig } from './split-virtqueue';

@@ -1,7 +1,7 @@
 // A write-only console on one I/O port: bytes the guest writes are sent to the main thread line by
 // line (or when 256 bytes have gathered), where the Machine emits them as 'device-message' events
 // of the form { console: Uint8Array }.
-import type { DeviceContext } from '../runner/device-context';
+import type { DeviceContext } from '../../runner/device-context';
 
 export interface PortConsoleArgs {
   port: number;

@@ -6,13 +6,13 @@
 // for (buf_alloc - (sent - fwd_cnt)), and we stop reading a host socket while its data waits.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { ConfigError } from '../../kvm/errors';
-import { deviceBroken, openQueues, signalUsed } from './backend-support';
-import type { BackendContext, VirtioBackend } from './mmio-device';
-import { VirtioDeviceId } from './mmio-registers';
-import type { VirtioDeviceDescription } from './mmio-state';
-import type { SplitVirtqueue } from './split-virtqueue';
-import { decodeVsockHeader, encodeVsockHeader, ShutdownFlag, VSOCK_HEADER_SIZE, VSOCK_HOST_CID, VSOCK_TYPE_STREAM, VsockHeader, VsockOp } from './vsock-packet';
+import { ConfigError } from '../../../kvm/errors';
+import { deviceBroken, openQueues, signalUsed } from '../transport/backend-support';
+import type { BackendContext, VirtioBackend } from '../transport/mmio-device';
+import { VirtioDeviceId } from '../transport/mmio-registers';
+import type { VirtioDeviceDescription } from '../transport/mmio-state';
+import type { SplitVirtqueue } from '../transport/split-virtqueue';
+import { decodeVsockHeader, encodeVsockHeader, ShutdownFlag, VSOCK_HEADER_SIZE, VSOCK_HOST_CID, VSOCK_TYPE_STREAM, VsockHeader, VsockOp } from './packet';
 
 export const VSOCK_RX_QUEUE = 0;
 export const VSOCK_TX_QUEUE = 1;

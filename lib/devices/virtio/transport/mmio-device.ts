@@ -2,10 +2,10 @@
 // worker module spec, an ioeventfd per queue (a guest's QueueNotify write signals it inside KVM, no
 // vCPU exit) watched on this event loop, and an irqfd for the interrupt. The back end does the work.
 import * as path from 'node:path';
-import { EventFd } from '../../kvm/eventfd';
-import type { GuestMemory } from '../../memory/guest-memory';
-import type { Machine } from '../../runner/machine';
-import type { DeviceModuleSpec } from '../../runner/messages';
+import { EventFd } from '../../../kvm/eventfd';
+import type { GuestMemory } from '../../../memory/guest-memory';
+import type { Machine } from '../../../runner/machine';
+import type { DeviceModuleSpec } from '../../../runner/messages';
 import { DeviceStatus, MmioReg, VIRTIO_MMIO_WINDOW } from './mmio-registers';
 import { createVirtioMmioState, type VirtioDeviceDescription, type VirtioMmioState } from './mmio-state';
 import { isVirtioMmioEvent } from './mmio-module';

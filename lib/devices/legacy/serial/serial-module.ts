@@ -1,8 +1,8 @@
 // Device module for the vCPU workers: registers a Serial8250 over shared state on this worker's port
 // bus. Output is not sent as messages per byte: the first byte after the host's last drain posts
 // { serialOutput: true }, and the main thread then calls drainOutput() on its own Serial8250.
-import { ConfigError } from '../../kvm/errors';
-import type { DeviceContext } from '../../runner/device-context';
+import { ConfigError } from '../../../kvm/errors';
+import type { DeviceContext } from '../../../runner/device-context';
 import { UART_PORT_COUNT } from './registers';
 import { Serial8250 } from './serial-8250';
 import { isSerialSharedState, type SerialSharedState } from './serial-state';

@@ -1,0 +1,44 @@
+// The initial state of a vCPU as the VMM describes it (a boot protocol's entry state, a test guest's),
+// and how it is applied to a freshly created vCPU on its own thread.
+import { wireLapicLint } from './lapic';
+import type { CpuidEntry } from '../../kvm/structs/cpuid';
+import type { Fpu } from '../../kvm/structs/fpu';
+import type { MsrEntry } from '../../kvm/structs/msrs';
+import type { Regs } from '../../kvm/structs/regs';
+import { SEGMENT_NAMES, type Segment, type SegmentName, type Sregs } from '../../kvm/structs/sregs';
+import type { Vcpu } from '../../kvm/vcpu';
+
+/** Special registers to change: segments merge field by field, everything else is replaced. */
+export type SregsPatch = { [K in SegmentName]?: Partial<Segment> } & Partial<Omit<Sregs, SegmentName>>;
+
+/** Initial vCPU state, applied in the worker right after the vCPU is created. */
+export interface VcpuInit {
+  regs?: Partial<Regs>;
+  sregs?: SregsPatch;
+  fpu?: Fpu;
+  msrs?: MsrEntry[];
+  cpuid?: CpuidEntry[];
+  mpState?: number;
+  /** Wire LAPIC LINT0 to ExtINT and LINT1 to NMI (needs the in-kernel irqchip). */
+  wireLapicLint?: boolean;
+}
+
+export function applySregsPatch(current: Sregs, patch: SregsPatch): Sregs {
+  const next: Sregs = { ...current, ...patch } as Sregs;
+  for (const name of SEGMENT_NAMES) {
+    const segment = patch[name];
+    if (segment !== undefined) next[name] = { ...current[name], ...segment };
+  }
+  return next;
+}
+
+/** Applies `init` to a vCPU just created (CPUID first: KVM wants it before the vCPU runs or takes MSRs). */
+export function applyVcpuInit(vcpu: Vcpu, init: VcpuInit): void {
+  if (init.cpuid !== undefined) vcpu.setCpuid(init.cpuid);
+  if (init.sregs !== undefined) vcpu.setSregs(applySregsPatch(vcpu.getSregs(), init.sregs));
+  if (init.msrs !== undefined) vcpu.setMsrs(init.msrs);
+  if (init.fpu !== undefined) vcpu.setFpu(init.fpu);
+  if (init.regs !== undefined) vcpu.setRegs({ ...vcpu.getRegs(), ...init.regs });
+  if (init.mpState !== undefined) vcpu.setMpState(init.mpState);
+  if (init.wireLapicLint) vcpu.setLapic(wireLapicLint(vcpu.getLapic()));
+}
