@@ -2,7 +2,7 @@
 // at two counts: the difference cancels boot and teardown, leaving the steady-state rate.
 import * as fs from 'node:fs';
 import { createLinuxMachine } from '../lib/boot/linux-machine';
-import type { VirtioMmioDevice } from '../lib/devices/virtio/transport/mmio-device';
+import type { Device } from '../lib/devices/device';
 import { bundledGuestPath } from '../lib/guest/bundled';
 import { median } from './stats';
 
@@ -14,7 +14,7 @@ export interface GuestBenchRun {
   bench: GuestBench;
   count: number;
   /** Fresh devices for each run (a device belongs to one machine). */
-  devices: () => VirtioMmioDevice[];
+  devices: () => Device[];
   cmdline?: string;
   /** Called once the VM runs (e.g. to start feeding it). */
   started?: () => void;
@@ -26,7 +26,7 @@ export async function timeGuestBench(run: GuestBenchRun): Promise<number> {
     kernel: fs.readFileSync(bundledGuestPath()),
     cmdline: `nodevmm.mode=bench nodevmm.bench=${run.bench} nodevmm.count=${run.count} ${run.cmdline ?? ''}`.trim(),
     memorySize: MEMORY,
-    virtio: run.devices(),
+    devices: run.devices(),
   });
   let output = '';
   serial.on('data', (chunk: Buffer) => {

@@ -7,9 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BlockFile, blkDevice, VirtioBlkBackend } from '../../lib/devices/virtio/blk/backend';
-import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
-import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
+import { VirtioBlkDevice } from '../../lib/devices/virtio/blk/device';
 import { measureRate, timeGuestBench } from '../guest-bench';
 
 const REQUEST_BYTES = 64 * 1024;
@@ -20,11 +18,11 @@ const MiB = 1024 * 1024;
 
 type Direction = 'read' | 'write';
 
-function guestMs(file: BlockFile, direction: Direction, requests: number): Promise<number> {
+function guestMs(filePath: string, direction: Direction, requests: number): Promise<number> {
   return timeGuestBench({
     bench: direction === 'read' ? 'blk-read' : 'blk-write',
     count: requests,
-    devices: () => [new VirtioMmioDevice({ ...virtioPlacement(0), device: blkDevice(file), backend: (context) => new VirtioBlkBackend(context, file) })],
+    devices: () => [new VirtioBlkDevice({ path: filePath })],
   });
 }
 
@@ -51,17 +49,15 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-vmm-bench-blk-'));
   const filePath = path.join(dir, 'disk.img');
   fs.writeFileSync(filePath, Buffer.alloc(WINDOW_REQUESTS * REQUEST_BYTES, 0x5a));
-  const file = new BlockFile(filePath);
   try {
-    await guestMs(file, 'read', 200); // warm-up: page cache, JIT
+    await guestMs(filePath, 'read', 200); // warm-up: page cache, JIT
     for (const direction of ['read', 'write'] as const) {
-      const guest = mibPerSecond(await measureRate(SMALL, LARGE, (n) => guestMs(file, direction, n)));
+      const guest = mibPerSecond(await measureRate(SMALL, LARGE, (n) => guestMs(filePath, direction, n)));
       const host = mibPerSecond(await measureRate(SMALL, LARGE, (n) => hostMs(filePath, direction, n)));
       console.log(`${direction}: guest ${guest.toFixed(0)} MiB/s, host ${host.toFixed(0)} MiB/s (64 KiB requests, one in flight, ${SMALL} vs ${LARGE})`);
       console.log(`${direction} ratio ${(guest / host).toFixed(3)}`);
     }
   } finally {
-    file.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

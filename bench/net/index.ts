@@ -8,8 +8,10 @@
 // The guest driver keeps one chain in flight per queue, so this is a per-frame round trip figure.
 // Prints "tx ratio R" and "rx ratio R" (guest / host frames per second). Needs root and /dev/net/tun.
 import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
-import { netDevice, parseMac, VirtioNetBackend } from '../../lib/devices/virtio/net/backend';
-import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
+import { NET_COUNTERS, VirtioNetBackend } from '../../lib/devices/virtio/net/backend';
+import { netDescription } from '../../lib/devices/virtio/net/device';
+import { FdFrames } from '../../lib/devices/virtio/net/frames';
+import { parseMac } from '../../lib/devices/virtio/net/mac';
 import { TapDevice } from '../../lib/net/tap';
 import { Cleanup } from '../../test/helpers/cleanup';
 import { NetNamespace } from '../../test/helpers/netns';
@@ -56,18 +58,16 @@ class BridgedTaps {
   }
 }
 
-function netVirtio(tap: TapDevice, onBackend: (backend: VirtioNetBackend) => void): VirtioMmioDevice[] {
-  return [
-    new VirtioMmioDevice({
-      ...virtioPlacement(0),
-      device: netDevice(parseMac('52:54:00:00:be:01')),
-      backend: (context) => {
-        const backend = new VirtioNetBackend(context, tap);
-        onBackend(backend);
-        return backend;
-      },
-    }),
-  ];
+/** A virtio-net device over the bench's own TAP (kept open across runs), its back end on this thread. */
+function netVirtio(tap: TapDevice, onDevice: (device: VirtioMmioDevice) => void): VirtioMmioDevice[] {
+  const device = new VirtioMmioDevice({
+    kind: 'virtio-net',
+    device: netDescription(parseMac('52:54:00:00:be:01')),
+    backend: (context) => new VirtioNetBackend(context, new FdFrames(tap.fd)),
+    counters: NET_COUNTERS,
+  });
+  onDevice(device);
+  return [device];
 }
 
 /** Throws away the frames waiting on a TAP. */
@@ -94,12 +94,12 @@ function hostTxMs(taps: BridgedTaps, count: number): number {
 async function guestRxMs(taps: BridgedTaps, count: number): Promise<number> {
   drain(taps.guestSide);
   const views = [frame()];
-  let backend: VirtioNetBackend | undefined;
+  let device: VirtioMmioDevice | undefined;
   let written = 0;
   let feeding = true;
   const feed = (): void => {
     if (!feeding) return;
-    const received = backend?.stats.received ?? 0;
+    const received = device?.counters?.get('rxFrames') ?? 0;
     while (written < count && written - received < WINDOW) {
       if (taps.hostSide.write(views) === null) break;
       written++;
@@ -110,7 +110,7 @@ async function guestRxMs(taps: BridgedTaps, count: number): Promise<number> {
     return await timeGuestBench({
       bench: 'net-rx',
       count,
-      devices: () => netVirtio(taps.guestSide, (b) => (backend = b)),
+      devices: () => netVirtio(taps.guestSide, (d) => (device = d)),
       started: feed,
     });
   } finally {

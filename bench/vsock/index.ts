@@ -7,9 +7,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
-import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
-import { VirtioVsockBackend, vsockDevice } from '../../lib/devices/virtio/vsock/backend';
+import { VirtioVsockDevice } from '../../lib/devices/virtio/vsock/device';
 import { makeSocketDir } from '../../test/helpers/socket-dir';
 import { measureRate, timeGuestBench } from '../guest-bench';
 
@@ -55,7 +53,7 @@ async function guestMs(dir: string, bench: 'vsock-tx' | 'vsock-rx', kib: number)
       bench,
       count: kib,
       cmdline: `nodevmm.vsock=${PORT}`,
-      devices: () => [new VirtioMmioDevice({ ...virtioPlacement(0), device: vsockDevice(CID), backend: (context) => new VirtioVsockBackend(context, { guestCid: CID, socketPath }) })],
+      devices: () => [new VirtioVsockDevice({ cid: CID, socketPath })],
     });
   } finally {
     server.close();

@@ -1,10 +1,11 @@
 // createVm() options: their defaults and validation. Everything here runs before any KVM object
 // exists, so a bad option never leaves a VM behind; kernel images are parsed here too (BootError).
 import * as fs from 'node:fs/promises';
-import { parseKernel } from '../boot/kernel-image';
-import { VirtioMmioDevice } from '../devices/virtio/transport/mmio-device';
+import { type KernelImage, parseKernel } from '../boot/kernel-image';
+import type { Device } from '../devices/device';
 import { bundledGuestPath } from '../guest/bundled';
 import { MAX_VCPUS } from '../runner/machine';
+import { buildDevices, DEVICE_FIELDS, type DeviceOptions, validateDeviceOptions } from './device-options';
 import { VmConfigError, VmFileError } from './errors';
 
 export const DEFAULT_MEMORY_MIB = 128;
@@ -14,7 +15,7 @@ export const MAX_MEMORY_MIB = 1024 * 1024;
 /** Below this Linux and the bundled guest do not fit. */
 export const MIN_MEMORY_MIB = 2;
 
-export interface VmConfig {
+export interface VmConfig extends DeviceOptions {
   /** A bzImage or ELF vmlinux: a file path or its bytes. Default: the bundled guest. */
   kernel?: string | Uint8Array;
   /** An initrd: a file path or its bytes. */
@@ -27,8 +28,6 @@ export interface VmConfig {
   vcpus?: number;
   /** Aborting it stops the VM; an already-aborted signal makes createVm() reject. */
   signal?: AbortSignal;
-  /** virtio-mmio devices (see virtioPlacement), listed to the guest on its command line. */
-  virtio?: VirtioMmioDevice[];
   /**
    * Whether KVM here emulates guest kernel mode (nested PVM); default: detected. True adjusts a Linux
    * boot for it (CX16 hidden, `noxsave`, gzip/LZ4 bzImages decompressed on the host); false boots as given.
@@ -40,19 +39,21 @@ export interface VmConfig {
 
 /** A validated config with the files read. */
 export interface ResolvedVmConfig {
-  kernel: Uint8Array;
+  /** The kernel, parsed (once). */
+  kernel: KernelImage;
   kernelSource: string;
   initrd?: Uint8Array;
   cmdline: string;
   memorySize: number;
   vcpus: number;
   signal?: AbortSignal;
-  virtio: VirtioMmioDevice[];
+  /** The devices the options name, opened (their owner closes them: the machine, or a failed createVm). */
+  devices: Device[];
   emulatedKernelMode?: boolean;
   acpi: boolean;
 }
 
-const KNOWN_FIELDS = new Set(['kernel', 'initrd', 'cmdline', 'memoryMiB', 'vcpus', 'signal', 'virtio', 'emulatedKernelMode', 'acpi']);
+const KNOWN_FIELDS = new Set(['kernel', 'initrd', 'cmdline', 'memoryMiB', 'vcpus', 'signal', 'emulatedKernelMode', 'acpi', ...DEVICE_FIELDS]);
 
 function isAbortSignal(value: unknown): value is AbortSignal {
   return typeof value === 'object' && value !== null && typeof (value as AbortSignal).aborted === 'boolean' && typeof (value as AbortSignal).addEventListener === 'function';
@@ -92,13 +93,7 @@ export function validateVmConfig(config: unknown): asserts config is VmConfig {
   for (const field of ['emulatedKernelMode', 'acpi'] as const) {
     if (record[field] !== undefined && typeof record[field] !== 'boolean') throw new VmConfigError(field, `must be a boolean, got ${typeof record[field]}`);
   }
-  if (record.virtio !== undefined) {
-    if (!Array.isArray(record.virtio) || !record.virtio.every((device) => device instanceof VirtioMmioDevice)) {
-      throw new VmConfigError('virtio', 'must be an array of VirtioMmioDevice');
-    }
-    const bases = record.virtio.map((device: VirtioMmioDevice) => device.base);
-    if (new Set(bases).size !== bases.length) throw new VmConfigError('virtio', 'two devices share one MMIO window (use virtioPlacement(n) with distinct n)');
-  }
+  validateDeviceOptions(record);
 }
 
 async function readImage(field: string, value: string | Uint8Array): Promise<Uint8Array> {
@@ -110,7 +105,7 @@ async function readImage(field: string, value: string | Uint8Array): Promise<Uin
   }
 }
 
-/** Validates the options, applies defaults, reads the files and parses the kernel. */
+/** Validates the options, applies defaults, reads the files, parses the kernel and opens the devices. */
 export async function resolveVmConfig(config: VmConfig = {}): Promise<ResolvedVmConfig> {
   validateVmConfig(config);
   const kernelOption = config.kernel ?? bundledGuestPath();
@@ -123,17 +118,18 @@ export async function resolveVmConfig(config: VmConfig = {}): Promise<ResolvedVm
     }
     throw error;
   }
-  parseKernel(kernel); // throws BootError for an image this VMM cannot boot
+  const image = parseKernel(kernel); // throws BootError for an image this VMM cannot boot
   const initrd = config.initrd === undefined ? undefined : await readImage('initrd', config.initrd);
+  const devices = await buildDevices(config);
   return {
-    kernel,
+    kernel: image,
     kernelSource: typeof kernelOption === 'string' ? kernelOption : '<bytes>',
     ...(initrd !== undefined ? { initrd } : {}),
     cmdline: config.cmdline ?? '',
     memorySize: (config.memoryMiB ?? DEFAULT_MEMORY_MIB) * 1024 * 1024,
     vcpus: config.vcpus ?? DEFAULT_VCPUS,
     ...(config.signal !== undefined ? { signal: config.signal } : {}),
-    virtio: config.virtio ?? [],
+    devices,
     ...(config.emulatedKernelMode !== undefined ? { emulatedKernelMode: config.emulatedKernelMode } : {}),
     acpi: config.acpi ?? false,
   };

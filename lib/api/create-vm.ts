@@ -12,14 +12,17 @@ function abortError(signal: AbortSignal): VmAbortError {
 export async function createVm(config: VmConfig = {}): Promise<VirtualMachine> {
   if (config?.signal?.aborted) throw abortError(config.signal);
   const resolved = await resolveVmConfig(config);
-  if (resolved.signal?.aborted) throw abortError(resolved.signal);
+  if (resolved.signal?.aborted) {
+    for (const device of resolved.devices) device.close?.();
+    throw abortError(resolved.signal);
+  }
   const linux = createLinuxMachine({
     kernel: resolved.kernel,
     ...(resolved.initrd !== undefined ? { initrd: resolved.initrd } : {}),
     cmdline: resolved.cmdline,
     memorySize: resolved.memorySize,
     vcpus: resolved.vcpus,
-    virtio: resolved.virtio,
+    devices: resolved.devices,
     ...(resolved.emulatedKernelMode !== undefined ? { emulatedKernelMode: resolved.emulatedKernelMode } : {}),
     acpi: resolved.acpi,
   });

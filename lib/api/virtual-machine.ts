@@ -3,6 +3,8 @@
 // (The name `Vm` belongs to the low-level KVM VM-fd wrapper in lib/kvm/vm.ts.)
 import { EventEmitter } from 'node:events';
 import type { LinuxMachine } from '../boot/linux-machine';
+import type { Device } from '../devices/device';
+import type { DeviceManager } from '../devices/manager';
 import type { SerialConsole } from '../devices/legacy/serial/serial-console';
 import { ClosedError } from '../kvm/errors';
 import type { Machine } from '../runner/machine';
@@ -21,10 +23,12 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   /** Resolves once, when every vCPU has ended (after stop(), or on the guest's own). */
   readonly exited: Promise<VmExit>;
   readonly #machine: Machine;
+  readonly #devices: DeviceManager;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => {
     void this.stop();
   };
+  readonly #cmdline: string;
   #started = false;
   #disposal: Promise<void> | undefined;
 
@@ -32,7 +36,9 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   constructor(linux: LinuxMachine, signal?: AbortSignal) {
     super();
     this.#machine = linux.machine;
+    this.#devices = linux.devices;
     this.console = linux.console;
+    this.#cmdline = linux.cmdline;
     this.#signal = signal;
     this.exited = linux.machine.exited.then((exit) => {
       this.#signal?.removeEventListener('abort', this.#onAbort);
@@ -41,6 +47,21 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
       return vmExit;
     });
     signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** Every device of the VM (the standard ones first, then disks, networks, vsock, rng, custom), placed. */
+  get devices(): readonly Device[] {
+    return this.#devices.devices;
+  }
+
+  /** The device with this id ('blk0', a disk's given id, 'serial0', ...). */
+  device(id: string): Device | undefined {
+    return this.#devices.byId(id);
+  }
+
+  /** The kernel command line the guest was given (with the devices' entries). */
+  get cmdline(): string {
+    return this.#cmdline;
   }
 
   /** Number of vCPUs. */

@@ -1,14 +1,7 @@
 // Device module for the kernel-mode probe: the guest writes its port once before a timed loop and once
-// after it; each second write posts the nanoseconds between the two (timed on the vCPU thread).
+// after it; each second write posts the nanoseconds between the two (timed on the vCPU thread) on the
+// device's channel.
 import type { DeviceContext } from '../runner/device-context';
-
-export interface ProbeTimingMessage {
-  probeLoopNs: number;
-}
-
-export function isProbeTimingMessage(payload: unknown): payload is ProbeTimingMessage {
-  return typeof payload === 'object' && payload !== null && typeof (payload as ProbeTimingMessage).probeLoopNs === 'number';
-}
 
 export function setup(context: DeviceContext, args: unknown): void {
   const port = (args as { port: number }).port;
@@ -23,7 +16,7 @@ export function setup(context: DeviceContext, args: unknown): void {
         started = now;
         return;
       }
-      context.post({ probeLoopNs: Number(now - started) } satisfies ProbeTimingMessage);
+      context.channel?.postMessage(Number(now - started));
       started = undefined;
     },
   }, 'kernel-mode-probe');

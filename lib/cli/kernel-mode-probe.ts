@@ -6,7 +6,6 @@ import * as path from 'node:path';
 import { enterLongMode } from '../arch/x86_64/long-mode';
 import { VmmError } from '../kvm/errors';
 import { Machine } from '../runner/machine';
-import { isProbeTimingMessage } from './kernel-mode-probe-device';
 
 const PROBE_PORT = 0x510;
 const LOOP_ITERATIONS = 100_000;
@@ -48,18 +47,21 @@ export function probeCode(iterations = LOOP_ITERATIONS, rounds = ROUNDS): Uint8A
 }
 
 export async function probeKernelMode(kvmPath?: string): Promise<KernelModeProbe> {
+  const rounds: number[] = [];
   const machine = Machine.create({
     memorySize: MEMORY_SIZE,
     ...(kvmPath !== undefined ? { kvmPath } : {}),
-    devices: [{ module: DEVICE_MODULE, args: { port: PROBE_PORT } }],
+    devices: [
+      {
+        id: 'kernel-mode-probe',
+        worker: { module: DEVICE_MODULE, args: { port: PROBE_PORT } },
+        connect: (_vcpu, port) => port.on('message', (ns: unknown) => typeof ns === 'number' && rounds.push(ns)),
+      },
+    ],
     init: (_vcpu, memory) => ({ sregs: enterLongMode(memory), regs: { rip: BigInt(CODE_ADDRESS), rflags: 0x2n } }),
   });
   try {
     machine.memory.writeBytes(CODE_ADDRESS, probeCode());
-    const rounds: number[] = [];
-    machine.on('device-message', (_vcpu, payload) => {
-      if (isProbeTimingMessage(payload)) rounds.push(payload.probeLoopNs);
-    });
     await machine.start();
     const exit = await machine.exited;
     if (exit.reason !== 'halted' || rounds.length !== ROUNDS) {

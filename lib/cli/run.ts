@@ -2,6 +2,8 @@
 // this terminal. On a TTY the terminal is put in raw mode (every key goes to the guest) and Ctrl-A x
 // stops the VM; otherwise stdin is piped to the guest and the guest's output to stdout.
 import { parseArgs } from 'node:util';
+import type { DiskOptions, NetworkOptions, VsockOptions } from '../api/device-options';
+import { VmmError } from '../kvm/errors';
 import { createVm } from '../api/create-vm';
 import type { VmConfig } from '../api/config';
 import { describeVmExit, VmExit } from '../api/vm-exit';
@@ -20,7 +22,16 @@ options:
   --cpus N         number of vCPUs (default 1)
   --acpi           describe the machine with ACPI tables (Linux then finds virtio devices, CPUs and
                    COM1 through them, and can power off)
+  --disk PATH[,ro] a virtio-blk disk (repeatable; the first is /dev/vda); ',ro' makes it read-only
+  --net TAP[,mac=52:54:00:12:34:56]
+                   a virtio-net interface on a TAP device (repeatable; needs CAP_NET_ADMIN)
+  --vsock PATH[,cid=N]
+                   a virtio-vsock device whose host side listens on the Unix socket PATH (cid 3 by
+                   default); host programs connect and write 'CONNECT <port>\n'
+  --rng            a virtio-rng device (from the host's CSPRNG)
   -h, --help       show this help
+
+example: printf 'blk 0\nrng\nexit 0\n' | node-vmm run --disk disk.img --rng
 
 console: on a terminal every key goes to the guest (raw mode); press Ctrl-A then x to stop the VM
 (Ctrl-A Ctrl-A sends a Ctrl-A). Without a terminal, stdin is piped to the guest.
@@ -28,7 +39,7 @@ exit status: the guest's status for 'exit N', 0 when it resets, shuts down or is
 or error (with a one-line message on stderr), 2 for bad arguments.
 `;
 
-export class UsageError extends Error {}
+export class UsageError extends VmmError {}
 
 export type RunArgs = { help: true } | { help: false; config: VmConfig };
 
@@ -40,7 +51,19 @@ function integerOption(name: string, value: string | undefined): number | undefi
 
 /** Parses `run`'s arguments (after the word 'run'); throws UsageError for anything it cannot use. */
 export function parseRunArgs(argv: string[]): RunArgs {
-  let values: { kernel?: string; initrd?: string; cmdline?: string; mem?: string; cpus?: string; acpi?: boolean; help?: boolean };
+  let values: {
+    kernel?: string;
+    initrd?: string;
+    cmdline?: string;
+    mem?: string;
+    cpus?: string;
+    acpi?: boolean;
+    disk?: string[];
+    net?: string[];
+    vsock?: string;
+    rng?: boolean;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -53,6 +76,10 @@ export function parseRunArgs(argv: string[]): RunArgs {
         mem: { type: 'string' },
         cpus: { type: 'string' },
         acpi: { type: 'boolean' },
+        disk: { type: 'string', multiple: true },
+        net: { type: 'string', multiple: true },
+        vsock: { type: 'string' },
+        rng: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -70,7 +97,46 @@ export function parseRunArgs(argv: string[]): RunArgs {
   const cpus = integerOption('cpus', values.cpus);
   if (cpus !== undefined) config.vcpus = cpus;
   if (values.acpi === true) config.acpi = true;
+  if (values.disk !== undefined) config.disks = values.disk.map(parseDiskArg);
+  if (values.net !== undefined) config.networks = values.net.map(parseNetArg);
+  if (values.vsock !== undefined) config.vsock = parseVsockArg(values.vsock);
+  if (values.rng === true) config.rng = true;
   return { help: false, config };
+}
+
+/** `PATH[,FLAG|KEY=VALUE...]`: the value and its options. */
+function splitDeviceArg(name: string, arg: string, known: readonly string[]): { value: string; flags: Map<string, string | true> } {
+  const [value, ...rest] = arg.split(',');
+  if (value === undefined || value.length === 0) throw new UsageError(`--${name} needs a value before its options, got '${arg}'`);
+  const flags = new Map<string, string | true>();
+  for (const option of rest) {
+    const [key, ...parts] = option.split('=');
+    if (key === undefined || !known.includes(key)) throw new UsageError(`--${name}: unknown option '${option}' (known: ${known.join(', ')})`);
+    flags.set(key, parts.length === 0 ? true : parts.join('='));
+  }
+  return { value, flags };
+}
+
+function parseDiskArg(arg: string): DiskOptions {
+  const { value, flags } = splitDeviceArg('disk', arg, ['ro']);
+  if (flags.has('ro') && flags.get('ro') !== true) throw new UsageError(`--disk: 'ro' takes no value`);
+  return flags.has('ro') ? { path: value, readOnly: true } : { path: value };
+}
+
+function parseNetArg(arg: string): NetworkOptions {
+  const { value, flags } = splitDeviceArg('net', arg, ['mac']);
+  const mac = flags.get('mac');
+  if (mac === true) throw new UsageError(`--net: mac needs a value (mac=52:54:00:12:34:56)`);
+  return mac === undefined ? { tap: value } : { tap: value, mac };
+}
+
+const DEFAULT_VSOCK_CID = 3;
+
+function parseVsockArg(arg: string): VsockOptions {
+  const { value, flags } = splitDeviceArg('vsock', arg, ['cid']);
+  const cid = flags.get('cid');
+  if (cid === true || (cid !== undefined && !/^[0-9]+$/.test(cid))) throw new UsageError(`--vsock: cid must be a number, got '${String(cid)}'`);
+  return { socketPath: value, cid: cid === undefined ? DEFAULT_VSOCK_CID : Number(cid) };
 }
 
 /** The process exit code for how the VM ended. */
@@ -146,6 +212,12 @@ function guestInput(vm: VirtualMachine): (bytes: Uint8Array) => void {
 function attachConsole(vm: VirtualMachine): () => void {
   const stdin = process.stdin;
   const forward = guestInput(vm);
+  // A reader that went away (`node-vmm run | head -1`) stops the VM quietly instead of an EPIPE crash.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    vm.console.unpipe(process.stdout);
+    void vm.stop();
+  });
   vm.console.pipe(process.stdout, { end: false });
   if (stdin.isTTY) {
     stdin.setRawMode(true);

@@ -65,25 +65,55 @@ function words(page: RunPage, countOffset: number, dataOffset: number): bigint[]
   return Array.from({ length: count }, (_, i) => page.u64(dataOffset + i * 8));
 }
 
+/**
+ * The register-level exits' fields, read in place from the run page: the vCPU loop reads them on every
+ * exit without allocating, and decodeExit builds its objects from the same readers.
+ */
+export class ExitFields {
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+
+  constructor(page: RunPage) {
+    this.#bytes = page.bytes;
+    this.#view = page.view;
+  }
+
+  get ioOut(): boolean {
+    return this.#bytes[RUN_LAYOUT['io.direction']] === KVM_EXIT_IO_OUT;
+  }
+  get ioSize(): number {
+    return this.#bytes[RUN_LAYOUT['io.size']] as number;
+  }
+  get ioPort(): number {
+    return this.#view.getUint16(RUN_LAYOUT['io.port'], true);
+  }
+  get ioCount(): number {
+    return this.#view.getUint32(RUN_LAYOUT['io.count'], true);
+  }
+  /** data_offset is a u64 but always inside the kvm_run mapping: its low word is enough. */
+  get ioDataOffset(): number {
+    return this.#view.getUint32(RUN_LAYOUT['io.data_offset'], true);
+  }
+  get mmioAddress(): number {
+    return Number(this.#view.getBigUint64(RUN_LAYOUT['mmio.phys_addr'], true));
+  }
+  get mmioLength(): number {
+    return this.#view.getUint32(RUN_LAYOUT['mmio.len'], true);
+  }
+  get mmioIsWrite(): boolean {
+    return this.#bytes[RUN_LAYOUT['mmio.is_write']] !== 0;
+  }
+}
+
+export const MMIO_DATA_OFFSET = RUN_LAYOUT['mmio.data'];
+
 export function decodeExit(reason: number, page: RunPage): VcpuExit {
+  const fields = new ExitFields(page);
   switch (reason) {
     case KvmExit.IO:
-      return {
-        kind: 'io',
-        direction: page.u8(RUN_LAYOUT['io.direction']) === KVM_EXIT_IO_OUT ? 'out' : 'in',
-        size: page.u8(RUN_LAYOUT['io.size']),
-        port: page.u16(RUN_LAYOUT['io.port']),
-        count: page.u32(RUN_LAYOUT['io.count']),
-        dataOffset: Number(page.u64(RUN_LAYOUT['io.data_offset'])),
-      };
+      return { kind: 'io', direction: fields.ioOut ? 'out' : 'in', size: fields.ioSize, port: fields.ioPort, count: fields.ioCount, dataOffset: fields.ioDataOffset };
     case KvmExit.MMIO:
-      return {
-        kind: 'mmio',
-        address: page.u64(RUN_LAYOUT['mmio.phys_addr']),
-        length: page.u32(RUN_LAYOUT['mmio.len']),
-        isWrite: page.u8(RUN_LAYOUT['mmio.is_write']) !== 0,
-        dataOffset: RUN_LAYOUT['mmio.data'],
-      };
+      return { kind: 'mmio', address: BigInt(fields.mmioAddress), length: fields.mmioLength, isWrite: fields.mmioIsWrite, dataOffset: MMIO_DATA_OFFSET };
     case KvmExit.HLT:
       return { kind: 'hlt' };
     case KvmExit.SHUTDOWN:

@@ -1,4 +1,5 @@
 // What a device module gets in each vCPU worker.
+import type { MessagePort } from 'node:worker_threads';
 import type { IoBus } from '../bus/io-bus';
 import type { GuestMemory } from '../memory/guest-memory';
 import type { DeviceExit } from './messages';
@@ -12,8 +13,13 @@ export interface DeviceContext {
   readonly memory: GuestMemory;
   readonly vcpuIndex: number;
   readonly vcpuCount: number;
-  /** Sends a message to the main thread; the VM emits it as a 'device-message' event. */
-  post(payload: unknown): void;
+  /** The device's id in its machine. */
+  readonly deviceId: string;
+  /**
+   * This device's private channel to its main-thread half (present when the device asked for one:
+   * MachineDevice.connect). No other device can read or write it.
+   */
+  readonly channel: MessagePort | undefined;
   /** Sets an interrupt line of the in-kernel irqchip (machines created with irqchip: true). */
   irqLine(irq: number, level: boolean): void;
   /** Ends the VM once the current exit is handled (reset, power-off, or a guest status code). */

@@ -12,6 +12,8 @@ export interface MachineExit {
   error?: VcpuError;
   /** The guest's status code, for 'exited' (written to the debug-exit port). */
   status?: number;
+  /** Devices whose quiesce failed (host-side trouble; the machine still ended cleanly). */
+  deviceErrors?: { device: string; error: Error }[];
 }
 
 const ERROR_REASONS: readonly VcpuEndReason[] = ['error', 'unhandled-io'];

@@ -2,7 +2,7 @@
 // (start, pause, resume, stop, dispose); exits are handled on the vCPU threads.
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, type TransferListItem, Worker } from 'node:worker_threads';
 import { kernelModeEmulated } from '../kvm/host-kind';
 import { KVM_IDENTITY_MAP_ADDRESS, KVM_TSS_ADDRESS } from '../arch/x86_64/layout';
 import { ClosedError, ConfigError, VcpuError } from '../kvm/errors';
@@ -14,7 +14,8 @@ import { ramLayout } from '../memory/layout';
 import { ControlBlock, Request, State } from './control';
 import { endsMachine, MachineExit, summarizeExit } from './machine-exit';
 import type { VcpuInit } from '../arch/x86_64/vcpu-init';
-import { DeviceModuleSpec, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuWorkerData, WorkerMessage } from './messages';
+import type { MachineAttachContext, MachineDevice } from './machine-device';
+import { DeviceModuleSpec, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuWorkerData, WorkerDevice, WorkerMessage } from './messages';
 
 export const MAX_VCPUS = 254;
 const WORKER_PATH = path.join(__dirname, 'vcpu-worker.js');
@@ -27,8 +28,11 @@ export interface MachineConfig {
   kvmPath?: string;
   /** In-kernel PIC/IOAPIC/LAPIC and PIT (default false: bare vCPUs, HLT exits to the VMM). */
   irqchip?: boolean;
-  /** Device modules loaded in every vCPU worker. */
-  devices?: DeviceModuleSpec[];
+  /**
+   * The machine's devices, in registration order (attached, quiesced and closed in that order). A bare
+   * DeviceModuleSpec is a device with only a vCPU-thread half.
+   */
+  devices?: (MachineDevice | DeviceModuleSpec)[];
   /** Initial vCPU state, the same for all or per vCPU index. */
   init?: VcpuInit | ((vcpu: number, memory: GuestMemory) => VcpuInit);
   /** What an access no device claims does: 'ignore' (reads all-ones, reported) or 'error' (ends the VM). */
@@ -43,7 +47,6 @@ export interface MachineConfig {
 }
 
 export interface MachineEvents {
-  'device-message': [vcpu: number, payload: unknown];
   'unhandled-io': [info: Extract<WorkerMessage, { type: 'unhandled-io' }>];
   'vcpu-end': [end: VcpuEnd];
   exit: [exit: MachineExit];
@@ -67,14 +70,20 @@ export class Machine extends EventEmitter<MachineEvents> {
   readonly #config: MachineConfig;
   readonly #control: ControlBlock;
   readonly #threads: VcpuThread[] = [];
+  readonly #devices: readonly MachineDevice[];
+  /** Main-thread ends of the devices' channels, closed when the machine ends. */
+  readonly #ports: MessagePort[] = [];
+  readonly #deviceErrors: { device: string; error: Error }[] = [];
   #phase: Phase = 'created';
   #resolveExited!: (exit: MachineExit) => void;
   #liveWorkers = 0;
   #stopping = false;
+  #finishing = false;
 
-  private constructor(config: MachineConfig, kvm: Kvm, vm: Vm, memory: GuestMemory) {
+  private constructor(config: MachineConfig, devices: MachineDevice[], kvm: Kvm, vm: Vm, memory: GuestMemory) {
     super();
     this.#config = config;
+    this.#devices = devices;
     this.kvm = kvm;
     this.vm = vm;
     this.memory = memory;
@@ -85,32 +94,57 @@ export class Machine extends EventEmitter<MachineEvents> {
     });
   }
 
-  /** Opens KVM, creates the VM and its memory. Nothing runs until start(). */
+  /**
+   * Opens KVM, creates the VM and its memory (slots registered before the irqchip: the first slot
+   * after KVM_CREATE_IRQCHIP costs milliseconds), then attaches the devices. Nothing runs until start().
+   */
   static create(config: MachineConfig): Machine {
     const vcpus = config.vcpus ?? 1;
     if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > MAX_VCPUS) throw new ConfigError(`vcpus must be an integer from 1 to ${MAX_VCPUS}, got ${vcpus}`);
+    const devices = normalizeDevices(config.devices ?? []);
     const layout = ramLayout(config.memorySize);
     const kvm = Kvm.open(config.kvmPath);
     let vm: Vm | undefined;
     let memory: GuestMemory | undefined;
+    const attached: MachineDevice[] = [];
     try {
       kvm.requireCapabilities();
       vm = kvm.createVm();
       vm.setTssAddress(KVM_TSS_ADDRESS);
       if (vm.checkExtension('SET_IDENTITY_MAP_ADDR') > 0) vm.setIdentityMapAddress(KVM_IDENTITY_MAP_ADDRESS);
+      memory = GuestMemory.allocate(layout, { hugepages: config.hugepages ?? false });
+      for (const region of memory.regions) vm.setUserMemoryRegion(region.slot, region.guestAddress, region.hostAddress, region.size);
       if (config.irqchip) {
         vm.createIrqchip();
         vm.createPit2();
       }
-      memory = GuestMemory.allocate(layout, { hugepages: config.hugepages ?? false });
-      for (const region of memory.regions) vm.setUserMemoryRegion(region.slot, region.guestAddress, region.hostAddress, region.size);
-      return new Machine(config, kvm, vm, memory);
+      const wiredVm = vm;
+      const context: MachineAttachContext = {
+        memory,
+        vcpuCount: vcpus,
+        vm: {
+          irqfd: (fd, gsi) => wiredVm.irqfd(fd, gsi),
+          ioeventfd: (fd, options) => wiredVm.ioeventfd(fd, options),
+          irqLine: (irq, level) => wiredVm.irqLine(irq, level),
+        },
+      };
+      for (const device of devices) {
+        attached.push(device);
+        device.attach?.(context);
+      }
+      return new Machine(config, devices, kvm, vm, memory);
     } catch (error) {
+      for (const device of attached.reverse()) closeQuietly(device);
       vm?.close();
       memory?.dispose();
       kvm.close();
       throw error;
     }
+  }
+
+  /** The devices, in registration order. */
+  get devices(): readonly MachineDevice[] {
+    return this.#devices;
   }
 
   get phase(): Phase {
@@ -135,6 +169,8 @@ export class Machine extends EventEmitter<MachineEvents> {
     }
     const ready: Promise<void>[] = [];
     try {
+      for (const device of this.#devices) await device.start?.();
+      if (this.#stopping) return;
       for (const data of workerData) ready.push(this.#spawn(data));
       await Promise.all(ready);
     } catch (error) {
@@ -163,20 +199,27 @@ export class Machine extends EventEmitter<MachineEvents> {
   /** Stops every vCPU (even one spinning in the guest) and resolves with how the machine ended. */
   async stop(): Promise<MachineExit> {
     if (this.#phase === 'created') {
-      this.#phase = 'exited';
-      this.#resolveExited({ reason: 'stopped', vcpus: [] });
+      this.#stopping = true;
+      this.#finish();
     }
     this.#stopAll();
     return this.exited;
   }
 
-  /** Stops the vCPUs, then releases the VM, its memory and /dev/kvm. Safe to call more than once. */
+  /**
+   * Stops the vCPUs (the devices quiesce before `exited` resolves), then releases guest memory, closes
+   * the devices, the VM and /dev/kvm, in that order. Safe to call more than once.
+   */
   async dispose(): Promise<void> {
     if (this.#phase === 'disposed') return;
     await this.stop();
+    if ((this.#phase as Phase) === 'disposed') return; // a concurrent dispose() finished first
     this.#phase = 'disposed';
-    this.vm.close();
+    // KVM lets go of guest memory first (the addon refuses to unmap memory a slot still uses).
+    for (const region of this.memory.regions) this.vm.deleteMemoryRegion(region.slot);
     this.memory.dispose();
+    for (const device of this.#devices) closeQuietly(device);
+    this.vm.close();
     this.kvm.close();
   }
 
@@ -214,15 +257,37 @@ export class Machine extends EventEmitter<MachineEvents> {
       control: this.#control.buffer,
       memory: this.memory.descriptors(),
       init,
-      devices: this.#config.devices ?? [],
+      devices: [],
       unhandledIo: this.#config.unhandledIo ?? 'ignore',
       emulatedKernelMode: this.#config.emulatedKernelMode ?? kernelModeEmulated(),
     };
   }
 
+  /** Each device's vCPU-thread half for one worker, with a fresh private channel where the device takes one. */
+  #workerDevices(vcpu: number): { devices: WorkerDevice[]; transfer: TransferListItem[] } {
+    const devices: WorkerDevice[] = [];
+    const transfer: TransferListItem[] = [];
+    for (const device of this.#devices) {
+      const spec = device.worker;
+      if (spec === undefined) continue;
+      if (device.connect === undefined) {
+        devices.push({ id: device.id, spec });
+        continue;
+      }
+      const { port1, port2 } = new MessageChannel();
+      port1.unref();
+      this.#ports.push(port1);
+      device.connect(vcpu, port1);
+      devices.push({ id: device.id, spec, port: port2 });
+      transfer.push(port2);
+    }
+    return { devices, transfer };
+  }
+
   #spawn(data: VcpuWorkerData): Promise<void> {
     const index = data.vcpuIndex;
-    const worker = new Worker(WORKER_PATH, { workerData: data, name: `vcpu-${index}` });
+    const { devices, transfer } = this.#workerDevices(index);
+    const worker = new Worker(WORKER_PATH, { workerData: { ...data, devices }, transferList: transfer, name: `vcpu-${index}` });
     const thread: VcpuThread = { worker };
     this.#threads[index] = thread;
     this.#liveWorkers++;
@@ -239,9 +304,6 @@ export class Machine extends EventEmitter<MachineEvents> {
             thread.end = message.end;
             this.emit('vcpu-end', message.end);
             if (endsMachine(message.end)) this.#stopAll();
-            break;
-          case 'device':
-            this.emit('device-message', message.vcpu, message.payload);
             break;
           case 'unhandled-io':
             this.emit('unhandled-io', message);
@@ -271,14 +333,59 @@ export class Machine extends EventEmitter<MachineEvents> {
     this.#finish();
   }
 
+  /** Every vCPU has ended: the devices quiesce, then the machine reports how it ended. */
   #finish(): void {
-    if (this.#phase === 'exited' || this.#phase === 'disposed') return;
-    this.#phase = 'exited';
+    if (this.#phase === 'exited' || this.#phase === 'disposed' || this.#finishing) return;
+    this.#finishing = true;
     liveMachines.delete(this);
-    const exit = summarizeExit(this.#threads.map((t) => t.end).filter((e): e is VcpuEnd => e !== undefined));
-    this.emit('exit', exit);
-    this.#resolveExited(exit);
+    void this.#quiesceDevices().then(() => {
+      for (const port of this.#ports.splice(0)) closeDelivered(port);
+      this.#phase = 'exited';
+      const exit = summarizeExit(this.#threads.map((t) => t.end).filter((e): e is VcpuEnd => e !== undefined));
+      if (this.#deviceErrors.length > 0) exit.deviceErrors = [...this.#deviceErrors];
+      this.emit('exit', exit);
+      this.#resolveExited(exit);
+    });
   }
+
+  async #quiesceDevices(): Promise<void> {
+    const results = await Promise.allSettled(this.#devices.map(async (device) => device.quiesce?.()));
+    results.forEach((result, i) => {
+      if (result.status === 'rejected') this.#deviceErrors.push({ device: (this.#devices[i] as MachineDevice).id, error: asError(result.reason) });
+    });
+  }
+}
+
+/**
+ * Delivers what a device's vCPU half posted before its worker ended (a port's messages are not
+ * ordered with the worker's own 'end'), then closes the port.
+ */
+function closeDelivered(port: MessagePort): void {
+  for (let message = receiveMessageOnPort(port); message !== undefined; message = receiveMessageOnPort(port)) port.emit('message', message.message);
+  port.close();
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+function closeQuietly(device: MachineDevice): void {
+  try {
+    device.close?.();
+  } catch {
+    // close() must not throw; one that does must not keep the others from closing.
+  }
+}
+
+/** Bare module specs become devices with only a vCPU-thread half; ids must be unique. */
+function normalizeDevices(entries: readonly (MachineDevice | DeviceModuleSpec)[]): MachineDevice[] {
+  const devices = entries.map((entry, i): MachineDevice => ('module' in entry ? { id: `module${i}`, worker: entry } : entry));
+  const ids = new Set<string>();
+  for (const device of devices) {
+    if (ids.has(device.id)) throw new ConfigError(`two devices have the id '${device.id}'`);
+    ids.add(device.id);
+  }
+  return devices;
 }
 
 process.once('exit', () => Machine.stopAllForExit());

@@ -1,5 +1,6 @@
 // Messages and data passed between the main thread and vCPU workers (all structured-cloneable).
 import type { VcpuExit } from '../kvm/exits';
+import type { MessagePort } from 'node:worker_threads';
 import type { VcpuInit } from '../arch/x86_64/vcpu-init';
 import type { Regs } from '../kvm/structs/regs';
 import type { Sregs } from '../kvm/structs/sregs';
@@ -17,6 +18,13 @@ export interface DeviceModuleSpec {
 
 export type UnhandledIoPolicy = 'ignore' | 'error';
 
+/** One device's vCPU-thread half as a worker gets it: its module and, if it has one, its channel end. */
+export interface WorkerDevice {
+  id: string;
+  spec: DeviceModuleSpec;
+  port?: MessagePort;
+}
+
 export interface VcpuWorkerData {
   kvmFd: number;
   vmFd: number;
@@ -25,7 +33,7 @@ export interface VcpuWorkerData {
   control: SharedArrayBuffer;
   memory: RegionDescriptor[];
   init: VcpuInit;
-  devices: DeviceModuleSpec[];
+  devices: WorkerDevice[];
   unhandledIo: UnhandledIoPolicy;
   /** See MachineConfig.emulatedKernelMode. */
   emulatedKernelMode: boolean;
@@ -72,7 +80,6 @@ export interface VcpuEnd {
 export type WorkerMessage =
   | { type: 'ready'; kickToken: number }
   | { type: 'end'; end: VcpuEnd }
-  | { type: 'device'; vcpu: number; payload: unknown }
   | { type: 'unhandled-io'; vcpu: number; bus: 'pio' | 'mmio'; address: number; size: number; write: boolean };
 
 export function serializeError(error: unknown): SerializedError {

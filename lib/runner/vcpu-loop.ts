@@ -1,14 +1,12 @@
 // The vCPU run loop: enter the guest, handle register-level exits (port I/O, MMIO) on this thread by
 // dispatching to the buses, honour pause/stop requests, and end with a typed reason for anything else.
 import type { IoBus } from '../bus/io-bus';
-import { KvmExit, KVM_EXIT_IO_OUT } from '../kvm/constants';
-import { decodeExit, exitName, VcpuExit } from '../kvm/exits';
-import { RUN_LAYOUT } from '../kvm/run-page';
+import { KvmExit } from '../kvm/constants';
+import { decodeExit, ExitFields, exitName, MMIO_DATA_OFFSET, VcpuExit } from '../kvm/exits';
 import type { Vcpu } from '../kvm/vcpu';
 import { ControlBlock, Request, State } from './control';
 import { DeviceExit, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuEndReason, WorkerMessage } from './messages';
 
-const MMIO_DATA_OFFSET = RUN_LAYOUT['mmio.data'];
 /** Unhandled accesses reported to the main thread per vCPU before going quiet. */
 const UNHANDLED_REPORT_LIMIT = 16;
 const EXIT_COUNT_SLOTS = 64;
@@ -53,7 +51,7 @@ export class VcpuLoop {
   readonly #policy: UnhandledIoPolicy;
   readonly #post: (message: WorkerMessage) => void;
   readonly #bytes: Uint8Array;
-  readonly #view: DataView;
+  readonly #fields: ExitFields;
   readonly #dataViews = new Map<number, Uint8Array>();
   /** Exits seen, by exit reason (KVM's reasons are small integers; larger ones share the last slot). */
   readonly #exitCounts = new Float64Array(EXIT_COUNT_SLOTS);
@@ -72,7 +70,7 @@ export class VcpuLoop {
     this.#pendingExit = options.pendingExit;
     this.#recover = options.recover;
     this.#bytes = this.#vcpu.runPage.bytes;
-    this.#view = this.#vcpu.runPage.view;
+    this.#fields = new ExitFields(this.#vcpu.runPage);
   }
 
   /** Runs until the vCPU ends; never throws (failures become an 'error' end). */
@@ -140,13 +138,12 @@ export class VcpuLoop {
   }
 
   #handleIo(): void {
-    const view = this.#view;
-    const out = this.#bytes[RUN_LAYOUT['io.direction']] === KVM_EXIT_IO_OUT;
-    const size = this.#bytes[RUN_LAYOUT['io.size']] as number;
-    const port = view.getUint16(RUN_LAYOUT['io.port'], true);
-    const count = view.getUint32(RUN_LAYOUT['io.count'], true);
-    // data_offset is a u64 but always inside the kvm_run mapping: its low word is enough.
-    const dataOffset = view.getUint32(RUN_LAYOUT['io.data_offset'], true);
+    const fields = this.#fields;
+    const out = fields.ioOut;
+    const size = fields.ioSize;
+    const port = fields.ioPort;
+    const count = fields.ioCount;
+    const dataOffset = fields.ioDataOffset;
     for (let i = 0; i < count; i++) {
       const data = this.#data(dataOffset + i * size, size);
       const handled = out ? this.#pio.write(port, data) : this.#pio.read(port, data);
@@ -155,10 +152,10 @@ export class VcpuLoop {
   }
 
   #handleMmio(): void {
-    const view = this.#view;
-    const address = Number(view.getBigUint64(RUN_LAYOUT['mmio.phys_addr'], true));
-    const length = view.getUint32(RUN_LAYOUT['mmio.len'], true);
-    const write = this.#bytes[RUN_LAYOUT['mmio.is_write']] !== 0;
+    const fields = this.#fields;
+    const address = fields.mmioAddress;
+    const length = fields.mmioLength;
+    const write = fields.mmioIsWrite;
     const data = this.#data(MMIO_DATA_OFFSET, Math.min(length, 8));
     const handled = write ? this.#mmio.write(address, data) : this.#mmio.read(address, data);
     if (!handled) this.#unhandled('mmio', address, length, write);

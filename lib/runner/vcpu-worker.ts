@@ -16,14 +16,14 @@ function post(message: WorkerMessage): void {
   parentPort?.postMessage(message);
 }
 
-async function loadDevices(data: VcpuWorkerData, context: DeviceContext): Promise<void> {
-  for (const spec of data.devices) {
+async function loadDevices(data: VcpuWorkerData, shared: Omit<DeviceContext, 'deviceId' | 'channel'>): Promise<void> {
+  for (const { id, spec, port } of data.devices) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const loaded = require(spec.module) as Record<string, unknown>;
     const exportName = spec.export ?? 'setup';
     const setup = loaded[exportName];
     if (typeof setup !== 'function') throw new TypeError(`device module ${spec.module} has no function export '${exportName}'`);
-    await (setup as DeviceSetup)(context, spec.args);
+    await (setup as DeviceSetup)({ ...shared, deviceId: id, channel: port }, spec.args);
   }
 }
 
@@ -36,12 +36,11 @@ async function main(): Promise<void> {
     const memory = GuestMemory.attach(data.memory);
     const buses = { pio: new IoBus('pio'), mmio: new IoBus('mmio') };
     const pendingExit: PendingDeviceExit = {};
-    const context: DeviceContext = {
+    const context: Omit<DeviceContext, 'deviceId' | 'channel'> = {
       ...buses,
       memory,
       vcpuIndex: data.vcpuIndex,
       vcpuCount: data.vcpuCount,
-      post: (payload) => post({ type: 'device', vcpu: data.vcpuIndex, payload }),
       irqLine: (irq, level) => setIrqLine(data.vmFd, irq, level),
       requestExit: (exit) => {
         pendingExit.exit ??= exit;

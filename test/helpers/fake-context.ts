@@ -1,10 +1,12 @@
 // A DeviceContext for unit-testing device modules without KVM or threads.
+import type { MessagePort } from 'node:worker_threads';
 import { IoBus } from '../../lib/bus/io-bus';
 import type { GuestMemory } from '../../lib/memory/guest-memory';
 import type { DeviceContext } from '../../lib/runner/device-context';
 import type { DeviceExit } from '../../lib/runner/messages';
 
 export interface FakeContext extends DeviceContext {
+  /** What the device posted on its channel. */
   posted: unknown[];
   irqs: Array<[number, boolean]>;
   exits: DeviceExit[];
@@ -23,7 +25,8 @@ export function fakeContext(memory?: GuestMemory): FakeContext {
     posted: [],
     irqs: [],
     exits: [],
-    post: (payload) => context.posted.push(payload),
+    deviceId: 'test-device',
+    channel: { postMessage: (payload: unknown) => context.posted.push(payload) } as unknown as MessagePort,
     irqLine: (irq, level) => context.irqs.push([irq, level]),
     requestExit: (exit) => context.exits.push(exit),
     outb: (port, value) => {

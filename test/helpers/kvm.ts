@@ -33,8 +33,6 @@ export function mappingCount(): number {
   return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter(Boolean).length;
 }
 
-/** A device module shipped in lib/devices (compiled to dist/lib/devices). */
-export const libDevice = (name: string): string => path.join(__dirname, '..', '..', 'lib', 'devices', 'legacy', `${name}.js`);
 
 /**
  * Set when the tests run inside .ci/kvm-vm (KVM itself emulated by QEMU TCG), where a guest now and

@@ -2,10 +2,10 @@
 // the descriptor chains in guest memory; the guest negotiates, sets up queue 0, makes the chains
 // available (for several rounds if asked), notifies and waits for the used ring. Shared by the KVM
 // tests and bench/blk.
-import { DEBUG_EXIT_PORT } from '../../lib/devices/legacy/debug-exit';
+import { DebugExitDevice } from '../../lib/devices/legacy/debug-exit/device';
 import { VirtioMmioDevice, type VirtioMmioDeviceOptions } from '../../lib/devices/virtio/transport/mmio-device';
 import type { MachineExit } from '../../lib/runner/machine-exit';
-import { libDevice } from './kvm';
+import { placed } from './devices';
 import { guestMachine } from './machines';
 import { TestDriver } from './virtqueue-driver';
 
@@ -39,7 +39,7 @@ export interface ExchangeOptions {
 }
 
 export async function runVirtioGuest(options: ExchangeOptions): Promise<VirtioExchange> {
-  const device = new VirtioMmioDevice({ ...options.device, base: VIRTIO_BASE, irq: VIRTIO_IRQ });
+  const [device, debugExit] = placed(new VirtioMmioDevice({ ...options.device, base: VIRTIO_BASE, irq: VIRTIO_IRQ }), new DebugExitDevice());
   const heads: number[] = [];
   const machine = guestMachine({
     guest: 'virtio-driver',
@@ -55,13 +55,12 @@ export async function runVirtioGuest(options: ExchangeOptions): Promise<VirtioEx
       r11: BigInt(heads.length),
       r12: BigInt(options.rounds ?? 1),
     }),
-    devices: [device.moduleSpec, { module: libDevice('debug-exit'), args: { port: DEBUG_EXIT_PORT } }],
+    devices: [device, debugExit],
   });
   try {
     const queue = new TestDriver(machine.memory, RINGS, QUEUE_SIZE, { availRing: RINGS + AVAIL_OFFSET, usedRing: RINGS + USED_OFFSET });
     heads.push(...options.layOut(queue));
     heads.forEach((head, slot) => machine.memory.writeU16(queue.config.availRing + 4 + 2 * slot, head));
-    device.attach(machine);
     const started = process.hrtime.bigint();
     await machine.start();
     const exit = await machine.exited;

@@ -6,8 +6,8 @@ import { createVm } from '../../lib/api/create-vm';
 import type { VirtualMachine } from '../../lib/api/virtual-machine';
 import type { VmExit } from '../../lib/api/vm-exit';
 import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
-import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
-import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
+import { VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
+import { rngDescription } from '../../lib/devices/virtio/rng/device';
 import { bundledGuestPath } from '../../lib/guest/bundled';
 import { openFdCount, requireKvm, retryUnderEmulation } from '../helpers/kvm';
 
@@ -100,7 +100,7 @@ describe('createVm with the bundled guest', function () {
 
   it('passes virtio devices to the guest, whose self-test uses them', async function () {
     retryUnderEmulation(this, 2);
-    const rng = new VirtioMmioDevice({ ...virtioPlacement(0), device: rngDevice(), backend: (context) => new VirtioRngBackend(context) });
+    const rng = new VirtioMmioDevice({ device: rngDescription(), backend: (context) => new VirtioRngBackend(context) });
     await using vm = await createVm({ cmdline: 'nodevmm.mode=selftest', virtio: [rng] });
     const log = new ConsoleLog(vm);
     await vm.start();

@@ -4,14 +4,13 @@ import { createLinuxMachine } from '../../lib/boot/linux-machine';
 import { BUNDLED_GUEST_PROMPT, BUNDLED_GUEST_READY_MARKER, BUNDLED_GUEST_SELFTEST_CMDLINE, bundledGuestPath } from '../../lib/guest/bundled';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BlockFile, blkDevice, VirtioBlkBackend } from '../../lib/devices/virtio/blk/backend';
-import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
-import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
-import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
-import { netDevice, parseMac, VirtioNetBackend } from '../../lib/devices/virtio/net/backend';
-import { VirtioVsockBackend, vsockDevice } from '../../lib/devices/virtio/vsock/backend';
+import type { Device } from '../../lib/devices/device';
+import { VirtioBlkDevice } from '../../lib/devices/virtio/blk/device';
+import { VirtioNetDevice } from '../../lib/devices/virtio/net/device';
+import { VirtioRngDevice } from '../../lib/devices/virtio/rng/device';
+import type { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
+import { VirtioVsockDevice } from '../../lib/devices/virtio/vsock/device';
 import * as net from 'node:net';
-import { TapDevice } from '../../lib/net/tap';
 import { NetNamespace, requireNetns } from '../helpers/netns';
 import { watchConsole } from '../helpers/console-watch';
 import { requireKvm, retryUnderEmulation } from '../helpers/kvm';
@@ -24,9 +23,11 @@ const MEMORY_MIB = 64;
 const STALL_MS = 30_000;
 const RETRIES_UNDER_EMULATION = 2;
 
-function boot(cmdline: string, vcpus = 1, virtio: VirtioMmioDevice[] = []) {
-  return createLinuxMachine({ kernel: fs.readFileSync(bundledGuestPath()), cmdline, memorySize: MEMORY_MIB * MiB, vcpus, virtio });
+function boot(cmdline: string, vcpus = 1, devices: Device[] = []) {
+  return createLinuxMachine({ kernel: fs.readFileSync(bundledGuestPath()), cmdline, memorySize: MEMORY_MIB * MiB, vcpus, devices });
 }
+
+const registerNotifications = (devices: VirtioMmioDevice[]): number => devices.reduce((sum, device) => sum + device.transport.registerNotifications, 0);
 
 describe('the bundled guest (real KVM)', function () {
   before(function () {
@@ -84,9 +85,8 @@ describe('the bundled guest (real KVM)', function () {
     const diskPath = path.join(dir, 'disk.img');
     const signature = Buffer.from('node-vmm disk #1');
     fs.writeFileSync(diskPath, Buffer.concat([signature, Buffer.alloc(64 * 1024 - signature.length)]));
-    const file = new BlockFile(diskPath);
-    const rng = new VirtioMmioDevice({ ...virtioPlacement(0), device: rngDevice(), backend: (context) => new VirtioRngBackend(context) });
-    const blk = new VirtioMmioDevice({ ...virtioPlacement(1), device: blkDevice(file), backend: (context) => new VirtioBlkBackend(context, file) });
+    const rng = new VirtioRngDevice();
+    const blk = new VirtioBlkDevice({ path: diskPath });
     const { machine, console: serial } = boot(BUNDLED_GUEST_SELFTEST_CMDLINE, 1, [rng, blk]);
     try {
       await machine.start();
@@ -99,10 +99,10 @@ describe('the bundled guest (real KVM)', function () {
       assert.ok(output.includes(`# virtio-blk sector 0: ${signature.toString('hex')}`), 'the guest read the host file');
       assert.equal(exit?.reason, 'exited');
       assert.equal(exit?.status, 0);
-      assert.equal(rng.fallbackNotifications + blk.fallbackNotifications, 0, 'notifications through ioeventfds');
+      assert.equal(registerNotifications([rng, blk]), 0, 'notifications through ioeventfds');
+      assert.ok((blk.counters?.get('readBytes') ?? 0) >= 512, 'the disk counted the read');
     } finally {
       await machine.dispose();
-      file.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -111,11 +111,10 @@ describe('the bundled guest (real KVM)', function () {
     this.timeout(120_000);
     requireNetns(this);
     retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
-    const tap = TapDevice.open(`nvmg${process.pid % 100000}`);
+    const net = new VirtioNetDevice({ tap: `nvmg${process.pid % 100000}`, mac: '52:54:00:12:34:56' });
     const namespace = new NetNamespace(`node-vmm-guest-${process.pid}`);
     try {
-      namespace.adopt(tap.name, '10.77.1.1/24');
-      const net = new VirtioMmioDevice({ ...virtioPlacement(0), device: netDevice(parseMac('52:54:00:12:34:56')), backend: (context) => new VirtioNetBackend(context, tap) });
+      namespace.adopt(net.tap.name, '10.77.1.1/24');
       const { machine, console: serial } = boot(`${BUNDLED_GUEST_SELFTEST_CMDLINE} nodevmm.ip=10.77.1.2 nodevmm.peer=10.77.1.1`, 1, [net]);
       try {
         await machine.start();
@@ -127,7 +126,7 @@ describe('the bundled guest (real KVM)', function () {
         await machine.dispose();
       }
     } finally {
-      tap.close();
+      net.close();
       namespace.delete();
     }
   });
@@ -138,7 +137,6 @@ describe('the bundled guest (real KVM)', function () {
     retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
     const cleanup = new Cleanup();
     const dir = cleanup.add(makeSocketDir('bundled-guest-four-'), (d) => fs.rmSync(d, { recursive: true, force: true }));
-    let vsock: VirtioVsockBackend | undefined;
     try {
       const diskPath = path.join(dir, 'disk.img');
       fs.writeFileSync(diskPath, Buffer.alloc(64 * 1024, 0x5a));
@@ -156,20 +154,10 @@ describe('the bundled guest (real KVM)', function () {
         (server) => server.close(),
       );
       await new Promise<void>((resolve, reject) => echoServer.once('error', reject).listen(`${socketPath}_${echoPort}`, resolve));
-      const file = cleanup.add(new BlockFile(diskPath), (f) => f.close());
-      const tap = cleanup.add(TapDevice.open(`nvmf${process.pid % 100000}`), (t) => t.close());
+      const netDevice = new VirtioNetDevice({ tap: `nvmf${process.pid % 100000}`, mac: '52:54:00:12:34:57' });
       const namespace = cleanup.add(new NetNamespace(`node-vmm-four-${process.pid}`), (n) => n.delete());
-      namespace.adopt(tap.name, '10.77.2.1/24');
-      const devices = [
-        new VirtioMmioDevice({ ...virtioPlacement(0), device: rngDevice(), backend: (context) => new VirtioRngBackend(context) }),
-        new VirtioMmioDevice({ ...virtioPlacement(1), device: blkDevice(file), backend: (context) => new VirtioBlkBackend(context, file) }),
-        new VirtioMmioDevice({ ...virtioPlacement(2), device: netDevice(parseMac('52:54:00:12:34:57')), backend: (context) => new VirtioNetBackend(context, tap) }),
-        new VirtioMmioDevice({
-          ...virtioPlacement(3),
-          device: vsockDevice(3n),
-          backend: (context) => (vsock = new VirtioVsockBackend(context, { guestCid: 3n, socketPath })),
-        }),
-      ];
+      namespace.adopt(netDevice.tap.name, '10.77.2.1/24');
+      const devices = [new VirtioRngDevice(), new VirtioBlkDevice({ path: diskPath }), netDevice, new VirtioVsockDevice({ cid: 3, socketPath })];
       const selftest = boot(`${BUNDLED_GUEST_SELFTEST_CMDLINE} nodevmm.ip=10.77.2.2 nodevmm.peer=10.77.2.1 nodevmm.vsock=${echoPort}`, 1, devices);
       try {
         await selftest.machine.start();
@@ -188,16 +176,15 @@ describe('the bundled guest (real KVM)', function () {
         assert.equal(tap.tests.length, tap.planned);
         assert.equal(exit?.status, 0, output);
         assert.equal(Buffer.concat(echoed).length, 600, 'the host socket saw the 600 bytes');
-        assert.equal(devices.reduce((sum, device) => sum + device.fallbackNotifications, 0), 0, 'notifications through ioeventfds');
+        assert.equal(registerNotifications(devices), 0, 'notifications through ioeventfds');
       } finally {
         await selftest.machine.dispose();
       }
-      assert.ok(vsock !== undefined);
       // The machine's end closed the vsock back end's own listening socket.
       assert.equal(fs.existsSync(socketPath), false, 'the vsock socket is gone with its machine');
 
       echoed.length = 0;
-      const shellVsock = new VirtioMmioDevice({ ...virtioPlacement(0), device: vsockDevice(3n), backend: (context) => new VirtioVsockBackend(context, { guestCid: 3n, socketPath }) });
+      const shellVsock = new VirtioVsockDevice({ cid: 3, socketPath });
       const shell = boot('', 1, [shellVsock]);
       try {
         await shell.machine.start();

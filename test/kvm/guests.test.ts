@@ -1,8 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { Machine } from '../../lib/runner/machine';
 import { Kind, createLog, readLog } from '../devices/recorder';
-import { createI8042State } from '../../lib/devices/legacy/i8042';
-import { deviceModule, libDevice, requireKvm } from '../helpers/kvm';
+import { AcpiSleepDevice } from '../../lib/devices/legacy/acpi-sleep/device';
+import { DebugExitDevice } from '../../lib/devices/legacy/debug-exit/device';
+import { I8042Device } from '../../lib/devices/legacy/i8042/device';
+import { placed } from '../helpers/devices';
+import { deviceModule, requireKvm } from '../helpers/kvm';
 import { guestMachine, sleep } from '../helpers/machines';
 
 const MiB = 1024 * 1024;
@@ -198,7 +201,7 @@ describe('guests on real KVM', function () {
     assert.equal(exit.reason, 'error');
   });
   it("ends with reason 'exited' and the guest's status through the debug-exit port", async () => {
-    const machine = track(guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, devices: [{ module: libDevice('debug-exit') }] }));
+    const machine = track(guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, devices: placed(new DebugExitDevice()) }));
     // mov $7, %al; mov $0x501, %dx; out %al, %dx; hlt
     machine.memory.writeBytes(0x1000, Uint8Array.of(0xb0, 0x07, 0xba, 0x01, 0x05, 0xee, 0xf4));
     await machine.start();
@@ -208,7 +211,7 @@ describe('guests on real KVM', function () {
   });
 
   it("ends with reason 'shutdown' when the guest enters S5 through the ACPI sleep control register", async () => {
-    const machine = track(guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, devices: [{ module: libDevice('acpi-sleep'), args: { port: 0x600 } }] }));
+    const machine = track(guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, devices: placed(new AcpiSleepDevice()) }));
     // mov $0x80, %al; mov $0x600, %dx; out %al, %dx (clear WAK_STS: nothing happens); mov $0x34, %al; out %al, %dx (SLP_EN | S5); hlt
     machine.memory.writeBytes(0x1000, Uint8Array.of(0xb0, 0x80, 0xba, 0x00, 0x06, 0xee, 0xb0, 0x34, 0xee, 0xf4));
     await machine.start();
@@ -218,7 +221,7 @@ describe('guests on real KVM', function () {
 
   it("ends with reason 'reset' when the guest pulses the i8042 reset line", async () => {
     const machine = track(
-      guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, devices: [{ module: libDevice('i8042'), args: { state: createI8042State() } }] }),
+      guestMachine({ guest: 'spin', mode: 'real', loadAddress: 0x1000, memorySize: 64 * 1024, devices: placed(new I8042Device()) }),
     );
     // mov $0xfe, %al; out %al, $0x64; hlt
     machine.memory.writeBytes(0x1000, Uint8Array.of(0xb0, 0xfe, 0xe6, 0x64, 0xf4));

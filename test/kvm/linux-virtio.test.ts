@@ -9,11 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createLinuxMachine } from '../../lib/boot/linux-machine';
 import { KernelModeProbe, probeKernelMode } from '../../lib/cli/kernel-mode-probe';
-import { BlockFile, blkDevice, VirtioBlkBackend } from '../../lib/devices/virtio/blk/backend';
-import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
-import { netDevice, parseMac, VirtioNetBackend } from '../../lib/devices/virtio/net/backend';
-import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
-import { TapDevice } from '../../lib/net/tap';
+import { VirtioBlkDevice } from '../../lib/devices/virtio/blk/device';
+import { VirtioNetDevice } from '../../lib/devices/virtio/net/device';
 import { watchConsole } from '../helpers/console-watch';
 import { buildCpio, CpioEntry } from '../helpers/cpio';
 import { fullLinuxBootUnavailable, requireKvm } from '../helpers/kvm';
@@ -137,20 +134,16 @@ describe("Debian's kernel on virtio-mmio devices found through ACPI (real KVM)",
     try {
       const dir = cleanup.add(fs.mkdtempSync(path.join(os.tmpdir(), 'node-vmm-linux-virtio-')), (d) => fs.rmSync(d, { recursive: true, force: true }));
       const image = ext4Root(dir);
-      const file = cleanup.add(new BlockFile(image), (f) => f.close());
-      const tap = cleanup.add(TapDevice.open(`nvlv${process.pid % 100000}`), (t) => t.close());
+      const netDevice = new VirtioNetDevice({ tap: `nvlv${process.pid % 100000}`, mac: '52:54:00:12:34:58' });
       const namespace = cleanup.add(new NetNamespace(`node-vmm-linux-${process.pid}`), (n) => n.delete());
-      namespace.adopt(tap.name, `${HOST_IP}/24`);
-      const virtio = [
-        new VirtioMmioDevice({ ...virtioPlacement(0), device: blkDevice(file), backend: (context) => new VirtioBlkBackend(context, file) }),
-        new VirtioMmioDevice({ ...virtioPlacement(1), device: netDevice(parseMac('52:54:00:12:34:58')), backend: (context) => new VirtioNetBackend(context, tap) }),
-      ];
+      namespace.adopt(netDevice.tap.name, `${HOST_IP}/24`);
+      const devices = [new VirtioBlkDevice({ path: image }), netDevice];
       const { machine, console: serial } = createLinuxMachine({
         kernel: fs.readFileSync(found.kernel),
         initrd: initramfs(found.modules),
         cmdline: CMDLINE,
         memorySize: 256 * MiB,
-        virtio,
+        devices,
         acpi: true,
       });
       try {

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { createSerialState } from '../../lib/devices/legacy/serial/serial-state';
-import { SerialConsole } from '../../lib/devices/legacy/serial/serial-console';
-import { COM1_IRQ, COM1_PORT } from '../../lib/devices/legacy/serial/registers';
-import { libDevice, requireKvm } from '../helpers/kvm';
+import { DebugExitDevice } from '../../lib/devices/legacy/debug-exit/device';
+import { SerialDevice } from '../../lib/devices/legacy/serial/device';
+import { placed } from '../helpers/devices';
+import { requireKvm } from '../helpers/kvm';
 import { guestMachine } from '../helpers/machines';
 
 describe('serial console with a real guest (real KVM)', function () {
@@ -11,20 +11,17 @@ describe('serial console with a real guest (real KVM)', function () {
   });
 
   it('carries guest output to a stream and stream input to the guest', async () => {
-    const state = createSerialState();
+    const [uart, debugExit] = placed(new SerialDevice(), new DebugExitDevice());
     const machine = guestMachine({
       guest: 'serial-echo',
       mode: 'real',
       loadAddress: 0x1000,
       memorySize: 64 * 1024,
       irqchip: true,
-      devices: [
-        { module: libDevice('serial/serial-module'), args: { state, port: COM1_PORT, irq: COM1_IRQ } },
-        { module: libDevice('debug-exit') },
-      ],
+      devices: [uart, debugExit],
     });
     try {
-      const serial = new SerialConsole(machine, state, COM1_IRQ);
+      const serial = uart.console;
       const chunks: Buffer[] = [];
       serial.on('data', (chunk: Buffer) => chunks.push(chunk));
       await machine.start();

@@ -5,10 +5,13 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BlockFile, blkDevice, BlkFeature, VirtioBlkBackend } from '../../lib/devices/virtio/blk/backend';
+import { BLK_COUNTERS, VirtioBlkBackend } from '../../lib/devices/virtio/blk/backend';
+import { BlkFeature, blkDescription } from '../../lib/devices/virtio/blk/device';
+import { BlockFile } from '../../lib/devices/virtio/blk/file';
 import { BlkRequestType } from '../../lib/devices/virtio/blk/request';
 import { InterruptBit, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
-import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
+import { VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
+import { rngDescription } from '../../lib/devices/virtio/rng/device';
 import { requireKvm } from '../helpers/kvm';
 import { runVirtioGuest } from '../helpers/virtio-guest';
 
@@ -24,7 +27,7 @@ describe('virtio devices driven by a guest (real KVM)', function () {
     this.timeout(60_000);
     let backend: VirtioRngBackend | undefined;
     const result = await runVirtioGuest({
-      device: { device: rngDevice(), backend: (context) => (backend = new VirtioRngBackend(context)) },
+      device: { device: rngDescription(), backend: (context) => (backend = new VirtioRngBackend(context)) },
       features: VERSION_1,
       layOut: (queue) => [queue.writeChain(0, [{ address: BUFFERS, length: 64, writable: true }])],
       read: [[BUFFERS, 64]],
@@ -34,7 +37,7 @@ describe('virtio devices driven by a guest (real KVM)', function () {
     assert.equal(result.exit.status, InterruptBit.USED_BUFFER);
     assert.ok(new Set(bytes).size > 16, 'random bytes, not a constant');
     assert.equal(backend?.served, 64);
-    assert.equal(result.device.fallbackNotifications, 0, 'no register exit for the notify');
+    assert.equal(result.device.transport.registerNotifications, 0, 'no register exit for the notify');
   });
 
   it('virtio-blk: a write, a flush and a read through the guest, checked on the host file', async function () {
@@ -47,7 +50,6 @@ describe('virtio devices driven by a guest (real KVM)', function () {
     const file = new BlockFile(diskPath);
     const written = Buffer.alloc(512, 0x77);
     written.write('from the guest', 0);
-    let backend: VirtioBlkBackend | undefined;
     try {
       const header = (type: number, sector: number): Buffer => {
         const h = Buffer.alloc(16);
@@ -56,7 +58,7 @@ describe('virtio devices driven by a guest (real KVM)', function () {
         return h;
       };
       const result = await runVirtioGuest({
-        device: { device: blkDevice(file), backend: (context) => (backend = new VirtioBlkBackend(context, file)) },
+        device: { device: blkDescription(file), backend: (context) => new VirtioBlkBackend(context, file), counters: BLK_COUNTERS },
         features: VERSION_1 | (1n << BlkFeature.FLUSH),
         layOut: (queue) => {
         const m = queue.memory;
@@ -76,10 +78,13 @@ describe('virtio devices driven by a guest (real KVM)', function () {
       const readBack = result.memory.get(BUFFERS + 0x1000) ?? new Uint8Array(0);
       assert.equal(result.exit.reason, 'exited', result.exit.error?.message);
       assert.equal(result.exit.status, InterruptBit.USED_BUFFER);
-      assert.deepEqual(backend?.completed, { ok: 3, ioerr: 0, unsupp: 0 });
+      const counters = result.device.counters?.read();
+      assert.deepEqual([counters?.ok, counters?.ioerr, counters?.unsupp], [3, 0, 0]);
+      assert.equal(counters?.writeBytes, 512);
+      assert.equal(counters?.readBytes, 512);
       assert.deepEqual(fs.readFileSync(diskPath).subarray(2 * 512, 3 * 512), written, 'the guest write is on the host file');
       assert.deepEqual(Buffer.from(readBack), Buffer.alloc(512, 0x11), 'the guest read the host file');
-      assert.equal(result.device.fallbackNotifications, 0);
+      assert.equal(result.device.transport.registerNotifications, 0);
     } finally {
       file.close();
       fs.rmSync(dir, { recursive: true, force: true });

@@ -5,22 +5,33 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { device, eisaId, extendedInterrupt, integer, memory32Fixed, name, nameString, pkgLength, resourceTemplate, string } from '../../lib/arch/x86_64/acpi/aml';
 import { ACPI_AREA_END, ACPI_RSDP_ADDRESS, buildAcpiTables, PlacedTable } from '../../lib/arch/x86_64/acpi/tables';
-import { isSoftOff, setup as setupAcpiSleep } from '../../lib/devices/legacy/acpi-sleep';
+import { isSoftOff, setup as setupAcpiSleep } from '../../lib/devices/legacy/acpi-sleep/acpi-sleep';
+import { I8042Device } from '../../lib/devices/legacy/i8042/device';
+import { SerialDevice } from '../../lib/devices/legacy/serial/device';
+import { DeviceManager } from '../../lib/devices/manager';
+import { VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
+import { rngDescription } from '../../lib/devices/virtio/rng/device';
+import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
 import { ConfigError } from '../../lib/kvm/errors';
 import { fakeContext } from '../helpers/fake-context';
 import { missingPrerequisite } from '../helpers/prerequisite';
 
-const VIRTIO = [
-  { base: 0xd0000000, irq: 5 },
-  { base: 0xd0001000, irq: 6 },
-];
+/** The DSDT nodes of a Linux machine's standard devices plus two virtio devices, placed by a manager. */
+function deviceNodes(): Uint8Array[] {
+  const manager = new DeviceManager();
+  manager.add(new SerialDevice());
+  manager.add(new I8042Device());
+  for (let i = 0; i < 2; i++) manager.add(new VirtioMmioDevice({ device: rngDescription(), backend: (context) => new VirtioRngBackend(context) }));
+  manager.place();
+  return manager.acpiNodes();
+}
 const ascii = (text: string): number[] => [...Buffer.from(text, 'latin1')];
 const sum = (bytes: Uint8Array): number => bytes.reduce((total, b) => total + b, 0) & 0xff;
 const u32 = (bytes: Uint8Array, at: number): number => new DataView(bytes.buffer, bytes.byteOffset).getUint32(at, true);
 const u64 = (bytes: Uint8Array, at: number): number => Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(at, true));
 
 function tables(vcpus = 2): Map<string, PlacedTable> {
-  return new Map(buildAcpiTables({ vcpus, virtio: VIRTIO, sleepPort: 0x600 }).map((t) => [t.signature, t]));
+  return new Map(buildAcpiTables({ vcpus, deviceNodes: deviceNodes(), sleepPort: 0x600 }).map((t) => [t.signature, t]));
 }
 
 describe('AML encoding', () => {
@@ -107,8 +118,8 @@ describe('ACPI tables', () => {
   });
 
   it('refuses vCPU counts the MADT cannot describe', () => {
-    assert.throws(() => buildAcpiTables({ vcpus: 0, virtio: [], sleepPort: 0x600 }), ConfigError);
-    assert.throws(() => buildAcpiTables({ vcpus: 256, virtio: [], sleepPort: 0x600 }), ConfigError);
+    assert.throws(() => buildAcpiTables({ vcpus: 0, deviceNodes: [], sleepPort: 0x600 }), ConfigError);
+    assert.throws(() => buildAcpiTables({ vcpus: 256, deviceNodes: [], sleepPort: 0x600 }), ConfigError);
   });
 
   it('disassembles with ACPICA iasl into COM1, the i8042, the virtio devices and _S5', function () {

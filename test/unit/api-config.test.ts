@@ -7,11 +7,12 @@ import { resolveVmConfig, validateVmConfig, VmConfig } from '../../lib/api/confi
 import { createVm } from '../../lib/api/create-vm';
 import { VmAbortError, VmConfigError, VmFileError } from '../../lib/api/errors';
 import { BootError } from '../../lib/boot/errors';
+import { parseKernel } from '../../lib/boot/kernel-image';
 import { ConfigError, VmmError } from '../../lib/kvm/errors';
 import { makeBzImage } from './boot-fixtures.test';
 import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
-import { virtioPlacement } from '../../lib/devices/virtio/transport/placement';
-import { rngDevice, VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
+import { VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
+import { rngDescription } from '../../lib/devices/virtio/rng/device';
 
 function rejectsWithField(config: unknown, field: string): Promise<void> {
   return assert.rejects(createVm(config as VmConfig), (error: unknown) => {
@@ -36,11 +37,13 @@ describe('createVm config validation', () => {
     for (const value of [0, 1, -5, 1.5, Number.NaN, '128', 2 ** 40]) await rejectsWithField({ kernel: makeBzImage(), memoryMiB: value }, 'memoryMiB');
   });
 
-  it('rejects virtio lists that are not VirtioMmioDevices or share a window', async () => {
+  it('rejects virtio lists that are not VirtioMmioDevices, list one twice or share a fixed window', async () => {
     await rejectsWithField({ kernel: makeBzImage(), virtio: [{}] }, 'virtio');
     await rejectsWithField({ kernel: makeBzImage(), virtio: 'rng' }, 'virtio');
-    const rng = (): VirtioMmioDevice => new VirtioMmioDevice({ ...virtioPlacement(0), device: rngDevice(), backend: (context) => new VirtioRngBackend(context) });
-    await rejectsWithField({ kernel: makeBzImage(), virtio: [rng(), rng()] }, 'virtio');
+    const rng = (base?: number): VirtioMmioDevice => new VirtioMmioDevice({ device: rngDescription(), backend: (context) => new VirtioRngBackend(context), ...(base !== undefined ? { base } : {}) });
+    const twice = rng();
+    await rejectsWithField({ kernel: makeBzImage(), virtio: [twice, twice] }, 'virtio');
+    await assert.rejects(createVm({ kernel: makeBzImage(), virtio: [rng(0xd0000000), rng(0xd0000000)] }), ConfigError);
   });
 
   it('rejects bad vcpus values, naming the field', async () => {
@@ -104,7 +107,8 @@ describe('createVm config validation', () => {
     const bytes = makeBzImage();
     fs.writeFileSync(kernel, bytes);
     const resolved = await resolveVmConfig({ kernel });
-    assert.deepEqual(resolved.kernel, new Uint8Array(bytes));
+    assert.deepEqual(resolved.kernel, parseKernel(new Uint8Array(bytes)), 'the kernel read from the file and parsed once');
+    assert.deepEqual(resolved.devices, []);
     assert.equal(resolved.kernelSource, kernel);
     assert.equal(resolved.cmdline, '');
     assert.equal(resolved.memorySize, 128 * 1024 * 1024);

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { setup as setupDebugExit, DEBUG_EXIT_PORT } from '../../lib/devices/legacy/debug-exit';
-import { createI8042State, I8042_COMMAND_PORT, I8042_DATA_PORT, setup as setupI8042 } from '../../lib/devices/legacy/i8042';
+import { setup as setupDebugExit, DEBUG_EXIT_PORT } from '../../lib/devices/legacy/debug-exit/debug-exit';
+import { createI8042State, I8042_COMMAND_PORT, I8042_DATA_PORT, setup as setupI8042 } from '../../lib/devices/legacy/i8042/i8042';
 import { fakeContext } from '../helpers/fake-context';
 
 describe('i8042', () => {

@@ -9,9 +9,13 @@ import * as path from 'node:path';
 import { DeviceStatus, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
 import { createVirtioMmioState, type VirtioDeviceDescription } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
-import type { BackendContext, VirtioBackend } from '../../lib/devices/virtio/transport/mmio-device';
-import { FrameDevice, netDevice, parseMac, RX_QUEUE, TX_QUEUE, VirtioNetBackend } from '../../lib/devices/virtio/net/backend';
-import { VirtioVsockBackend, vsockDevice, VSOCK_RX_QUEUE, VSOCK_TX_QUEUE } from '../../lib/devices/virtio/vsock/backend';
+import type { BackendContext, VirtioBackend } from '../../lib/devices/virtio/transport/backend';
+import { RX_QUEUE, TX_QUEUE, VirtioNetBackend } from '../../lib/devices/virtio/net/backend';
+import { netDescription as netDevice } from '../../lib/devices/virtio/net/device';
+import type { FrameDevice } from '../../lib/devices/virtio/net/frames';
+import { parseMac } from '../../lib/devices/virtio/net/mac';
+import { VirtioVsockBackend, VSOCK_RX_QUEUE, VSOCK_TX_QUEUE } from '../../lib/devices/virtio/vsock/backend';
+import { vsockDescription as vsockDevice } from '../../lib/devices/virtio/vsock/device';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from '../helpers/mmio-driver';
@@ -56,7 +60,7 @@ interface FuzzTarget {
   name: string;
   device: VirtioDeviceDescription;
   queues: number[];
-  backend(context: BackendContext): VirtioBackend & { close?(): void };
+  backend(context: BackendContext): VirtioBackend;
 }
 
 function fuzz(target: FuzzTarget, seed: number): { chains: number; resets: number } {
@@ -96,7 +100,7 @@ function fuzz(target: FuzzTarget, seed: number): { chains: number; resets: numbe
         assert.equal((backend as { error?: Error }).error, undefined, 'no host-side failure');
       } finally {
         backend.reset();
-        backend.close?.();
+        void backend.quiesce?.();
       }
     }
   } finally {

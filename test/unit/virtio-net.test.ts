@@ -6,7 +6,11 @@ import { spawn } from 'node:child_process';
 import { DeviceStatus, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
 import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
-import { NET_HEADER_SIZE, NetFeature, netDevice, parseMac, RX_QUEUE, TX_QUEUE, VirtioNetBackend } from '../../lib/devices/virtio/net/backend';
+import { DeviceCounters } from '../../lib/devices/counters';
+import { NET_COUNTERS, NET_HEADER_SIZE, RX_QUEUE, TX_QUEUE, VirtioNetBackend } from '../../lib/devices/virtio/net/backend';
+import { NetFeature, netDescription as netDevice } from '../../lib/devices/virtio/net/device';
+import { FdFrames } from '../../lib/devices/virtio/net/frames';
+import { parseMac } from '../../lib/devices/virtio/net/mac';
 import { ConfigError } from '../../lib/kvm/errors';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
@@ -52,6 +56,7 @@ describe('virtio-net over a TAP device in a network namespace', function () {
   let namespace: NetNamespace | undefined;
   let tap: TapDevice | undefined;
   let memory: GuestMemory;
+  let backend: VirtioNetBackend | undefined;
   before(function () {
     requireNetns(this);
   });
@@ -61,7 +66,9 @@ describe('virtio-net over a TAP device in a network namespace', function () {
     namespace = new NetNamespace(`node-vmm-test-${process.pid}`);
     namespace.adopt(tap.name, `${HOST_IP.join('.')}/24`);
   });
-  afterEach(() => {
+  afterEach(async () => {
+    await backend?.quiesce();
+    backend = undefined;
     tap?.close();
     namespace?.delete();
     memory.dispose();
@@ -70,7 +77,9 @@ describe('virtio-net over a TAP device in a network namespace', function () {
   function rig() {
     const mac = parseMac(GUEST_MAC);
     const transport = new VirtioMmioTransport(createVirtioMmioState(netDevice(mac)));
-    const backend = new VirtioNetBackend({ transport, memory, signal: () => {} }, tap as TapDevice);
+    const counters = new DeviceCounters(NET_COUNTERS);
+    const made = new VirtioNetBackend({ transport, memory, signal: () => {}, counters }, new FdFrames((tap as TapDevice).fd));
+    backend = made;
     const driver = new MmioDriver(transport);
     const rx = new TestDriver(memory, RX_RINGS, 16);
     const tx = new TestDriver(memory, TX_RINGS, 16);
@@ -78,17 +87,17 @@ describe('virtio-net over a TAP device in a network namespace', function () {
     driver.setupQueue(RX_QUEUE, rx.config);
     driver.setupQueue(TX_QUEUE, tx.config);
     driver.driverOk();
-    backend.activate();
+    made.activate();
     const postRxBuffers = (count: number): void => {
       for (let i = 0; i < count; i++) rx.makeAvailable(rx.writeChain(i, [{ address: RX_BUFFERS + i * BUFFER_SIZE, length: BUFFER_SIZE, writable: true }]));
-      backend.notify(RX_QUEUE);
+      made.notify(RX_QUEUE);
     };
     const received = (): Buffer[] =>
       Array.from({ length: rx.usedIndex() }, (_, slot) => {
         const { id, len } = rx.usedEntry(slot);
         return Buffer.from(memory.readBytes(RX_BUFFERS + id * BUFFER_SIZE, len));
       });
-    return { mac, transport, backend, driver, rx, tx, postRxBuffers, received };
+    return { mac, transport, backend: made, counters, driver, rx, tx, postRxBuffers, received };
   }
 
   it('puts the MAC in config space and rejects malformed MACs', () => {
@@ -106,7 +115,7 @@ describe('virtio-net over a TAP device in a network namespace', function () {
 
   it('transmits an ARP request and receives the namespace kernel\'s reply', async function () {
     this.timeout(20_000);
-    const { mac, backend, tx, postRxBuffers, received } = rig();
+    const { mac, backend, counters, tx, postRxBuffers, received } = rig();
     postRxBuffers(8);
     const frame = Buffer.concat([Buffer.alloc(NET_HEADER_SIZE), arpRequest(mac)]);
     memory.writeBytes(TX_BUFFER, frame);
@@ -118,18 +127,18 @@ describe('virtio-net over a TAP device in a network namespace', function () {
     const reply = received().find(isReply) as Buffer;
     assert.equal(reply.readUInt16LE(10), 1, 'virtio_net_hdr.num_buffers = 1');
     assert.deepEqual(Array.from(reply.subarray(NET_HEADER_SIZE + 28, NET_HEADER_SIZE + 32)), HOST_IP, 'from the namespace address');
-    assert.equal(backend.stats.transmitted, 1);
+    assert.equal(counters.get('txFrames'), 1);
   });
 
   it('holds frames in the TAP queue while the guest has no receive buffers, then delivers them', async function () {
     this.timeout(20_000);
-    const { backend, postRxBuffers, received } = rig();
+    const { counters, postRxBuffers, received } = rig();
     // A UDP datagram to the guest address makes the namespace kernel send ARP requests onto the TAP.
     const sender = `require('dgram').createSocket('udp4').send('x', 9, '${GUEST_IP.join('.')}', (e, n) => setTimeout(() => process.exit(e ? 1 : 0), 1500))`;
     const send = spawn('ip', ['netns', 'exec', (namespace as NetNamespace).name, process.execPath, '-e', sender], { stdio: 'ignore' });
     assert.equal(await new Promise((resolve) => send.on('exit', resolve)), 0, 'the datagram was sent');
     assert.equal(received().length, 0, 'nothing received without buffers');
-    assert.ok(backend.stats.waitsForBuffers >= 1, 'the back end stopped reading the TAP');
+    assert.ok(counters.get('rxWaitsForBuffers') >= 1, 'the back end stopped reading the TAP');
     postRxBuffers(8);
     const isArp = (f: Buffer): boolean => f.readUInt16BE(NET_HEADER_SIZE + 12) === ETHERTYPE_ARP;
     assert.ok(await until(() => received().some(isArp), 5000), `the waiting ARP requests arrive once buffers are posted (ethertypes: ${received().map((f) => f.readUInt16BE(NET_HEADER_SIZE + 12).toString(16)).join(', ')})`);

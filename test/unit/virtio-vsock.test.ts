@@ -10,7 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { DeviceStatus, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
 import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
-import { VirtioVsockBackend, vsockDevice, VSOCK_EVENT_QUEUE, VSOCK_RX_QUEUE, VSOCK_TX_QUEUE } from '../../lib/devices/virtio/vsock/backend';
+import { DeviceCounters } from '../../lib/devices/counters';
+import { VirtioVsockBackend, VSOCK_COUNTERS, VSOCK_EVENT_QUEUE, VSOCK_RX_QUEUE, VSOCK_TX_QUEUE } from '../../lib/devices/virtio/vsock/backend';
+import { vsockDescription as vsockDevice } from '../../lib/devices/virtio/vsock/device';
 import { decodeVsockHeader, encodeVsockHeader, VSOCK_HEADER_SIZE, VSOCK_HOST_CID, VsockHeader, VsockOp } from '../../lib/devices/virtio/vsock/packet';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
@@ -98,6 +100,7 @@ describe('virtio-vsock host side (hybrid Unix sockets)', function () {
   let socketPath: string;
   let backend: VirtioVsockBackend;
   let guest: GuestSide;
+  let counters: DeviceCounters<(typeof VSOCK_COUNTERS)[number]>;
   const closers: (() => void)[] = [];
 
   beforeEach(async () => {
@@ -106,7 +109,8 @@ describe('virtio-vsock host side (hybrid Unix sockets)', function () {
     dir = makeSocketDir('vsock-');
     socketPath = path.join(dir, 'v.sock');
     const transport = new VirtioMmioTransport(createVirtioMmioState(vsockDevice(GUEST_CID)));
-    backend = new VirtioVsockBackend({ transport, memory, signal: () => {} }, { guestCid: GUEST_CID, socketPath });
+    counters = new DeviceCounters(VSOCK_COUNTERS);
+    backend = new VirtioVsockBackend({ transport, memory, signal: () => {}, counters }, { guestCid: GUEST_CID, socketPath });
     const driver = new MmioDriver(transport);
     assert.notEqual(driver.negotiate(1n << VirtioFeature.VERSION_1) & DeviceStatus.FEATURES_OK, 0);
     guest = new GuestSide(memory, backend);
@@ -116,11 +120,11 @@ describe('virtio-vsock host side (hybrid Unix sockets)', function () {
     driver.driverOk();
     backend.activate();
     backend.notify(VSOCK_RX_QUEUE);
-    await backend.listening();
+    await backend.ready();
   });
-  afterEach(() => {
+  afterEach(async () => {
     for (const close of closers.splice(0)) close();
-    backend.close();
+    await backend.quiesce();
     memory.dispose();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -175,7 +179,7 @@ describe('virtio-vsock host side (hybrid Unix sockets)', function () {
     await guestEcho(1234, () => received.length >= payload.length);
     assert.match(okLine, /^OK \d+\n$/);
     assert.ok(received.equals(payload), 'the echo matches byte for byte');
-    assert.ok(backend.stats.toGuest >= payload.length && backend.stats.fromGuest >= payload.length);
+    assert.ok(counters.get('toGuestBytes') >= payload.length && counters.get('fromGuestBytes') >= payload.length);
   });
 
   it('guest -> host: connects to <path>_<port>, exchanges data both ways, then shuts down', async () => {

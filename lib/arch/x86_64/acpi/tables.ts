@@ -4,7 +4,7 @@
 import { ConfigError } from '../../../kvm/errors';
 import { HIGH_MEMORY_START } from '../layout';
 import type { GuestMemory } from '../../../memory/guest-memory';
-import { buildDsdt, DsdtVirtioDevice } from './dsdt';
+import { buildDsdt } from './dsdt';
 import { buildFadt } from './fadt';
 import { buildMadt, MAX_MADT_VCPUS } from './madt';
 import { buildRsdp, RSDP_SIZE } from './rsdp';
@@ -17,7 +17,8 @@ const TABLE_ALIGNMENT = 16;
 
 export interface AcpiOptions {
   vcpus: number;
-  virtio: readonly DsdtVirtioDevice[];
+  /** The DSDT's device nodes, one per machine device that has one. */
+  deviceNodes: readonly Uint8Array[];
   sleepPort: number;
 }
 
@@ -40,7 +41,7 @@ export function buildAcpiTables(options: AcpiOptions): PlacedTable[] {
     next = align(next + bytes.length);
     return placed;
   };
-  const dsdt = place('DSDT', buildDsdt(options.virtio));
+  const dsdt = place('DSDT', buildDsdt(options.deviceNodes));
   const fadt = place('FACP', buildFadt({ dsdtAddress: dsdt.address, sleepPort: options.sleepPort }));
   const madt = place('APIC', buildMadt(options.vcpus));
   const xsdt = place('XSDT', buildXsdt([fadt.address, madt.address]));

@@ -1,9 +1,8 @@
 // The main thread's end of a serial port: a Duplex stream. Reading gives what the guest transmitted;
 // writing feeds the guest's receiver (with back-pressure: bytes the receive FIFO cannot take yet are
-// retried, never dropped). Works with the 'serial-module' device loaded in every vCPU worker.
+// retried, never dropped). Its SerialDevice drains it when the vCPU-thread half reports output and
+// ends it when the machine has stopped.
 import { Duplex } from 'node:stream';
-import type { Machine } from '../../../runner/machine';
-import { isSerialOutputMessage } from './serial-module';
 import { Serial8250 } from './serial-8250';
 import type { SerialSharedState } from './serial-state';
 
@@ -12,23 +11,34 @@ const INPUT_RETRY_MS = 2;
 
 export class SerialConsole extends Duplex {
   readonly #device: Serial8250;
+  #setIrq: ((level: boolean) => void) | undefined;
   #ended = false;
 
-  constructor(machine: Machine, state: SerialSharedState, irq: number) {
+  constructor(state: SerialSharedState) {
     super();
     this.#device = new Serial8250(state, {
       setIrq: (level) => {
-        if (!this.#ended) machine.vm.irqLine(irq, level);
+        if (!this.#ended) this.#setIrq?.(level);
       },
     });
-    machine.on('device-message', (_vcpu, payload) => {
-      if (isSerialOutputMessage(payload)) this.#drain();
-    });
-    void machine.exited.then(() => {
-      this.#ended = true;
-      this.#drain();
-      this.push(null);
-    });
+  }
+
+  /** @internal The interrupt line input raises (set by the SerialDevice once the VM exists). */
+  bindIrq(setIrq: (level: boolean) => void): void {
+    this.#setIrq = setIrq;
+  }
+
+  /** @internal The guest transmitted: push what it wrote to readers. */
+  outputReady(): void {
+    this.#drain();
+  }
+
+  /** @internal The machine stopped: deliver what is left, then end the readable side. */
+  finish(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#drain();
+    this.push(null);
   }
 
   override _read(): void {

@@ -1,6 +1,6 @@
-// Device module for the vCPU workers: registers a Serial8250 over shared state on this worker's port
-// bus. Output is not sent as messages per byte: the first byte after the host's last drain posts
-// { serialOutput: true }, and the main thread then calls drainOutput() on its own Serial8250.
+// The vCPU-thread half of a SerialDevice: registers a Serial8250 over shared state on this worker's
+// port bus. Output is not sent as messages per byte: the first byte after the host's last drain posts
+// one message on the device's channel, and the main thread then drains the shared ring.
 import { ConfigError } from '../../../kvm/errors';
 import type { DeviceContext } from '../../../runner/device-context';
 import { UART_PORT_COUNT } from './registers';
@@ -11,14 +11,6 @@ export interface SerialModuleArgs {
   state: SerialSharedState;
   port: number;
   irq: number;
-}
-
-export interface SerialOutputMessage {
-  serialOutput: true;
-}
-
-export function isSerialOutputMessage(payload: unknown): payload is SerialOutputMessage {
-  return typeof payload === 'object' && payload !== null && (payload as SerialOutputMessage).serialOutput === true;
 }
 
 function checkArgs(args: unknown): SerialModuleArgs {
@@ -34,7 +26,7 @@ export function setup(context: DeviceContext, rawArgs: unknown): void {
   const { state, port, irq } = checkArgs(rawArgs);
   const device = new Serial8250(state, {
     setIrq: (level) => context.irqLine(irq, level),
-    onTransmit: () => context.post({ serialOutput: true } satisfies SerialOutputMessage),
+    onTransmit: () => context.channel?.postMessage(null),
   });
   context.pio.register(port, UART_PORT_COUNT, device, 'serial-8250');
 }

@@ -1,94 +1,56 @@
-// virtio-blk (virtio 1.2, 5.2) backed by a host file: read, write, flush (fsync before the request
-// completes), get-id, discard and write-zeroes (both as zero writes: Node has no hole punching),
-// an optional read-only mode, capacity from the file size. Data moves between the file and guest
-// memory with readv/writev straight into the descriptor views: no intermediate JS buffers.
+// The virtio-blk back end: serves requests on its host thread (an I/O thread) with synchronous
+// preadv/pwritev straight between the file and the descriptors' views of guest memory (no copies),
+// fsync for FLUSH, zero writes for DISCARD and WRITE_ZEROES (Node has no hole punching). Every chain
+// made available is served per notification, at most a queue's worth per turn of the event loop
+// (then it yields and goes on), with one used-ring update and at most one interrupt per batch.
+// Nothing is in flight between turns, so a pause or quiesce is over as soon as it returns.
 import * as fs from 'node:fs';
-import { promisify } from 'node:util';
-import { ConfigError } from '../../../kvm/errors';
-import { BLK_SEGMENT_SIZE, BlkRequest, BlkRequestType, BlkStatus, parseBlkRequest, SECTOR_SIZE } from './request';
-import { VirtqueueError } from '../transport/errors';
+import type { DeviceCounters } from '../../counters';
+import type { BackendContext, VirtioBackend } from '../transport/backend';
 import { deviceBroken, openQueues, signalUsed } from '../transport/backend-support';
-import type { BackendContext, VirtioBackend } from '../transport/mmio-device';
-import { VirtioDeviceId, VirtioFeature } from '../transport/mmio-registers';
-import type { VirtioDeviceDescription } from '../transport/mmio-state';
+import { VirtqueueError } from '../transport/errors';
 import type { SplitVirtqueue } from '../transport/split-virtqueue';
+import { BLK_ID_BYTES } from './file';
+import { BLK_SEGMENT_SIZE, type BlkRequest, BlkRequestType, BlkStatus, MAX_DISCARD_SECTORS, MAX_DISCARD_SEGMENTS, parseBlkRequest, SECTOR_SIZE } from './request';
 
-const readv = promisify(fs.readv);
-const writev = promisify(fs.writev);
-const write = promisify(fs.write);
-const fsync = promisify(fs.fsync);
-
-export const BLK_QUEUE_SIZE = 256;
-const SEG_MAX = BLK_QUEUE_SIZE - 2;
-const ID_BYTES = 20;
+/** Chains served per turn of the event loop before yielding (the queue size). */
+export const BLK_CHAINS_PER_TURN = 256;
 const ZERO_CHUNK = 64 * 1024;
-const MAX_DISCARD_SECTORS = 0x3fffff;
-const MAX_SEGMENTS = 1;
-const CONFIG_SIZE = 60;
+const ZEROS = new Uint8Array(ZERO_CHUNK);
 
-export const BlkFeature = { SEG_MAX: 2n, RO: 5n, BLK_SIZE: 6n, FLUSH: 9n, DISCARD: 13n, WRITE_ZEROES: 14n } as const;
+export const BLK_COUNTERS = ['reads', 'writes', 'flushes', 'readBytes', 'writeBytes', 'ok', 'ioerr', 'unsupp', 'serviceNs'] as const;
+type BlkCounter = (typeof BLK_COUNTERS)[number];
 
-export interface BlockFileOptions {
-  readOnly?: boolean;
-  /** Up to 20 bytes returned for GET_ID (default: the file's base name). */
-  id?: string;
+/** What the back end gets from its device (structured-cloneable: it may cross to an I/O thread). */
+export interface BlkBackendArgs {
+  fd: number;
+  sectors: bigint;
+  readOnly: boolean;
+  /** GET_ID's answer (up to 20 bytes). */
+  id: Uint8Array;
 }
 
-export class BlockFile {
-  readonly fd: number;
-  readonly sectors: bigint;
-  readonly readOnly: boolean;
-  readonly id: Buffer;
-
-  constructor(path: string, options: BlockFileOptions = {}) {
-    this.readOnly = options.readOnly ?? false;
-    try {
-      this.fd = fs.openSync(path, this.readOnly ? 'r' : 'r+');
-    } catch (error) {
-      throw new ConfigError(`virtio-blk: cannot open ${path}: ${(error as Error).message}`, { cause: error });
-    }
-    try {
-      this.sectors = BigInt(fs.fstatSync(this.fd).size) / BigInt(SECTOR_SIZE);
-    } catch (error) {
-      fs.closeSync(this.fd);
-      throw new ConfigError(`virtio-blk: cannot stat ${path}: ${(error as Error).message}`, { cause: error });
-    }
-    this.id = Buffer.from((options.id ?? path.split('/').at(-1) ?? '').slice(0, ID_BYTES));
-  }
-
-  close(): void {
-    fs.closeSync(this.fd);
-  }
+/** The module export the device's host calls. */
+export function createBackend(context: BackendContext, args: BlkBackendArgs): VirtioBlkBackend {
+  return new VirtioBlkBackend(context, args);
 }
 
-export function blkDevice(file: BlockFile): VirtioDeviceDescription {
-  const config = Buffer.alloc(CONFIG_SIZE);
-  config.writeBigUInt64LE(file.sectors, 0);
-  config.writeUInt32LE(SEG_MAX, 12);
-  config.writeUInt32LE(SECTOR_SIZE, 20);
-  config.writeUInt32LE(MAX_DISCARD_SECTORS, 36);
-  config.writeUInt32LE(MAX_SEGMENTS, 40);
-  config.writeUInt32LE(1, 44);
-  config.writeUInt32LE(MAX_DISCARD_SECTORS, 48);
-  config.writeUInt32LE(MAX_SEGMENTS, 52);
-  const bits = [VirtioFeature.INDIRECT_DESC, BlkFeature.SEG_MAX, BlkFeature.BLK_SIZE, BlkFeature.FLUSH, ...(file.readOnly ? [BlkFeature.RO] : [BlkFeature.DISCARD, BlkFeature.WRITE_ZEROES])];
-  return { deviceId: VirtioDeviceId.BLOCK, features: bits.reduce((all, bit) => all | (1n << bit), 0n), queueSizes: [BLK_QUEUE_SIZE], config };
-}
+class RequestRefused extends Error {}
 
 export class VirtioBlkBackend implements VirtioBackend {
   readonly #context: BackendContext;
-  readonly #file: BlockFile;
+  readonly #file: BlkBackendArgs;
+  readonly #counters: DeviceCounters<BlkCounter> | undefined;
   #queue: SplitVirtqueue | undefined;
-  #draining = false;
-  #again = false;
-  /** Requests completed, by status. */
-  readonly completed = { ok: 0, ioerr: 0, unsupp: 0 };
+  #running = true;
+  #continuation: NodeJS.Immediate | undefined;
   /** A host-side failure that stopped the device (guest errors are VirtqueueErrors and not kept here). */
   error: Error | undefined;
 
-  constructor(context: BackendContext, file: BlockFile) {
+  constructor(context: BackendContext, file: BlkBackendArgs) {
     this.#context = context;
     this.#file = file;
+    this.#counters = context.counters as DeviceCounters<BlkCounter> | undefined;
   }
 
   activate(): void {
@@ -97,114 +59,148 @@ export class VirtioBlkBackend implements VirtioBackend {
 
   reset(): void {
     this.#queue = undefined;
+    this.#cancelContinuation();
   }
 
   notify(): void {
-    if (this.#draining) {
-      this.#again = true;
-      return;
-    }
-    void this.#drain();
+    if (this.#continuation === undefined) this.#serveTurn();
   }
 
-  /** Resolves once every request made available so far is complete (for tests and shutdown). */
+  pause(): void {
+    this.#running = false;
+    this.#cancelContinuation();
+  }
+
+  resume(): void {
+    this.#running = true;
+  }
+
+  quiesce(): void {
+    this.pause();
+    this.#queue = undefined;
+  }
+
+  /** Resolves once every chain made available so far has been served (a continuation may be pending). */
   async idle(): Promise<void> {
-    while (this.#draining) await new Promise((resolve) => setImmediate(resolve));
+    while (this.#continuation !== undefined) await new Promise((resolve) => setImmediate(resolve));
   }
 
-  async #drain(): Promise<void> {
-    this.#draining = true;
+  #cancelContinuation(): void {
+    if (this.#continuation !== undefined) clearImmediate(this.#continuation);
+    this.#continuation = undefined;
+  }
+
+  /** Serves up to BLK_CHAINS_PER_TURN chains, then signals once; yields if more are waiting. */
+  #serveTurn(): void {
+    this.#continuation = undefined;
+    const queue = this.#queue;
+    if (!this.#running || queue === undefined || queue.failure !== undefined) return;
+    let served = 0;
     try {
-      do {
-        this.#again = false;
-        const queue = this.#queue;
-        if (queue === undefined || queue.failure !== undefined) return;
-        for (let chain = queue.pop(); chain !== undefined; chain = queue.pop()) {
-          const request = parseBlkRequest(chain);
-          if (request === undefined) throw new VirtqueueError('BUFFER_OUT_OF_RANGE', `block request ${chain.head} has no header or no status byte`);
-          const written = await this.#serve(request);
-          if (this.#queue !== queue) return; // reset while the I/O ran
-          queue.pushUsed(chain.head, written);
-          signalUsed(this.#context, queue);
-        }
-      } while (this.#again);
+      for (let chain = queue.pop(); chain !== undefined; chain = served < BLK_CHAINS_PER_TURN ? queue.pop() : undefined) {
+        const request = parseBlkRequest(chain);
+        if (request === undefined) throw new VirtqueueError('BUFFER_OUT_OF_RANGE', `block request ${chain.head} has no header or no status byte`);
+        queue.pushUsed(chain.head, this.#serve(request));
+        served++;
+      }
+      if (served > 0) signalUsed(this.#context, queue);
+      if (served >= BLK_CHAINS_PER_TURN && queue.pending > 0) this.#continuation = setImmediate(() => this.#serveTurn());
     } catch (error) {
       this.error = deviceBroken(this.#context, error) ?? this.error;
-    } finally {
-      this.#draining = false;
     }
   }
 
-  /** Does the request; returns the bytes written into the chain (data + status). */
-  async #serve(request: BlkRequest): Promise<number> {
+  /** Does one request; returns the bytes written into the chain (data + status). */
+  #serve(request: BlkRequest): number {
+    const started = process.hrtime.bigint();
     let status: number = BlkStatus.OK;
     let dataWritten = 0;
     try {
       switch (request.type) {
         case BlkRequestType.IN:
           this.#checkRange(request.sector, request.writableBytes);
-          if ((await readv(this.#file.fd, request.writable, Number(request.sector) * SECTOR_SIZE)).bytesRead !== request.writableBytes) status = BlkStatus.IOERR;
+          if (fs.readvSync(this.#file.fd, request.writable, Number(request.sector) * SECTOR_SIZE) !== request.writableBytes) status = BlkStatus.IOERR;
           else dataWritten = request.writableBytes;
+          this.#count('reads', 'readBytes', dataWritten);
           break;
         case BlkRequestType.OUT:
-          if (this.#file.readOnly) throw new Error('read-only');
+          this.#writable();
           this.#checkRange(request.sector, request.readableBytes);
-          if ((await writev(this.#file.fd, request.readable, Number(request.sector) * SECTOR_SIZE)).bytesWritten !== request.readableBytes) status = BlkStatus.IOERR;
+          if (fs.writevSync(this.#file.fd, request.readable, Number(request.sector) * SECTOR_SIZE) !== request.readableBytes) status = BlkStatus.IOERR;
+          this.#count('writes', 'writeBytes', status === BlkStatus.OK ? request.readableBytes : 0);
           break;
         case BlkRequestType.FLUSH:
-          if (!this.#file.readOnly) await fsync(this.#file.fd);
+          if (!this.#file.readOnly) fs.fsyncSync(this.#file.fd);
+          this.#counters?.add('flushes');
           break;
-        case BlkRequestType.GET_ID: {
-          let offset = 0;
-          for (const view of request.writable) {
-            const part = this.#file.id.subarray(offset, offset + view.length);
-            view.fill(0);
-            view.set(part);
-            offset += view.length;
-          }
-          dataWritten = Math.min(request.writableBytes, ID_BYTES);
+        case BlkRequestType.GET_ID:
+          dataWritten = this.#writeId(request);
           break;
-        }
         case BlkRequestType.DISCARD:
         case BlkRequestType.WRITE_ZEROES:
-          if (this.#file.readOnly) throw new Error('read-only');
-          await this.#zeroSegments(request);
+          this.#writable();
+          this.#zeroSegments(request);
           break;
         default:
           status = BlkStatus.UNSUPP;
       }
-    } catch {
+    } catch (error) {
+      // A refused request (out of range, read-only) or a host I/O error: the guest sees IOERR.
+      if (!(error instanceof RequestRefused) && !isHostIoError(error)) throw error;
       status = BlkStatus.IOERR;
+      dataWritten = 0;
     }
     request.status[0] = status;
-    if (status === BlkStatus.OK) this.completed.ok++;
-    else if (status === BlkStatus.IOERR) this.completed.ioerr++;
-    else this.completed.unsupp++;
-    return (status === BlkStatus.OK ? dataWritten : 0) + 1;
+    this.#counters?.add(status === BlkStatus.OK ? 'ok' : status === BlkStatus.IOERR ? 'ioerr' : 'unsupp');
+    this.#counters?.add('serviceNs', Number(process.hrtime.bigint() - started));
+    return dataWritten + 1;
   }
 
+  #count(requests: BlkCounter, bytes: BlkCounter, amount: number): void {
+    this.#counters?.add(requests);
+    this.#counters?.add(bytes, amount);
+  }
+
+  #writable(): void {
+    if (this.#file.readOnly) throw new RequestRefused('the disk is read-only');
+  }
+
+  /** [sector, sector + bytes/512) must lie inside the disk; data comes in whole sectors. */
   #checkRange(sector: bigint, bytes: number): void {
-    if (bytes % SECTOR_SIZE !== 0) throw new Error('data is not a whole number of sectors');
-    if (sector + BigInt(bytes / SECTOR_SIZE) > this.#file.sectors) throw new Error('beyond the end of the disk');
+    if (bytes % SECTOR_SIZE !== 0) throw new RequestRefused('data is not a whole number of sectors');
+    if (sector + BigInt(bytes / SECTOR_SIZE) > this.#file.sectors) throw new RequestRefused('beyond the end of the disk');
   }
 
-  async #zeroSegments(request: BlkRequest): Promise<void> {
-    if (request.readableBytes === 0 || request.readableBytes % BLK_SEGMENT_SIZE !== 0 || request.readableBytes / BLK_SEGMENT_SIZE > MAX_SEGMENTS) throw new Error('bad segment list');
-    const segments = Buffer.concat(request.readable);
-    const zeros = Buffer.alloc(ZERO_CHUNK);
-    for (let at = 0; at < segments.length; at += BLK_SEGMENT_SIZE) {
-      const sector = segments.readBigUInt64LE(at);
-      const count = segments.readUInt32LE(at + 8);
-      if (count > MAX_DISCARD_SECTORS) throw new Error('segment too long');
-      this.#checkRange(sector, count * SECTOR_SIZE);
-      let position = Number(sector) * SECTOR_SIZE;
-      let left = count * SECTOR_SIZE;
-      while (left > 0) {
-        const chunk = Math.min(left, ZERO_CHUNK);
-        await write(this.#file.fd, zeros, 0, chunk, position);
-        position += chunk;
-        left -= chunk;
-      }
+  #writeId(request: BlkRequest): number {
+    let offset = 0;
+    for (const view of request.writable) {
+      view.fill(0);
+      view.set(this.#file.id.subarray(Math.min(offset, BLK_ID_BYTES), Math.min(offset + view.length, BLK_ID_BYTES)));
+      offset += view.length;
+    }
+    return Math.min(request.writableBytes, BLK_ID_BYTES);
+  }
+
+  #zeroSegments(request: BlkRequest): void {
+    if (request.readableBytes !== BLK_SEGMENT_SIZE * MAX_DISCARD_SEGMENTS) throw new RequestRefused(`${MAX_DISCARD_SEGMENTS} discard segment per request`);
+    const segment = Buffer.concat(request.readable);
+    const sector = segment.readBigUInt64LE(0);
+    const count = segment.readUInt32LE(8);
+    if (count > MAX_DISCARD_SECTORS) throw new RequestRefused('segment longer than max_discard_sectors');
+    this.#checkRange(sector, count * SECTOR_SIZE);
+    let position = Number(sector) * SECTOR_SIZE;
+    let left = count * SECTOR_SIZE;
+    while (left > 0) {
+      const chunk = Math.min(left, ZERO_CHUNK);
+      const written = fs.writeSync(this.#file.fd, ZEROS, 0, chunk, position);
+      if (written <= 0) throw new RequestRefused('short write');
+      position += written;
+      left -= written;
     }
   }
+}
+
+/** An errno error from a file operation (EIO, ENOSPC, ...): the guest's request fails, the device lives on. */
+function isHostIoError(error: unknown): boolean {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && typeof (error as NodeJS.ErrnoException).syscall === 'string';
 }

@@ -11,6 +11,14 @@ export const BLK_HEADER_SIZE = 16;
 export const SECTOR_SIZE = 512;
 /** discard / write-zeroes segment: sector u64, num_sectors u32, flags u32 */
 export const BLK_SEGMENT_SIZE = 16;
+/**
+ * Sectors one discard or write-zeroes segment may cover (the config space's max_discard_sectors and
+ * max_write_zeroes_sectors). Node has no hole punching, so both are zero writes: 64 Ki sectors (32 MiB)
+ * bounds the time one request holds the back end's thread.
+ */
+export const MAX_DISCARD_SECTORS = 0x10000;
+/** Segments per discard or write-zeroes request (max_discard_seg, max_write_zeroes_seg). */
+export const MAX_DISCARD_SEGMENTS = 1;
 
 export interface BlkRequest {
   type: number;

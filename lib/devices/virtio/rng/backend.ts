@@ -1,62 +1,108 @@
-// virtio-rng (virtio 1.2, 5.4): one request queue; each chain's writable buffers are filled from the
-// host's CSPRNG and returned. Runs on the back end's thread (the main thread): `notify()` is called
-// when the queue's ioeventfd fires (or the transport's onNotify hook in the fallback path) and
-// `signal` injects the interrupt (irqfd).
+// The virtio-rng back end: fills each request's writable buffers from the host's CSPRNG. A guest may
+// make one chain as large as its memory, so the work is bounded: at most RNG_BYTES_PER_TURN bytes per
+// turn of the event loop (the spec lets the device use less than the whole buffer: 5.4.6.1), then it
+// yields and goes on with the next chains.
 import { randomFillSync } from 'node:crypto';
+import type { DeviceCounters } from '../../counters';
+import type { BackendContext, VirtioBackend } from '../transport/backend';
 import { deviceBroken, openQueues, signalUsed } from '../transport/backend-support';
-import type { BackendContext, VirtioBackend } from '../transport/mmio-device';
-import { VirtioDeviceId, VirtioFeature } from '../transport/mmio-registers';
-import type { VirtioDeviceDescription } from '../transport/mmio-state';
 import type { SplitVirtqueue } from '../transport/split-virtqueue';
 
-export const RNG_QUEUE_SIZE = 256;
+/** Random bytes handed out per turn of the event loop, and the most one chain gets. */
+export const RNG_BYTES_PER_TURN = 64 * 1024;
 
-export function rngDevice(): VirtioDeviceDescription {
-  return { deviceId: VirtioDeviceId.ENTROPY, features: (1n << VirtioFeature.INDIRECT_DESC) | (1n << VirtioFeature.EVENT_IDX), queueSizes: [RNG_QUEUE_SIZE] };
-}
+export const RNG_COUNTERS = ['requests', 'bytes'] as const;
+type RngCounter = (typeof RNG_COUNTERS)[number];
 
-export interface RngBackendOptions extends BackendContext {
+export interface RngBackendOptions {
   /** Source of randomness (tests may pass their own). */
   fill?: (buffer: Uint8Array) => void;
 }
 
+export function createBackend(context: BackendContext, options: RngBackendOptions = {}): VirtioRngBackend {
+  return new VirtioRngBackend(context, options);
+}
+
 export class VirtioRngBackend implements VirtioBackend {
-  readonly #options: RngBackendOptions;
+  readonly #context: BackendContext;
   readonly #fill: (buffer: Uint8Array) => void;
+  readonly #counters: DeviceCounters<RngCounter> | undefined;
   #queue: SplitVirtqueue | undefined;
+  #running = true;
+  #continuation: NodeJS.Immediate | undefined;
   /** Bytes handed to the guest so far. */
   served = 0;
   /** A host-side failure that stopped the device (guest errors only set NEEDS_RESET). */
   error: Error | undefined;
 
-  constructor(options: RngBackendOptions) {
-    this.#options = options;
+  constructor(context: BackendContext, options: RngBackendOptions = {}) {
+    this.#context = context;
     this.#fill = options.fill ?? ((buffer) => randomFillSync(buffer));
+    this.#counters = context.counters as DeviceCounters<RngCounter> | undefined;
   }
 
   /** DRIVER_OK: take the queue the driver set up (a broken setup marks the device NEEDS_RESET). */
   activate(): void {
-    this.#queue = openQueues(this.#options, [0])?.[0];
+    this.#queue = openQueues(this.#context, [0])?.[0];
   }
 
   reset(): void {
     this.#queue = undefined;
+    this.#cancel();
   }
 
-  /** The driver notified the queue: serve every available request. */
+  /** The driver notified the queue: serve what is available, a turn's worth at a time. */
   notify(_queue = 0): void {
+    if (this.#continuation === undefined) this.#serveTurn();
+  }
+
+  pause(): void {
+    this.#running = false;
+    this.#cancel();
+  }
+
+  resume(): void {
+    this.#running = true;
+  }
+
+  quiesce(): void {
+    this.pause();
+    this.#queue = undefined;
+  }
+
+  #cancel(): void {
+    if (this.#continuation !== undefined) clearImmediate(this.#continuation);
+    this.#continuation = undefined;
+  }
+
+  #serveTurn(): void {
+    this.#continuation = undefined;
     const queue = this.#queue;
-    if (queue === undefined || queue.failure !== undefined) return;
+    if (!this.#running || queue === undefined || queue.failure !== undefined) return;
+    let budget = RNG_BYTES_PER_TURN;
+    let used = false;
     try {
-      for (let chain = queue.pop(); chain !== undefined; chain = queue.pop()) {
-        for (const buffer of chain.writable) this.#fill(buffer);
-        this.served += chain.writableBytes;
-        queue.pushUsed(chain.head, chain.writableBytes);
+      while (budget > 0) {
+        const chain = queue.pop();
+        if (chain === undefined) break;
+        let written = 0;
+        for (const buffer of chain.writable) {
+          if (written >= budget) break;
+          const part = buffer.subarray(0, Math.min(buffer.length, budget - written));
+          this.#fill(part);
+          written += part.length;
+        }
+        budget -= written;
+        this.served += written;
+        this.#counters?.add('requests');
+        this.#counters?.add('bytes', written);
+        queue.pushUsed(chain.head, written);
+        used = true;
       }
+      if (used) signalUsed(this.#context, queue);
+      if (budget <= 0 && queue.pending > 0) this.#continuation = setImmediate(() => this.#serveTurn());
     } catch (error) {
-      this.error = deviceBroken(this.#options, error) ?? this.error;
-      return;
+      this.error = deviceBroken(this.#context, error) ?? this.error;
     }
-    signalUsed(this.#options, queue);
   }
 }

@@ -1,7 +1,7 @@
 // What every virtio back end does the same way: take its queues at DRIVER_OK, interrupt the driver
 // after using buffers, and give up on a device the guest broke (NEEDS_RESET plus a config interrupt).
 import { InterruptBit } from './mmio-registers';
-import type { BackendContext } from './mmio-device';
+import type { BackendContext } from './backend';
 import { VirtqueueError } from './errors';
 import { SplitVirtqueue } from './split-virtqueue';
 
@@ -11,7 +11,7 @@ export function openQueues(context: BackendContext, indices: readonly number[]):
     return indices.map((index) => {
       const config = context.transport.queueConfig(index);
       if (config === undefined) throw new VirtqueueError('RING_OUT_OF_RANGE', `queue ${index} was not made ready before DRIVER_OK`);
-      return new SplitVirtqueue(context.memory, config);
+      return new SplitVirtqueue(context.memory, config, context.transport.queueIndices(index));
     });
   } catch (error) {
     deviceBroken(context, error);

@@ -1,128 +1,222 @@
-// The main thread's side of one virtio-mmio device on a Machine: the shared transport state, the
-// worker module spec, an ioeventfd per queue (a guest's QueueNotify write signals it inside KVM, no
-// vCPU exit) watched on this event loop, and an irqfd for the interrupt. The back end does the work.
+// A virtio-mmio device on a machine: the Device the manager places (a 4 KiB window and a line), the
+// shared transport state its vCPU-thread half serves registers from (mmio-module.ts), the eventfds
+// that connect it to the guest without vCPU exits (an ioeventfd per queue, an irqfd, a status eventfd
+// for the vCPU half), and its back end: a module hosted on an I/O thread (lib/devices/io-threads), or
+// a factory run on the main thread (custom devices). The device owns its eventfds and closes them
+// after the back end has quiesced and guest memory is gone.
 import * as path from 'node:path';
+import { device as amlDevice, extendedInterrupt, integer, memory32Fixed, name, resourceTemplate, string } from '../../../arch/x86_64/acpi/aml';
+import { ConfigError, VmmError } from '../../../kvm/errors';
 import { EventFd } from '../../../kvm/eventfd';
 import type { GuestMemory } from '../../../memory/guest-memory';
-import type { Machine } from '../../../runner/machine';
+import type { MachineAttachContext } from '../../../runner/machine-device';
 import type { DeviceModuleSpec } from '../../../runner/messages';
-import { DeviceStatus, MmioReg, VIRTIO_MMIO_WINDOW } from './mmio-registers';
+import { DeviceCounters } from '../../counters';
+import { type Device, type DeviceNeeds, PlacedDevice } from '../../device';
+import { hostHalf, localHandle, type HostedHandle } from '../../io-threads/pool';
+import type { HostedEvent } from '../../io-threads/protocol';
+import { restoreSharedBuffers, saveSharedBuffers } from '../../shared-state';
+import type { BackendFactory, BackendModuleSpec } from './backend';
+import { type HostedBackendArgs, runnerHalf } from './backend-host';
+import { BackendRunner, type BackendFds } from './backend-runner';
+import { MmioReg, VIRTIO_MMIO_WINDOW } from './mmio-registers';
 import { createVirtioMmioState, type VirtioDeviceDescription, type VirtioMmioState } from './mmio-state';
-import { isVirtioMmioEvent } from './mmio-module';
+import type { VirtioMmioModuleArgs } from './mmio-module';
 import { VirtioMmioTransport } from './mmio-transport';
 
 const MODULE_PATH = path.join(__dirname, 'mmio-module.js');
+const HOST_MODULE_PATH = path.join(__dirname, 'backend-host.js');
 const NOTIFY_WIDTH = 4;
-
-export interface VirtioBackend {
-  /** DRIVER_OK: take the queues (transport.queueConfig) and start. */
-  activate(): void;
-  /** The driver reset the device. */
-  reset(): void;
-  /** The driver notified `queue`. */
-  notify(queue: number): void;
-  /** The machine is gone: release what the back end opened itself (sockets, servers). */
-  close?(): void;
-}
-
-export interface BackendContext {
-  transport: VirtioMmioTransport;
-  memory: GuestMemory;
-  /** Injects the device's interrupt (irqfd). */
-  signal: () => void;
-}
+/** Linux's name for a virtio-mmio device in ACPI. */
+const VIRTIO_MMIO_ACPI_HID = 'LNRO0005';
 
 export interface VirtioMmioDeviceOptions {
-  base: number;
-  irq: number;
+  /** A stable id (default: `<idPrefix><n>`). */
+  id?: string;
+  /** What it is, e.g. 'virtio-blk' (default 'virtio'). */
+  kind?: string;
+  /** Prefix of generated ids (default 'virtio'). */
+  idPrefix?: string;
+  /** The MMIO window's base (default: placed by the machine). */
+  base?: number;
+  /** Its interrupt line (default: placed by the machine). */
+  irq?: number;
   device: VirtioDeviceDescription;
-  backend: (context: BackendContext) => VirtioBackend;
+  /**
+   * The back end: a module (hosted on an I/O thread; its export gets `(context, args)`) or a factory
+   * (run on the main thread).
+   */
+  backend: BackendModuleSpec | BackendFactory;
+  /** Names of counters the back end keeps (context.counters), readable through `counters`. */
+  counters?: readonly string[];
 }
 
-export class VirtioMmioDevice {
-  readonly base: number;
-  readonly irq: number;
+interface OwnedFds {
+  irq: EventFd;
+  status: EventFd;
+  notify: EventFd[];
+}
+
+export class VirtioMmioDevice extends PlacedDevice implements Device {
+  readonly kind: string;
+  readonly idPrefix: string;
+  readonly needs: DeviceNeeds;
   readonly state: VirtioMmioState;
+  /** The transport as the main thread sees it (status, features, config space). */
   readonly transport: VirtioMmioTransport;
-  readonly #options: VirtioMmioDeviceOptions;
-  readonly #eventFds: EventFd[] = [];
-  #backend: VirtioBackend | undefined;
-  #active = false;
-  /** Notifications that reached the register instead of an ioeventfd (should stay 0 with KVM). */
-  fallbackNotifications = 0;
-  /** Set if the host side failed (the device then reports NEEDS_RESET). */
+  /** What the back end counts, readable here wherever it runs. */
+  readonly counters: DeviceCounters | undefined;
+  readonly #backend: BackendModuleSpec | BackendFactory;
+  #fds: OwnedFds | undefined;
+  #memory: GuestMemory | undefined;
+  #host: HostedHandle | undefined;
+  #restoreBackend: unknown;
+  #quiesced = false;
+  /** A host-side failure of the back end (guest errors only set NEEDS_RESET). */
   error: Error | undefined;
 
   constructor(options: VirtioMmioDeviceOptions) {
-    this.#options = options;
-    this.base = options.base;
-    this.irq = options.irq;
+    super(options.id);
+    if (typeof options.backend !== 'function' && (typeof options.backend !== 'object' || options.backend === null || typeof options.backend.module !== 'string')) {
+      throw new ConfigError('virtio device: backend must be a factory function or { module, export?, args? }');
+    }
+    if (options.base !== undefined && (!Number.isSafeInteger(options.base) || options.base % VIRTIO_MMIO_WINDOW !== 0)) {
+      throw new ConfigError(`virtio device: base 0x${options.base.toString(16)} is not a multiple of the ${VIRTIO_MMIO_WINDOW}-byte window`);
+    }
+    this.kind = options.kind ?? 'virtio';
+    this.idPrefix = options.idPrefix ?? 'virtio';
     this.state = createVirtioMmioState(options.device);
     this.transport = new VirtioMmioTransport(this.state);
+    this.counters = options.counters === undefined ? undefined : new DeviceCounters(options.counters);
+    this.#backend = options.backend;
+    this.needs = { mmioWindow: { size: VIRTIO_MMIO_WINDOW, base: options.base }, irq: { line: options.irq } };
   }
 
-  /** For MachineConfig.devices. */
-  get moduleSpec(): DeviceModuleSpec {
-    return { module: MODULE_PATH, args: { state: this.state, base: this.base } };
+  /** The window's base (after placement). */
+  get base(): number {
+    return (this.placement.mmio as { base: number }).base;
   }
 
-  /** How Linux learns of the device (needs CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES). */
-  get kernelCmdline(): string {
+  get irq(): number {
+    return this.placement.irq as number;
+  }
+
+  get worker(): DeviceModuleSpec {
+    const fds = this.#requireFds();
+    return { module: MODULE_PATH, args: { state: this.state, base: this.base, statusFd: fds.status.fd } satisfies VirtioMmioModuleArgs };
+  }
+
+  /** Creates the eventfds and wires them into the VM: an irqfd for the line, an ioeventfd per queue. */
+  attach(context: MachineAttachContext): void {
+    if (this.#fds !== undefined) throw new ConfigError(`virtio device ${this.id} is already attached to a machine`);
+    const created: EventFd[] = [];
+    try {
+      const make = (): EventFd => {
+        const fd = new EventFd();
+        created.push(fd);
+        return fd;
+      };
+      const fds: OwnedFds = { irq: make(), status: make(), notify: [] };
+      context.vm.irqfd(fds.irq.fd, this.irq);
+      for (let queue = 0; queue < this.transport.queueCount; queue++) {
+        const notify = make();
+        fds.notify.push(notify);
+        context.vm.ioeventfd(notify.fd, { pio: false, address: this.base + MmioReg.QUEUE_NOTIFY, length: NOTIFY_WIDTH, datamatch: BigInt(queue) });
+      }
+      this.#fds = fds;
+      this.#memory = context.memory;
+    } catch (error) {
+      for (const fd of created) fd.close();
+      throw error;
+    }
+  }
+
+  /** Hosts the back end (on an I/O thread for a module, here for a factory) and starts it. */
+  async start(): Promise<void> {
+    if (this.#host !== undefined || this.#quiesced) return;
+    const fds = this.#requireFds();
+    const memory = this.#memory as GuestMemory;
+    const backendFds: BackendFds = { irq: fds.irq.fd, status: fds.status.fd, notify: fds.notify.map((fd) => fd.fd) };
+    const onEvent = (event: HostedEvent): void => {
+      if (event.kind === 'error') this.#failed(Object.assign(new VmmError(event.error.message), { stack: event.error.stack }));
+    };
+    if (typeof this.#backend === 'function') {
+      const runner = new BackendRunner(this.#backend, { transport: this.transport, memory, ...(this.counters !== undefined ? { counters: this.counters } : {}) }, backendFds, (error) => this.#failed(error));
+      if (this.#restoreBackend !== undefined) runner.backend.restoreState?.(this.#restoreBackend);
+      runner.start();
+      this.#host = localHandle(runnerHalf(runner));
+      return;
+    }
+    const args: HostedBackendArgs = {
+      backend: this.#backend,
+      state: this.state,
+      memory: memory.descriptors(),
+      fds: backendFds,
+      ...(this.counters !== undefined ? { counters: this.counters.shared } : {}),
+      ...(this.#restoreBackend !== undefined ? { restore: this.#restoreBackend } : {}),
+    };
+    this.#host = await hostHalf({ module: HOST_MODULE_PATH, export: 'hostVirtioBackend', args }, onEvent);
+  }
+
+  /** Stops serving the queues until resume() (the vCPUs are paused). */
+  async pause(): Promise<void> {
+    await this.#host?.call('pause');
+  }
+
+  async resume(): Promise<void> {
+    await this.#host?.call('resume');
+  }
+
+  async quiesce(): Promise<void> {
+    if (this.#quiesced) return;
+    this.#quiesced = true;
+    await this.#host?.call('quiesce');
+  }
+
+  /** Closes the eventfds (the machine calls it after quiesce and after guest memory is released). */
+  close(): void {
+    const fds = this.#fds;
+    this.#fds = undefined;
+    this.#memory = undefined;
+    if (fds === undefined) return;
+    for (const fd of [fds.irq, fds.status, ...fds.notify]) fd.close();
+  }
+
+  /** How Linux learns of the device without ACPI (needs CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES). */
+  kernelCmdline(): string {
     return `virtio_mmio.device=${VIRTIO_MMIO_WINDOW / 1024}K@0x${this.base.toString(16)}:${this.irq}`;
   }
 
-  /** Wires the eventfds into the machine's VM; call after Machine.create, before start. */
-  attach(machine: Machine): void {
-    const irq = new EventFd();
-    this.#eventFds.push(irq);
-    machine.vm.irqfd(irq.fd, this.irq);
-    this.#backend = this.#options.backend({ transport: this.transport, memory: machine.memory, signal: () => irq.signal() });
-    for (let queue = 0; queue < this.transport.queueCount; queue++) {
-      const notify = new EventFd();
-      this.#eventFds.push(notify);
-      machine.vm.ioeventfd(notify.fd, { pio: false, address: this.base + MmioReg.QUEUE_NOTIFY, length: NOTIFY_WIDTH, datamatch: BigInt(queue) });
-      notify.watch(
-        () => this.#notify(queue),
-        (error) => {
-          // Polling the eventfd failed (not the guest's doing): keep the error, stop serving the device.
-          this.error = error;
-          this.transport.markNeedsReset();
-        },
-      );
-    }
-    machine.on('device-message', (_vcpu, payload) => {
-      if (!isVirtioMmioEvent(payload) || payload.virtioMmio !== this.base) return;
-      if (payload.event === 'notify') {
-        this.fallbackNotifications++;
-        this.#notify(payload.queue);
-      } else {
-        this.#sync();
-      }
-    });
-    void machine.exited.then(() => this.close());
+  acpiNode(): Uint8Array {
+    const ordinal = this.placement.windowOrdinal ?? 0;
+    return amlDevice(
+      `V${ordinal.toString().padStart(3, '0')}`,
+      name('_HID', string(VIRTIO_MMIO_ACPI_HID)),
+      name('_UID', integer(ordinal)),
+      name('_CCA', integer(1)), // DMA is cache coherent
+      name('_CRS', resourceTemplate(memory32Fixed(this.base, VIRTIO_MMIO_WINDOW), extendedInterrupt(this.irq, { edge: true }))),
+    );
   }
 
-  /** Releases the eventfds and whatever the back end opened; runs by itself when the machine ends. */
-  close(): void {
-    for (const fd of this.#eventFds.splice(0)) fd.close();
-    this.#backend?.close?.();
-    this.#backend = undefined;
+  /** The transport (registers, queue setup and ring positions) and the back end's own state. */
+  async saveState(): Promise<unknown> {
+    const backend = await this.#host?.call('saveState');
+    return { transport: saveSharedBuffers({ slots: this.state.slots, config: this.state.config }), ...(backend !== undefined ? { backend } : {}) };
   }
 
-  #notify(queue: number): void {
-    this.#sync();
-    if (this.#active) this.#backend?.notify(queue);
+  restoreState(state: unknown): void {
+    const saved = state as { transport?: unknown; backend?: unknown } | null;
+    if (typeof saved !== 'object' || saved === null) throw new ConfigError(`virtio device ${this.id}: saved state is not an object`);
+    restoreSharedBuffers(`virtio device ${this.id}`, { slots: this.state.slots, config: this.state.config }, saved.transport);
+    this.#restoreBackend = saved.backend;
   }
 
-  /** Follows the shared status: activate on DRIVER_OK, reset when it is gone. */
-  #sync(): void {
-    const live = (this.transport.status & DeviceStatus.DRIVER_OK) !== 0;
-    if (live && !this.#active) {
-      this.#active = true;
-      this.#backend?.activate();
-    } else if (!live && this.#active) {
-      this.#active = false;
-      this.#backend?.reset();
-    }
+  #requireFds(): OwnedFds {
+    if (this.#fds === undefined) throw new ConfigError(`virtio device ${this.placed ? this.id : this.kind} is not attached to a machine`);
+    return this.#fds;
+  }
+
+  #failed(error: Error): void {
+    this.error ??= error;
   }
 }

@@ -1,8 +1,10 @@
-// Device module for the vCPU workers: the virtio-mmio register window on this worker's MMIO bus.
-// Driver status changes (and notifications no ioeventfd caught) go to the main thread's back end as
-// messages; the back end also checks the shared status itself, so message order never matters.
+// The vCPU-thread half of a virtio-mmio device: its register window on this worker's MMIO bus. A
+// status change (DRIVER_OK, reset) and a queue notification that reached the register (no ioeventfd
+// claimed it) signal the device's status eventfd, which the back end's thread watches; the back end
+// reads the shared status itself, so the order of signals never matters.
 import { ConfigError } from '../../../kvm/errors';
 import type { DeviceContext } from '../../../runner/device-context';
+import { signalEventFd } from './fd-watch';
 import { VIRTIO_MMIO_WINDOW } from './mmio-registers';
 import { isVirtioMmioState, type VirtioMmioState } from './mmio-state';
 import { VirtioMmioTransport } from './mmio-transport';
@@ -10,23 +12,24 @@ import { VirtioMmioTransport } from './mmio-transport';
 export interface VirtioMmioModuleArgs {
   state: VirtioMmioState;
   base: number;
-}
-
-export type VirtioMmioEvent = { virtioMmio: number } & ({ event: 'driver-ok' | 'reset' } | { event: 'notify'; queue: number });
-
-export function isVirtioMmioEvent(payload: unknown): payload is VirtioMmioEvent {
-  return typeof payload === 'object' && payload !== null && typeof (payload as VirtioMmioEvent).virtioMmio === 'number';
+  /** The device's status eventfd (owned by its main-thread half). */
+  statusFd: number;
 }
 
 export function setup(context: DeviceContext, rawArgs: unknown): void {
-  const { state, base } = (rawArgs ?? {}) as Partial<VirtioMmioModuleArgs>;
-  if (!isVirtioMmioState(state) || !Number.isSafeInteger(base)) throw new ConfigError('virtio-mmio module: args must be { state: VirtioMmioState, base: number }');
-  const at = base as number;
-  const post = (event: VirtioMmioEvent): void => context.post(event);
-  const transport = new VirtioMmioTransport(state, {
-    onDriverOk: () => post({ virtioMmio: at, event: 'driver-ok' }),
-    onReset: () => post({ virtioMmio: at, event: 'reset' }),
-    onNotify: (queue) => post({ virtioMmio: at, event: 'notify', queue }),
+  const { state, base, statusFd } = (rawArgs ?? {}) as Partial<VirtioMmioModuleArgs>;
+  if (!isVirtioMmioState(state) || !Number.isSafeInteger(base) || !Number.isInteger(statusFd)) {
+    throw new ConfigError('virtio-mmio module: args must be { state: VirtioMmioState, base: number, statusFd: number }');
+  }
+  const fd = statusFd as number;
+  const signal = (): void => signalEventFd(fd);
+  const transport: VirtioMmioTransport = new VirtioMmioTransport(state, {
+    onDriverOk: signal,
+    onReset: signal,
+    onNotify: (queue) => {
+      transport.recordNotify(queue);
+      signal();
+    },
   });
-  context.mmio.register(at, VIRTIO_MMIO_WINDOW, transport, 'virtio-mmio');
+  context.mmio.register(base as number, VIRTIO_MMIO_WINDOW, transport, 'virtio-mmio');
 }

@@ -21,10 +21,32 @@ export const TransportSlot = {
   DEVICE_FEATURES_LOW: 10,
   DEVICE_FEATURES_HIGH: 11,
   QUEUE_COUNT: 12,
+  /** Queues whose notification reached the register (no ioeventfd claimed it): bit n = queue n. */
+  PENDING_NOTIFY: 13,
+  /** Notifications that reached the register (should stay 0 with KVM's ioeventfds). */
+  REGISTER_NOTIFIES: 14,
   HEADER: 16,
 } as const;
 
-export const QueueSlot = { NUM_MAX: 0, NUM: 1, READY: 2, DESC_LOW: 3, DESC_HIGH: 4, DRIVER_LOW: 5, DRIVER_HIGH: 6, DEVICE_LOW: 7, DEVICE_HIGH: 8, STRIDE: 10 } as const;
+/**
+ * Per-queue slots: what the driver wrote, then where the device is in the rings (the back end's
+ * SplitVirtqueue keeps its indices here, so the device's state is all in this buffer).
+ */
+export const QueueSlot = {
+  NUM_MAX: 0,
+  NUM: 1,
+  READY: 2,
+  DESC_LOW: 3,
+  DESC_HIGH: 4,
+  DRIVER_LOW: 5,
+  DRIVER_HIGH: 6,
+  DEVICE_LOW: 7,
+  DEVICE_HIGH: 8,
+  NEXT_AVAIL: 9,
+  NEXT_USED: 10,
+  USED_AT_SIGNAL: 11,
+  STRIDE: 12,
+} as const;
 
 const SLOT_COUNT = TransportSlot.HEADER + MAX_VIRTIO_QUEUES * QueueSlot.STRIDE;
 
@@ -67,4 +89,34 @@ export function createVirtioMmioState(device: VirtioDeviceDescription): VirtioMm
 export function isVirtioMmioState(value: unknown): value is VirtioMmioState {
   const state = value as Partial<VirtioMmioState> | null;
   return typeof state === 'object' && state !== null && state.slots instanceof SharedArrayBuffer && state.slots.byteLength >= SLOT_COUNT * 4 && state.config instanceof SharedArrayBuffer;
+}
+
+/** A queue's ring positions kept in the transport's shared slots (see QueueSlot). */
+export class QueueIndexSlots {
+  readonly #slots: Int32Array;
+  readonly #base: number;
+
+  constructor(slots: Int32Array, queue: number) {
+    this.#slots = slots;
+    this.#base = TransportSlot.HEADER + queue * QueueSlot.STRIDE;
+  }
+
+  get nextAvail(): number {
+    return this.#slots[this.#base + QueueSlot.NEXT_AVAIL] as number;
+  }
+  set nextAvail(value: number) {
+    this.#slots[this.#base + QueueSlot.NEXT_AVAIL] = value;
+  }
+  get nextUsed(): number {
+    return this.#slots[this.#base + QueueSlot.NEXT_USED] as number;
+  }
+  set nextUsed(value: number) {
+    this.#slots[this.#base + QueueSlot.NEXT_USED] = value;
+  }
+  get usedAtLastSignal(): number {
+    return this.#slots[this.#base + QueueSlot.USED_AT_SIGNAL] as number;
+  }
+  set usedAtLastSignal(value: number) {
+    this.#slots[this.#base + QueueSlot.USED_AT_SIGNAL] = value;
+  }
 }

@@ -6,7 +6,7 @@
 import type { BusDevice } from '../../../bus/io-bus';
 import { SharedLock } from '../../shared-lock';
 import { DeviceStatus, MmioReg, NODE_VMM_VENDOR_ID, VIRTIO_MMIO_CONFIG, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION, VirtioFeature } from './mmio-registers';
-import { QueueSlot, TransportSlot, type VirtioMmioState } from './mmio-state';
+import { QueueIndexSlots, QueueSlot, TransportSlot, type VirtioMmioState } from './mmio-state';
 import type { SplitQueueConfig } from './split-virtqueue';
 
 export interface TransportHooks {
@@ -94,6 +94,27 @@ export class VirtioMmioTransport implements BusDevice {
         eventIdx: (negotiated & (1n << VirtioFeature.EVENT_IDX)) !== 0n,
       };
     });
+  }
+
+  /** Where the back end's queue keeps its ring positions (in this shared state). */
+  queueIndices(queue: number): QueueIndexSlots {
+    return new QueueIndexSlots(this.#slots, queue);
+  }
+
+  /** Records a notification that reached the register (the vCPU half), for the back end to take. */
+  recordNotify(queue: number): void {
+    Atomics.or(this.#slots, TransportSlot.PENDING_NOTIFY, 1 << queue);
+    Atomics.add(this.#slots, TransportSlot.REGISTER_NOTIFIES, 1);
+  }
+
+  /** Notifications that reached the register instead of an ioeventfd (stays 0 under KVM). */
+  get registerNotifications(): number {
+    return Atomics.load(this.#slots, TransportSlot.REGISTER_NOTIFIES);
+  }
+
+  /** Takes the queues notified through the register since the last call (bit n = queue n). */
+  takePendingNotifies(): number {
+    return Atomics.exchange(this.#slots, TransportSlot.PENDING_NOTIFY, 0);
   }
 
   /** Sets interrupt status bits; returns true when they were not all set already (time to signal). */
@@ -245,10 +266,11 @@ export class VirtioMmioTransport implements BusDevice {
   #reset(): void {
     const s = this.#slots;
     for (const slot of [TransportSlot.STATUS, TransportSlot.DEVICE_FEATURES_SEL, TransportSlot.DRIVER_FEATURES_SEL, TransportSlot.DRIVER_FEATURES_LOW, TransportSlot.DRIVER_FEATURES_HIGH, TransportSlot.QUEUE_SEL]) s[slot] = 0;
+    Atomics.store(s, TransportSlot.PENDING_NOTIFY, 0);
     Atomics.store(s, TransportSlot.INTERRUPT_STATUS, 0);
     for (let q = 0; q < this.queueCount; q++) {
       const base = this.#queueBase(q);
-      for (let slot = QueueSlot.NUM; slot <= QueueSlot.DEVICE_HIGH; slot++) s[base + slot] = 0;
+      for (let slot = QueueSlot.NUM; slot <= QueueSlot.USED_AT_SIGNAL; slot++) s[base + slot] = 0;
     }
   }
 

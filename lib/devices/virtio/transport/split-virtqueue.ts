@@ -47,6 +47,19 @@ export interface DescriptorChain {
   writableBytes: number;
 }
 
+/**
+ * Where a queue keeps its position in the rings. By default a plain object; a transport keeps them in
+ * its shared state (QueueIndexSlots) so that a snapshot saves them with the rest of the device.
+ */
+export interface QueueIndices {
+  /** The next avail-ring entry to take. */
+  nextAvail: number;
+  /** The next used-ring entry to fill. */
+  nextUsed: number;
+  /** nextUsed when the driver was last considered for an interrupt. */
+  usedAtLastSignal: number;
+}
+
 const U16_MASK = 0xffff;
 const MAX_CHAIN_BYTES = 0xffffffff;
 const EMPTY = new Uint8Array(0);
@@ -55,13 +68,12 @@ export class SplitVirtqueue {
   readonly size: number;
   readonly #memory: QueueMemory;
   readonly #config: Required<SplitQueueConfig>;
-  #nextAvail = 0;
-  #nextUsed = 0;
-  #usedAtLastSignal = 0;
+  readonly #indices: QueueIndices;
   #failure: VirtqueueError | undefined;
 
   /** Checks the ring placement; throws VirtqueueError if the driver configured it badly. */
-  constructor(memory: QueueMemory, config: SplitQueueConfig) {
+  constructor(memory: QueueMemory, config: SplitQueueConfig, indices: QueueIndices = { nextAvail: 0, nextUsed: 0, usedAtLastSignal: 0 }) {
+    this.#indices = indices;
     if (!isValidQueueSize(config.size)) throw new VirtqueueError('BAD_QUEUE_SIZE', `queue size ${config.size} is not a power of two from 1 to ${MAX_QUEUE_SIZE}`);
     this.size = config.size;
     this.#memory = memory;
@@ -81,36 +93,64 @@ export class SplitVirtqueue {
     if (this.#failure !== undefined) throw this.#failure;
     try {
       const avail = this.#config.availRing;
-      const pending = (this.#memory.readU16(avail + Avail.IDX) - this.#nextAvail) & U16_MASK;
+      const indices = this.#indices;
+      const pending = (this.#memory.readU16(avail + Avail.IDX) - indices.nextAvail) & U16_MASK;
       if (pending === 0) return undefined;
       if (pending > this.size) throw new VirtqueueError('AVAIL_INDEX_JUMP', `the driver made ${pending} buffers available on a queue of ${this.size}`);
-      const head = this.#memory.readU16(avail + Avail.RING + Avail.ENTRY * (this.#nextAvail % this.size));
-      this.#nextAvail = (this.#nextAvail + 1) & U16_MASK;
-      if (this.#config.eventIdx) this.#memory.writeU16(this.#config.usedRing + Used.RING + Used.ENTRY * this.size, this.#nextAvail);
+      const head = this.#memory.readU16(avail + Avail.RING + Avail.ENTRY * (indices.nextAvail % this.size));
+      indices.nextAvail = (indices.nextAvail + 1) & U16_MASK;
+      this.#writeAvailEvent();
       return this.#walk(head);
     } catch (error) {
       throw this.#fail(error);
     }
   }
 
+  /**
+   * Puts the chain pop() returned last back (it will be popped again): a device that took a chain it
+   * cannot fill yet (no frame waiting) gives it back instead of holding it across a snapshot.
+   */
+  unpop(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+    this.#indices.nextAvail = (this.#indices.nextAvail - 1) & U16_MASK;
+    this.#writeAvailEvent();
+  }
+
+  /** Chains the driver has made available and the device has not taken yet. */
+  get pending(): number {
+    if (this.#failure !== undefined) return 0;
+    try {
+      return (this.#memory.readU16(this.#config.availRing + Avail.IDX) - this.#indices.nextAvail) & U16_MASK;
+    } catch (error) {
+      throw this.#fail(error);
+    }
+  }
+
+  /** With EVENT_IDX, avail_event tells the driver which avail index to notify at: the next one we take. */
+  #writeAvailEvent(): void {
+    if (this.#config.eventIdx) this.#memory.writeU16(this.#config.usedRing + Used.RING + Used.ENTRY * this.size, this.#indices.nextAvail);
+  }
+
   /** Returns a chain to the driver with the number of bytes the device wrote into it. */
   pushUsed(head: number, written: number): void {
     if (this.#failure !== undefined) throw this.#failure;
     const used = this.#config.usedRing;
-    const entry = used + Used.RING + Used.ENTRY * (this.#nextUsed % this.size);
+    const indices = this.#indices;
+    const entry = used + Used.RING + Used.ENTRY * (indices.nextUsed % this.size);
     this.#memory.writeU32(entry, head);
     this.#memory.writeU32(entry + 4, written);
-    this.#nextUsed = (this.#nextUsed + 1) & U16_MASK;
+    indices.nextUsed = (indices.nextUsed + 1) & U16_MASK;
     // The index goes last: the driver may read the entries as soon as it sees it.
-    this.#memory.writeU16(used + Used.IDX, this.#nextUsed);
+    this.#memory.writeU16(used + Used.IDX, indices.nextUsed);
   }
 
   /** Whether the driver wants an interrupt for what was used since the last signal (then counts it as signalled). */
   shouldSignal(): boolean {
     if (this.#failure !== undefined) return false;
-    const previous = this.#usedAtLastSignal;
-    const current = this.#nextUsed;
-    this.#usedAtLastSignal = current;
+    const indices = this.#indices;
+    const previous = indices.usedAtLastSignal;
+    const current = indices.nextUsed;
+    indices.usedAtLastSignal = current;
     if (previous === current) return false;
     const avail = this.#config.availRing;
     if (!this.#config.eventIdx) return (this.#memory.readU16(avail + Avail.FLAGS) & AVAIL_F_NO_INTERRUPT) === 0;

@@ -1,38 +1,61 @@
-// virtio-vsock (virtio 1.2, 5.10) without vhost, with Firecracker's hybrid host side: the VMM listens
-// on a Unix socket; a host program connects and writes `CONNECT <port>\n`, the guest's listener on
-// that port accepts and the program reads `OK <host port>\n`, then bytes flow. A guest that connects
-// to host port P reaches whoever listens on the Unix socket `<path>_<P>`. Stream sockets only, with
-// the spec's credit-based flow control on both sides: we never send the guest more than it has room
-// for (buf_alloc - (sent - fwd_cnt)), and we stop reading a host socket while its data waits.
+// The virtio-vsock back end without vhost, with Firecracker's hybrid host side: it listens on a Unix
+// socket; a host program connects and writes `CONNECT <port>\n`, the guest's listener on that port
+// accepts and the program reads `OK <host port>\n`, then bytes flow. A guest that connects to host
+// port P reaches whoever listens on the Unix socket `<path>_<P>`. Stream sockets only, with the spec's
+// credit-based flow control both ways.
+//
+// What a guest can make the host hold is bounded (README: Bounds):
+// - per connection, host -> guest: a host socket is not read while VSOCK_HOST_PENDING_MAX bytes wait
+//   for the guest's credit (plus at most one socket read);
+// - per connection, guest -> host: what the guest sent beyond the VSOCK_BUF_ALLOC credit we advertised
+//   and the host side has not taken yet is a protocol violation: the connection is reset;
+// - replies waiting for receive buffers: at most a receive queue's worth; while that many wait, the
+//   transmit queue is not served (the guest's own sends wait in its ring);
+// - connections: at most VSOCK_MAX_CONNECTIONS (more are refused with RST / by closing the socket).
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { ConfigError } from '../../../kvm/errors';
+import type { DeviceCounters } from '../../counters';
+import type { BackendContext, VirtioBackend } from '../transport/backend';
 import { deviceBroken, openQueues, signalUsed } from '../transport/backend-support';
-import type { BackendContext, VirtioBackend } from '../transport/mmio-device';
-import { VirtioDeviceId } from '../transport/mmio-registers';
-import type { VirtioDeviceDescription } from '../transport/mmio-state';
-import type { SplitVirtqueue } from '../transport/split-virtqueue';
-import { decodeVsockHeader, encodeVsockHeader, ShutdownFlag, VSOCK_HEADER_SIZE, VSOCK_HOST_CID, VSOCK_TYPE_STREAM, VsockHeader, VsockOp } from './packet';
+import type { DescriptorChain, SplitVirtqueue } from '../transport/split-virtqueue';
+import { take } from '../transport/views';
+import { decodeVsockHeader, encodeVsockHeader, ShutdownFlag, VSOCK_HEADER_SIZE, VSOCK_HOST_CID, VSOCK_TYPE_STREAM, type VsockHeader, VsockOp } from './packet';
 
 export const VSOCK_RX_QUEUE = 0;
 export const VSOCK_TX_QUEUE = 1;
 export const VSOCK_EVENT_QUEUE = 2;
-const QUEUE_SIZE = 256;
-const EVENT_QUEUE_SIZE = 64;
+export const VSOCK_QUEUE_SIZE = 256;
+export const VSOCK_EVENT_QUEUE_SIZE = 64;
 /** Receive buffer we advertise per connection (bytes the guest may send before we forward them). */
 export const VSOCK_BUF_ALLOC = 256 * 1024;
+/** Host-socket reads are at most this big (Node's stream chunk). */
+const HOST_READ_MAX = 64 * 1024;
+/** Bytes from a host socket held for the guest before the socket is paused. */
+export const VSOCK_HOST_PENDING_MAX = VSOCK_BUF_ALLOC - HOST_READ_MAX;
+/** Connections at once (both directions), as Firecracker's limit. */
+export const VSOCK_MAX_CONNECTIONS = 1023;
+/** Header-only packets (replies, credit updates) waiting for receive buffers. */
+export const VSOCK_CONTROL_BACKLOG = VSOCK_QUEUE_SIZE;
+/** VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (5.10.6.7): all connections are gone (after a restore). */
+const EVENT_TRANSPORT_RESET = 0;
+const EVENT_SIZE = 4;
 const FIRST_HOST_PORT = 0x40000000;
 const CONNECT_LINE_MAX = 64;
-const MIN_GUEST_CID = 3n;
 
-export function vsockDevice(guestCid: bigint): VirtioDeviceDescription {
-  if (guestCid < MIN_GUEST_CID || guestCid > 0xffffffffn) throw new ConfigError(`vsock guest CID must be from 3 to 2^32-1, not ${guestCid}`);
-  const config = Buffer.alloc(8);
-  config.writeBigUInt64LE(guestCid);
-  return { deviceId: VirtioDeviceId.VSOCK, features: 0n, queueSizes: [QUEUE_SIZE, QUEUE_SIZE, EVENT_QUEUE_SIZE], config };
+export const VSOCK_COUNTERS = ['connections', 'resets', 'toGuestBytes', 'fromGuestBytes', 'refusedConnections', 'creditViolations'] as const;
+type VsockCounter = (typeof VSOCK_COUNTERS)[number];
+
+export interface VsockBackendArgs {
+  guestCid: bigint;
+  socketPath: string;
+}
+
+export function createBackend(context: BackendContext, args: VsockBackendArgs): VirtioVsockBackend {
+  return new VirtioVsockBackend(context, args);
 }
 
 interface Connection {
+  key: string;
   hostPort: number;
   guestPort: number;
   socket: net.Socket;
@@ -40,10 +63,12 @@ interface Connection {
   hostInitiated: boolean;
   peerBufAlloc: number;
   peerFwdCnt: number;
-  /** Payload bytes sent to the guest. */
+  /** Payload bytes sent to the guest (mod 2^32). */
   txCnt: number;
-  /** Payload bytes from the guest handed to the host socket. */
+  /** Payload bytes from the guest that the host socket has taken. */
   fwdCnt: number;
+  /** Payload bytes from the guest handed to the host socket, taken or not. */
+  received: number;
   advertisedFwdCnt: number;
   pending: Buffer[];
   pendingBytes: number;
@@ -54,62 +79,109 @@ export class VirtioVsockBackend implements VirtioBackend {
   readonly #guestCid: bigint;
   readonly #socketPath: string;
   readonly #server: net.Server;
+  readonly #counters: DeviceCounters<VsockCounter> | undefined;
   readonly #connections = new Map<string, Connection>();
+  /** Connections with data for the guest, in arrival order. */
+  readonly #withData = new Set<Connection>();
   readonly #control: Buffer[] = [];
   #rx: SplitVirtqueue | undefined;
   #tx: SplitVirtqueue | undefined;
+  #events: SplitVirtqueue | undefined;
   #nextHostPort = FIRST_HOST_PORT;
-  readonly stats = { toGuest: 0, fromGuest: 0, resets: 0 };
+  #running = true;
+  #closed = false;
+  #transportResetPending = false;
+  readonly #listening: Promise<void>;
   /** A host-side failure that stopped the device (guest errors only set NEEDS_RESET). */
   error: Error | undefined;
 
-  constructor(context: BackendContext, options: { guestCid: bigint; socketPath: string }) {
+  constructor(context: BackendContext, options: VsockBackendArgs) {
     this.#context = context;
     this.#guestCid = options.guestCid;
     this.#socketPath = options.socketPath;
-    fs.rmSync(options.socketPath, { force: true });
+    this.#counters = context.counters as DeviceCounters<VsockCounter> | undefined;
     this.#server = net.createServer((socket) => this.#acceptHost(socket));
-    this.#server.on('error', (error) => {
-      // e.g. a path on a filesystem without Unix sockets: the device stays up, host connections fail.
-      this.error = error;
+    this.#listening = new Promise((resolve, reject) => {
+      this.#server.once('listening', resolve);
+      this.#server.once('error', reject);
+    });
+    this.#listening.catch((error: unknown) => {
+      this.error ??= error instanceof Error ? error : new Error(String(error));
     });
     this.#server.listen(options.socketPath);
   }
 
   /** Resolves once the host socket listens (rejects with the listen error). */
-  listening(): Promise<void> {
-    if (this.#server.listening) return Promise.resolve();
-    if (this.error !== undefined) return Promise.reject(this.error);
-    return new Promise((resolve, reject) => {
-      this.#server.once('listening', resolve);
-      this.#server.once('error', reject);
-    });
+  ready(): Promise<void> {
+    return this.#listening;
   }
 
-  /** Stops listening and drops every connection. */
-  close(): void {
-    this.reset();
-    this.#server.close();
+  /** Connections open now. */
+  get connectionCount(): number {
+    return this.#connections.size;
   }
 
   activate(): void {
-    const queues = openQueues(this.#context, [VSOCK_RX_QUEUE, VSOCK_TX_QUEUE]);
+    // The event queue is only needed for a transport reset; a driver that never sets it up still works.
+    const withEvents = this.#context.transport.queueConfig(VSOCK_EVENT_QUEUE) !== undefined;
+    const queues = openQueues(this.#context, withEvents ? [VSOCK_RX_QUEUE, VSOCK_TX_QUEUE, VSOCK_EVENT_QUEUE] : [VSOCK_RX_QUEUE, VSOCK_TX_QUEUE]);
     if (queues === undefined) return;
-    [this.#rx, this.#tx] = queues;
+    [this.#rx, this.#tx, this.#events] = queues;
+    if (this.#transportResetPending) this.#sendTransportReset();
     this.#flushRx();
   }
 
   reset(): void {
-    for (const connection of this.#connections.values()) connection.socket.destroy();
-    this.#connections.clear();
-    this.#control.length = 0;
+    this.#dropConnections();
     this.#rx = undefined;
     this.#tx = undefined;
+    this.#events = undefined;
   }
 
   notify(queue: number): void {
     if (queue === VSOCK_TX_QUEUE) this.#drainTx();
+    else if (queue === VSOCK_EVENT_QUEUE && this.#transportResetPending) this.#sendTransportReset();
     this.#flushRx();
+  }
+
+  pause(): void {
+    this.#running = false;
+    for (const connection of this.#connections.values()) connection.socket.pause();
+  }
+
+  resume(): void {
+    this.#running = true;
+    for (const connection of this.#connections.values()) if (connection.connected && connection.pendingBytes < VSOCK_HOST_PENDING_MAX) connection.socket.resume();
+    this.#flushRx();
+  }
+
+  /** Stops listening (and removes the socket file), closes every connection. */
+  async quiesce(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#running = false;
+    this.#dropConnections();
+    this.#rx = undefined;
+    this.#tx = undefined;
+    this.#events = undefined;
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    fs.rmSync(this.#socketPath, { force: true });
+  }
+
+  /** Connections do not survive a snapshot: the restored guest is told with a transport reset. */
+  saveState(): unknown {
+    return { connections: this.#connections.size };
+  }
+
+  restoreState(_state: unknown): void {
+    this.#transportResetPending = true;
+  }
+
+  #dropConnections(): void {
+    for (const connection of this.#connections.values()) connection.socket.destroy();
+    this.#connections.clear();
+    this.#withData.clear();
+    this.#control.length = 0;
   }
 
   #key(hostPort: number, guestPort: number): string {
@@ -133,13 +205,21 @@ export class VirtioVsockBackend implements VirtioBackend {
     };
   }
 
-  #sendControl(header: VsockHeader): void {
+  /** Queues a header-only packet for the guest; false when the backlog is full (the caller refuses). */
+  #sendControl(header: VsockHeader): boolean {
+    if (this.#control.length >= VSOCK_CONTROL_BACKLOG) return false;
     const connection = this.#connections.get(this.#key(header.srcPort, header.dstPort));
     if (connection !== undefined) connection.advertisedFwdCnt = connection.fwdCnt;
     this.#control.push(encodeVsockHeader(header));
+    return true;
   }
 
   #acceptHost(socket: net.Socket): void {
+    if (this.#closed || this.#connections.size >= VSOCK_MAX_CONNECTIONS) {
+      this.#counters?.add('refusedConnections');
+      socket.destroy();
+      return;
+    }
     let line = '';
     const onData = (chunk: Buffer): void => {
       const text = line + chunk.toString('latin1');
@@ -153,7 +233,8 @@ export class VirtioVsockBackend implements VirtioBackend {
       socket.pause();
       const match = /^CONNECT (\d+)\r?$/.exec(text.slice(0, newline));
       const guestPort = match ? Number(match[1]) : NaN;
-      if (!Number.isInteger(guestPort) || guestPort > 0xffffffff || this.#rx === undefined) {
+      if (!Number.isInteger(guestPort) || guestPort > 0xffffffff || this.#rx === undefined || this.#closed || this.#connections.size >= VSOCK_MAX_CONNECTIONS || this.#control.length >= VSOCK_CONTROL_BACKLOG) {
+        this.#counters?.add('refusedConnections');
         socket.end();
         return;
       }
@@ -168,14 +249,16 @@ export class VirtioVsockBackend implements VirtioBackend {
   }
 
   #open(socket: net.Socket, hostPort: number, guestPort: number, hostInitiated: boolean): Connection {
-    const connection: Connection = { hostPort, guestPort, socket, connected: false, hostInitiated, peerBufAlloc: 0, peerFwdCnt: 0, txCnt: 0, fwdCnt: 0, advertisedFwdCnt: 0, pending: [], pendingBytes: 0 };
-    this.#connections.set(this.#key(hostPort, guestPort), connection);
+    const key = this.#key(hostPort, guestPort);
+    const connection: Connection = { key, hostPort, guestPort, socket, connected: false, hostInitiated, peerBufAlloc: 0, peerFwdCnt: 0, txCnt: 0, fwdCnt: 0, received: 0, advertisedFwdCnt: 0, pending: [], pendingBytes: 0 };
+    this.#connections.set(key, connection);
+    this.#counters?.add('connections');
     socket.on('data', (data: Buffer) => {
       this.#queueToGuest(connection, data);
       this.#flushRx();
     });
     socket.on('end', () => {
-      if (!this.#connections.has(this.#key(hostPort, guestPort))) return;
+      if (this.#connections.get(key) !== connection) return;
       this.#sendControl(this.#header(connection, VsockOp.SHUTDOWN, { flags: ShutdownFlag.RECEIVE | ShutdownFlag.SEND }));
       this.#flushRx();
     });
@@ -185,44 +268,69 @@ export class VirtioVsockBackend implements VirtioBackend {
   }
 
   #queueToGuest(connection: Connection, data: Buffer): void {
+    if (this.#connections.get(connection.key) !== connection) return;
     connection.pending.push(data);
     connection.pendingBytes += data.length;
-    // Back-pressure: stop reading the host socket while a full window is waiting for the guest.
-    if (connection.pendingBytes >= VSOCK_BUF_ALLOC) connection.socket.pause();
+    this.#withData.add(connection);
+    // Back-pressure: stop reading the host socket while a window's worth waits for the guest.
+    if (connection.pendingBytes >= VSOCK_HOST_PENDING_MAX) connection.socket.pause();
   }
 
+  /** Forgets a connection and tells the guest (RST), e.g. when its host socket went away. */
   #reset(connection: Connection): void {
-    const key = this.#key(connection.hostPort, connection.guestPort);
-    if (!this.#connections.has(key)) return;
-    this.#connections.delete(key);
-    this.#control.push(encodeVsockHeader(this.#header(connection, VsockOp.RST)));
-    connection.socket.destroy();
-    this.stats.resets++;
+    if (this.#connections.get(connection.key) !== connection) return;
+    this.#forget(connection);
+    this.#sendControl(this.#header(connection, VsockOp.RST));
+    this.#counters?.add('resets');
     this.#flushRx();
+  }
+
+  #forget(connection: Connection): void {
+    this.#connections.delete(connection.key);
+    this.#withData.delete(connection);
+    connection.socket.destroy();
   }
 
   #drainTx(): void {
     const tx = this.#tx;
-    if (tx === undefined || tx.failure !== undefined) return;
+    if (!this.#running || tx === undefined || tx.failure !== undefined) return;
+    let used = false;
     try {
-      for (let chain = tx.pop(); chain !== undefined; chain = tx.pop()) {
-        const packet = Buffer.concat(chain.readable);
+      // While replies wait for receive buffers, the guest's sends wait in its ring (bounded backlog).
+      while (this.#control.length < VSOCK_CONTROL_BACKLOG) {
+        const chain = tx.pop();
+        if (chain === undefined) break;
+        this.#fromGuestChain(chain);
         tx.pushUsed(chain.head, 0);
-        if (packet.length < VSOCK_HEADER_SIZE) continue;
-        const header = decodeVsockHeader(packet);
-        const payload = packet.subarray(VSOCK_HEADER_SIZE, VSOCK_HEADER_SIZE + header.len);
-        this.#fromGuest(header, payload.length === header.len ? payload : undefined);
+        used = true;
       }
     } catch (error) {
       this.error = deviceBroken(this.#context, error) ?? this.error;
       return;
     }
-    signalUsed(this.#context, tx);
+    if (used) signalUsed(this.#context, tx);
+  }
+
+  /** Reads one packet from a transmit chain (copying only the header and a credit-bounded payload). */
+  #fromGuestChain(chain: DescriptorChain): void {
+    if (chain.readableBytes < VSOCK_HEADER_SIZE) return;
+    const header = decodeVsockHeader(Buffer.concat(take(chain.readable, 0, VSOCK_HEADER_SIZE)));
+    if (header.len > VSOCK_BUF_ALLOC || header.len > chain.readableBytes - VSOCK_HEADER_SIZE) {
+      this.#fromGuest(header, undefined);
+      return;
+    }
+    const payload = Buffer.allocUnsafe(header.len);
+    let offset = 0;
+    for (const view of take(chain.readable, VSOCK_HEADER_SIZE, header.len)) {
+      payload.set(view, offset);
+      offset += view.length;
+    }
+    this.#fromGuest(header, payload);
   }
 
   #fromGuest(h: VsockHeader, payload: Buffer | undefined): void {
     const reply = (op: number): void => {
-      this.#control.push(encodeVsockHeader(this.#header({ hostPort: h.dstPort, guestPort: h.srcPort }, op)));
+      this.#sendControl(this.#header({ hostPort: h.dstPort, guestPort: h.srcPort }, op));
     };
     if (h.type !== VSOCK_TYPE_STREAM || h.dstCid !== VSOCK_HOST_CID || h.srcCid !== this.#guestCid || payload === undefined) {
       if (h.op !== VsockOp.RST) reply(VsockOp.RST);
@@ -232,11 +340,16 @@ export class VirtioVsockBackend implements VirtioBackend {
     if (connection !== undefined) {
       connection.peerBufAlloc = h.bufAlloc;
       connection.peerFwdCnt = h.fwdCnt;
+      if (connection.pendingBytes > 0) this.#withData.add(connection);
     }
     switch (h.op) {
       case VsockOp.REQUEST:
-        if (connection !== undefined) reply(VsockOp.RST);
-        else this.#connectToHost(h.dstPort, h.srcPort, h.bufAlloc, h.fwdCnt);
+        if (connection !== undefined || this.#connections.size >= VSOCK_MAX_CONNECTIONS) {
+          if (connection === undefined) this.#counters?.add('refusedConnections');
+          reply(VsockOp.RST);
+        } else {
+          this.#connectToHost(h.dstPort, h.srcPort, h.bufAlloc, h.fwdCnt);
+        }
         return;
       case VsockOp.RESPONSE:
         if (connection === undefined || connection.connected || !connection.hostInitiated) {
@@ -252,15 +365,7 @@ export class VirtioVsockBackend implements VirtioBackend {
           reply(VsockOp.RST);
           return;
         }
-        this.stats.fromGuest += payload.length;
-        connection.socket.write(payload, () => {
-          connection.fwdCnt += payload.length;
-          // Tell the guest about freed room once half the window has been forwarded.
-          if (connection.fwdCnt - connection.advertisedFwdCnt >= VSOCK_BUF_ALLOC / 2 && this.#connections.has(this.#key(connection.hostPort, connection.guestPort))) {
-            this.#sendControl(this.#header(connection, VsockOp.CREDIT_UPDATE));
-            this.#flushRx();
-          }
-        });
+        this.#forwardToHost(connection, payload);
         return;
       case VsockOp.CREDIT_UPDATE:
         return;
@@ -274,14 +379,30 @@ export class VirtioVsockBackend implements VirtioBackend {
         }
         return;
       case VsockOp.RST:
-        if (connection !== undefined) {
-          this.#connections.delete(this.#key(connection.hostPort, connection.guestPort));
-          connection.socket.destroy();
-        }
+        if (connection !== undefined) this.#forget(connection);
         return;
       default:
         reply(VsockOp.RST);
     }
+  }
+
+  #forwardToHost(connection: Connection, payload: Buffer): void {
+    // The guest may have at most VSOCK_BUF_ALLOC bytes unforwarded: more means it ignored our credit.
+    if (connection.received + payload.length - connection.fwdCnt > VSOCK_BUF_ALLOC) {
+      this.#counters?.add('creditViolations');
+      this.#reset(connection);
+      return;
+    }
+    connection.received += payload.length;
+    this.#counters?.add('fromGuestBytes', payload.length);
+    connection.socket.write(payload, () => {
+      connection.fwdCnt += payload.length;
+      // Tell the guest about freed room once half the window has been forwarded.
+      if (connection.fwdCnt - connection.advertisedFwdCnt >= VSOCK_BUF_ALLOC / 2 && this.#connections.get(connection.key) === connection) {
+        this.#sendControl(this.#header(connection, VsockOp.CREDIT_UPDATE));
+        this.#flushRx();
+      }
+    });
   }
 
   #connectToHost(hostPort: number, guestPort: number, bufAlloc: number, fwdCnt: number): void {
@@ -290,6 +411,7 @@ export class VirtioVsockBackend implements VirtioBackend {
     connection.peerBufAlloc = bufAlloc;
     connection.peerFwdCnt = fwdCnt;
     socket.once('connect', () => {
+      if (this.#connections.get(connection.key) !== connection) return;
       connection.connected = true;
       this.#sendControl(this.#header(connection, VsockOp.RESPONSE));
       this.#flushRx();
@@ -301,37 +423,36 @@ export class VirtioVsockBackend implements VirtioBackend {
     return Math.max(0, connection.peerBufAlloc - ((connection.txCnt - connection.peerFwdCnt) >>> 0));
   }
 
+  /** The next connection with data the guest has room for (others stay queued until credit comes). */
+  #nextWithData(): Connection | undefined {
+    for (const connection of this.#withData) {
+      if (connection.pendingBytes === 0) {
+        this.#withData.delete(connection);
+        continue;
+      }
+      if (connection.connected && this.#credit(connection) > 0) return connection;
+    }
+    return undefined;
+  }
+
   /** Fills receive buffers: control packets first, then data the guest has credit for. */
   #flushRx(): void {
     const rx = this.#rx;
-    if (rx === undefined || rx.failure !== undefined) return;
+    if (!this.#running || rx === undefined || rx.failure !== undefined) return;
+    const backlogWasFull = this.#control.length >= VSOCK_CONTROL_BACKLOG;
     let used = false;
     try {
       for (;;) {
         const control = this.#control[0];
-        const data = control === undefined ? [...this.#connections.values()].find((c) => c.connected && c.pendingBytes > 0 && this.#credit(c) > 0) : undefined;
+        const data = control === undefined ? this.#nextWithData() : undefined;
         if (control === undefined && data === undefined) break;
         const chain = rx.pop();
         if (chain === undefined) break;
-        let packet: Buffer;
         if (control !== undefined) {
           this.#control.shift();
-          packet = control;
+          this.#deliver(rx, chain, [control]);
         } else {
-          const connection = data as Connection;
-          const room = Math.min(this.#credit(connection), chain.writableBytes - VSOCK_HEADER_SIZE, connection.pendingBytes);
-          const payload = takePending(connection, room);
-          connection.txCnt = (connection.txCnt + payload.length) >>> 0;
-          this.stats.toGuest += payload.length;
-          if (connection.pendingBytes < VSOCK_BUF_ALLOC / 2) connection.socket.resume();
-          connection.advertisedFwdCnt = connection.fwdCnt;
-          packet = Buffer.concat([encodeVsockHeader(this.#header(connection, VsockOp.RW, { len: payload.length })), payload]);
-        }
-        if (packet.length > chain.writableBytes) {
-          rx.pushUsed(chain.head, 0); // a receive buffer too small for a header: the guest's error
-        } else {
-          copyInto(chain.writable, packet);
-          rx.pushUsed(chain.head, packet.length);
+          this.#deliverData(rx, chain, data as Connection);
         }
         used = true;
       }
@@ -340,10 +461,58 @@ export class VirtioVsockBackend implements VirtioBackend {
       return;
     }
     if (used) signalUsed(this.#context, rx);
+    if (backlogWasFull && this.#control.length < VSOCK_CONTROL_BACKLOG) this.#drainTx();
+  }
+
+  #deliverData(rx: SplitVirtqueue, chain: DescriptorChain, connection: Connection): void {
+    if (chain.writableBytes < VSOCK_HEADER_SIZE) {
+      rx.pushUsed(chain.head, 0); // a receive buffer too small for a header: the guest's error
+      return;
+    }
+    const room = Math.min(this.#credit(connection), chain.writableBytes - VSOCK_HEADER_SIZE, connection.pendingBytes);
+    const parts = takePending(connection, room);
+    connection.txCnt = (connection.txCnt + room) >>> 0;
+    this.#counters?.add('toGuestBytes', room);
+    if (connection.pendingBytes === 0) this.#withData.delete(connection);
+    if (this.#running && connection.pendingBytes < VSOCK_HOST_PENDING_MAX / 2) connection.socket.resume();
+    connection.advertisedFwdCnt = connection.fwdCnt;
+    this.#deliver(rx, chain, [encodeVsockHeader(this.#header(connection, VsockOp.RW, { len: room })), ...parts]);
+  }
+
+  /** Copies a packet into a receive chain and returns it; a chain too small for it gets nothing. */
+  #deliver(rx: SplitVirtqueue, chain: DescriptorChain, parts: readonly Uint8Array[]): void {
+    const length = parts.reduce((sum, part) => sum + part.length, 0);
+    if (length > chain.writableBytes) {
+      rx.pushUsed(chain.head, 0);
+      return;
+    }
+    let offset = 0;
+    for (const part of parts) {
+      copyInto(take(chain.writable, offset, part.length), part);
+      offset += part.length;
+    }
+    rx.pushUsed(chain.head, length);
+  }
+
+  #sendTransportReset(): void {
+    const events = this.#events;
+    if (events === undefined || events.failure !== undefined) return;
+    try {
+      const chain = events.pop();
+      if (chain === undefined) return; // sent once the driver posts an event buffer
+      this.#transportResetPending = false;
+      const event = Buffer.alloc(EVENT_SIZE);
+      event.writeUInt32LE(EVENT_TRANSPORT_RESET, 0);
+      this.#deliver(events, chain, [event]);
+      signalUsed(this.#context, events);
+    } catch (error) {
+      this.error = deviceBroken(this.#context, error) ?? this.error;
+    }
   }
 }
 
-function takePending(connection: Connection, bytes: number): Buffer {
+/** Takes `bytes` from the front of a connection's pending data, as views (no concatenation). */
+function takePending(connection: Connection, bytes: number): Buffer[] {
   const parts: Buffer[] = [];
   let left = bytes;
   while (left > 0 && connection.pending.length > 0) {
@@ -354,17 +523,14 @@ function takePending(connection: Connection, bytes: number): Buffer {
     if (part.length === head.length) connection.pending.shift();
     else connection.pending[0] = head.subarray(part.length);
   }
-  const payload = Buffer.concat(parts);
-  connection.pendingBytes -= payload.length;
-  return payload;
+  connection.pendingBytes -= bytes - left;
+  return parts;
 }
 
-function copyInto(views: readonly Uint8Array[], bytes: Buffer): void {
+function copyInto(views: readonly Uint8Array[], bytes: Uint8Array): void {
   let offset = 0;
   for (const view of views) {
-    if (offset >= bytes.length) return;
-    const part = bytes.subarray(offset, offset + view.length);
-    view.set(part);
-    offset += part.length;
+    view.set(bytes.subarray(offset, offset + view.length));
+    offset += view.length;
   }
 }

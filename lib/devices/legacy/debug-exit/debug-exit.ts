@@ -1,10 +1,10 @@
 // The debug-exit port: a guest writes its status code (1, 2 or 4 bytes, little-endian) to end the VM;
 // the machine exits with reason 'exited' and that status. Test guests report their result this way.
-import type { DeviceContext } from '../../runner/device-context';
+import type { DeviceContext } from '../../../runner/device-context';
 
 export const DEBUG_EXIT_PORT = 0x501;
 /** Claims enough ports for a 4-byte write at the base port. */
-const DEBUG_EXIT_PORT_SPAN = 4;
+export const DEBUG_EXIT_PORT_SPAN = 4;
 
 export interface DebugExitArgs {
   port?: number;

@@ -1,8 +1,8 @@
 // The sleep control and status register of a hardware-reduced ACPI platform (ACPI 6.5, 4.8.3.7), one
 // I/O port the FADT names. A guest powering off writes SLP_TYP (from \_S5) with SLP_EN: the VM ends
 // with reason 'shutdown'. Other writes (clearing WAK_STS, other sleep states) change nothing.
-import { S5_SLEEP_TYPE } from '../../arch/x86_64/acpi/dsdt';
-import type { DeviceContext } from '../../runner/device-context';
+import { S5_SLEEP_TYPE } from '../../../arch/x86_64/acpi/dsdt';
+import type { DeviceContext } from '../../../runner/device-context';
 
 export const ACPI_SLEEP_PORT = 0x600;
 const SLEEP_TYPE_SHIFT = 2;

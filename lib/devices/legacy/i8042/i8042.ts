@@ -1,8 +1,8 @@
-// A minimal i8042 keyboard controller: enough for Linux's probe (self-test, command byte) and, what it
-// is here for, the reset line: command 0xFE to port 0x64 ends the VM with reason 'reset'. State sits
-// in a SharedArrayBuffer because any vCPU thread may touch the controller.
-import type { BusDevice } from '../../bus/io-bus';
-import type { DeviceContext } from '../../runner/device-context';
+// The vCPU-thread half of the i8042 (device.ts): a minimal keyboard controller, enough for Linux's
+// probe (self-test, command byte) and, what it is here for, the reset line: command 0xFE to port 0x64
+// ends the VM with reason 'reset'. State sits in a SharedArrayBuffer: any vCPU thread may touch it.
+import type { BusDevice } from '../../../bus/io-bus';
+import type { DeviceContext } from '../../../runner/device-context';
 
 export const I8042_DATA_PORT = 0x60;
 export const I8042_COMMAND_PORT = 0x64;

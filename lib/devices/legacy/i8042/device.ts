@@ -1,0 +1,53 @@
+// The i8042 keyboard controller as a machine device: ports 0x60/0x64 (and port B, 0x61) on every vCPU
+// thread, state in one SharedArrayBuffer; the guest's reset command (0xFE) ends the VM with 'reset'.
+// The DSDT declares it (PNP0303) with the keyboard's line, which it never raises.
+import * as path from 'node:path';
+import { device, eisaId, extendedInterrupt, ioPorts, name, resourceTemplate } from '../../../arch/x86_64/acpi/aml';
+import type { DeviceModuleSpec } from '../../../runner/messages';
+import { type Device, type DeviceNeeds, PlacedDevice } from '../../device';
+import { restoreSharedBuffers, saveSharedBuffers } from '../../shared-state';
+import { createI8042State, I8042_COMMAND_PORT, I8042_DATA_PORT, I8042_IRQ, SYSTEM_CONTROL_PORT_B, type I8042Args } from './i8042';
+
+const MODULE_PATH = path.join(__dirname, 'i8042.js');
+
+export class I8042Device extends PlacedDevice implements Device {
+  readonly kind = 'i8042';
+  readonly idPrefix = 'i8042-';
+  readonly needs: DeviceNeeds = {
+    irq: { line: I8042_IRQ },
+    ports: [
+      { base: I8042_DATA_PORT, size: 1 },
+      { base: SYSTEM_CONTROL_PORT_B, size: 1 },
+      { base: I8042_COMMAND_PORT, size: 1 },
+    ],
+  };
+  readonly state = createI8042State();
+
+  constructor(options: { id?: string } = {}) {
+    super(options.id ?? 'i8042');
+  }
+
+  get worker(): DeviceModuleSpec {
+    return { module: MODULE_PATH, args: { state: this.state } satisfies I8042Args };
+  }
+
+  kernelCmdline(): string {
+    return '';
+  }
+
+  acpiNode(): Uint8Array {
+    return device(
+      'PS2K',
+      name('_HID', eisaId('PNP0303')),
+      name('_CRS', resourceTemplate(ioPorts(I8042_DATA_PORT, 1), ioPorts(I8042_COMMAND_PORT, 1), extendedInterrupt(I8042_IRQ, { edge: true }))),
+    );
+  }
+
+  saveState(): unknown {
+    return saveSharedBuffers({ state: this.state });
+  }
+
+  restoreState(state: unknown): void {
+    restoreSharedBuffers(`i8042 ${this.id}`, { state: this.state }, state);
+  }
+}

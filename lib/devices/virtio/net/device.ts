@@ -1,0 +1,68 @@
+// virtio-net (virtio 1.2, 5.1) as a machine device: a TAP interface opened on the main thread (a TAP
+// that cannot be opened is refused before any VM exists), a MAC address in config space, and the back
+// end (backend.ts) hosted on an I/O thread, where it reads and writes the TAP's fd.
+import * as path from 'node:path';
+import { TapDevice } from '../../../net/tap';
+import { VirtioDeviceId, VirtioFeature } from '../transport/mmio-registers';
+import type { VirtioDeviceDescription } from '../transport/mmio-state';
+import { VirtioMmioDevice } from '../transport/mmio-device';
+import { NET_COUNTERS, type NetBackendArgs } from './backend';
+import { formatMac, parseMac } from './mac';
+
+export const NET_QUEUE_SIZE = 256;
+export const NetFeature = { MAC: 5n } as const;
+const BACKEND_MODULE = path.join(__dirname, 'backend.js');
+
+export function netDescription(mac: Uint8Array): VirtioDeviceDescription {
+  return {
+    deviceId: VirtioDeviceId.NET,
+    features: (1n << NetFeature.MAC) | (1n << VirtioFeature.INDIRECT_DESC) | (1n << VirtioFeature.EVENT_IDX),
+    queueSizes: [NET_QUEUE_SIZE, NET_QUEUE_SIZE],
+    config: mac,
+  };
+}
+
+export interface VirtioNetOptions {
+  /** A stable id (default 'net<n>'). */
+  id?: string;
+  /** The TAP interface's name (created if it does not exist; needs CAP_NET_ADMIN). */
+  tap: string;
+  /** "52:54:00:12:34:56" (default: random, locally administered). */
+  mac?: string;
+  base?: number;
+  irq?: number;
+}
+
+export class VirtioNetDevice extends VirtioMmioDevice {
+  readonly tap: TapDevice;
+  /** The guest's MAC address, as "52:54:00:12:34:56". */
+  readonly mac: string;
+
+  constructor(options: VirtioNetOptions) {
+    const mac = parseMac(options.mac);
+    const tap = TapDevice.open(options.tap);
+    const args: NetBackendArgs = { tapFd: tap.fd };
+    try {
+      super({
+        ...(options.id !== undefined ? { id: options.id } : {}),
+        ...(options.base !== undefined ? { base: options.base } : {}),
+        ...(options.irq !== undefined ? { irq: options.irq } : {}),
+        kind: 'virtio-net',
+        idPrefix: 'net',
+        device: netDescription(mac),
+        backend: { module: BACKEND_MODULE, args },
+        counters: NET_COUNTERS,
+      });
+    } catch (error) {
+      tap.close();
+      throw error;
+    }
+    this.tap = tap;
+    this.mac = formatMac(mac);
+  }
+
+  override close(): void {
+    super.close();
+    this.tap.close();
+  }
+}

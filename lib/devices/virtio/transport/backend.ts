@@ -1,0 +1,51 @@
+// What a virtio device's back end is and what it gets. A back end serves the device's queues on one
+// host thread (the main thread, or an I/O thread: see lib/devices/io-threads); the transport state it
+// works from is shared with the vCPU threads that handle the register window.
+import type { DeviceCounters } from '../../counters';
+import type { VirtioMmioTransport } from './mmio-transport';
+import type { QueueMemory } from './split-virtqueue';
+
+export interface VirtioBackend {
+  /** DRIVER_OK: take the queues (transport.queueConfig) and start. */
+  activate(): void;
+  /** The driver reset the device: drop the queues. */
+  reset(): void;
+  /** The driver notified `queue` (or the back end is catching up after a pause). */
+  notify(queue: number): void;
+  /**
+   * Stop taking work from host-side sources (a TAP, sockets) until resume(); queue work stops by
+   * itself, since the host stops delivering notifications. Used for pause and snapshots.
+   */
+  pause?(): void;
+  resume?(): void;
+  /**
+   * The machine is ending: finish or cancel what is in flight and release what the back end opened
+   * itself (servers, sockets, watchers). Nothing may touch guest memory once it resolves.
+   */
+  quiesce?(): void | Promise<void>;
+  /** The back end's own state beyond the transport's (e.g. a connection table), for a snapshot. */
+  saveState?(): unknown;
+  restoreState?(state: unknown): void;
+}
+
+export interface BackendContext {
+  transport: VirtioMmioTransport;
+  memory: QueueMemory;
+  /** Injects the device's interrupt (irqfd). */
+  signal: () => void;
+  /** Counters the main thread can read while the back end runs elsewhere (see DeviceCounters). */
+  counters?: DeviceCounters;
+}
+
+/**
+ * A back end made on its host thread by a module: `export function <export>(context, args)` returning
+ * a VirtioBackend. `args` must be structured-cloneable (fd numbers, paths, SharedArrayBuffers).
+ */
+export interface BackendModuleSpec {
+  module: string;
+  /** Default 'createBackend'. */
+  export?: string;
+  args?: unknown;
+}
+
+export type BackendFactory = (context: BackendContext) => VirtioBackend;
