@@ -7,7 +7,7 @@ export * from './api';
 export { bundledGuestPath, BUNDLED_GUEST_PROMPT, BUNDLED_GUEST_READY_MARKER, BUNDLED_GUEST_SELFTEST_CMDLINE } from './guest/bundled';
 
 // Errors: everything node-vmm throws is a VmmError.
-export { VmmError, ConfigError, KvmIoctlError, KvmUnavailableError, KvmCapabilityError, GuestMemoryError, BusError, VcpuError, ClosedError } from './kvm/errors';
+export { VmmError, ConfigError, KvmIoctlError, KvmUnavailableError, KvmCapabilityError, GuestMemoryError, BusError, VcpuError, ClosedError, DeviceError, ArgumentError } from './kvm/errors';
 export { BootError } from './boot/errors';
 export type { BootErrorCode } from './boot/errors';
 export { VirtqueueError, type VirtqueueErrorCode } from './devices/virtio/transport/errors';

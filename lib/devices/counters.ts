@@ -31,6 +31,17 @@ export class DeviceCounters<N extends string = string> {
     this.#values[index] = (this.#values[index] as number) + amount;
   }
 
+  /** Sets a gauge (a level, not a running total). */
+  set(name: N, value: number): void {
+    this.#values[this.#index[name] as number] = value;
+  }
+
+  /** Raises a high-water mark to `value` if it is higher. */
+  max(name: N, value: number): void {
+    const index = this.#index[name] as number;
+    if (value > (this.#values[index] as number)) this.#values[index] = value;
+  }
+
   get(name: N): number {
     return this.#values[this.#index[name] as number] as number;
   }

@@ -3,6 +3,7 @@
 // lifecycle. A device is a MachineDevice (its vCPU-thread half, its private channel, attach / quiesce
 // / close) plus what the manager needs: the resources it wants, its command-line fragment, its ACPI
 // node and its saved state.
+import { ConfigError } from '../kvm/errors';
 import type { MachineDevice } from '../runner/machine-device';
 
 /** A range of guest-physical (MMIO) or port (PIO) addresses. */
@@ -75,12 +76,12 @@ export abstract class PlacedDevice {
 
   /** Throws until the manager has placed the device. */
   get placement(): DevicePlacement {
-    if (this.#placement === undefined) throw new Error('the device has not been placed by a device manager yet');
+    if (this.#placement === undefined) throw new ConfigError('the device has not been placed by a device manager yet');
     return this.#placement;
   }
 
   place(placement: DevicePlacement): void {
-    if (this.#placement !== undefined) throw new Error(`device ${this.#placement.id} is already placed`);
+    if (this.#placement !== undefined) throw new ConfigError(`device ${this.#placement.id} is already placed`);
     this.#placement = placement;
   }
 }

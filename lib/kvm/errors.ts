@@ -67,6 +67,12 @@ export class VcpuError extends VmmError {
 /** The object was used after it was closed or disposed. */
 export class ClosedError extends VmmError {}
 
+/** A device's host side failed (polling its fds, its back end's thread); the guest is not to blame. */
+export class DeviceError extends VmmError {}
+
+/** An argument the native addon refused (a wrong type, length or range): a bug in the caller. */
+export class ArgumentError extends VmmError {}
+
 interface NativeErrnoError {
   message: string;
   syscall: string;
@@ -82,13 +88,14 @@ export function isNativeErrnoError(error: unknown): error is NativeErrnoError {
   );
 }
 
-/** Turns a native errno error into KvmIoctlError; anything else (argument errors) is returned as is. */
+/** Turns a native errno error into KvmIoctlError and an argument error into ArgumentError. */
 export function toVmmError(error: unknown): unknown {
   if (isNativeErrnoError(error)) return new KvmIoctlError(error.syscall, error.errno, error.code, error.message, { cause: error });
+  if (error instanceof TypeError || error instanceof RangeError) return new ArgumentError(error.message, { cause: error });
   return error;
 }
 
-/** Runs a native call and turns its errno errors into KvmIoctlError; argument errors pass through. */
+/** Runs a native call: errno errors become KvmIoctlError, argument errors ArgumentError. */
 export function nativeCall<T>(call: () => T): T {
   try {
     return call();

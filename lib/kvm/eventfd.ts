@@ -2,7 +2,7 @@
 // (interrupt injection) use them. `watch` wakes a callback on this thread's event loop when the guest
 // signalled it, with no thread blocked in read().
 import { native, NativeFdHandle, NativeFdWatcher } from '../native/binding';
-import { ClosedError, nativeCall } from './errors';
+import { ClosedError, DeviceError, nativeCall } from './errors';
 
 export class EventFd {
   readonly #handle: NativeFdHandle;
@@ -35,11 +35,11 @@ export class EventFd {
     this.#watcher = nativeCall(() =>
       native().watchFd(this.fd, (status) => {
         try {
-          if (status < 0) throw new Error(`polling eventfd ${this.fd} failed (libuv status ${status})`);
+          if (status < 0) throw new DeviceError(`polling eventfd ${this.fd} failed (libuv status ${status})`);
           const count = this.take();
           if (count > 0) onSignal(count);
         } catch (error) {
-          onError(error instanceof Error ? error : new Error(String(error)));
+          onError(error instanceof Error ? error : new DeviceError(String(error)));
         }
       }),
     );

@@ -1,6 +1,6 @@
 // Typed entry points to the addon's table-driven ioctls, with errno errors turned into KvmIoctlError.
 import { native } from '../native/binding';
-import { nativeCall } from './errors';
+import { nativeCall, VmmError } from './errors';
 
 export type StructIoctlName =
   | 'KVM_GET_SUPPORTED_CPUID'
@@ -55,7 +55,7 @@ export type ValueIoctlName =
 
 function structEntry(name: StructIoctlName): { id: number; size: number } {
   const entry = native().ioctls.structs[name];
-  if (entry === undefined) throw new Error(`the native addon does not know ${name}; rebuild it`);
+  if (entry === undefined) throw new VmmError(`the native addon does not know ${name}; rebuild it`);
   return entry;
 }
 
@@ -71,6 +71,6 @@ export function structIoctl(fd: number, name: StructIoctlName, bytes: Uint8Array
 
 export function valueIoctl(fd: number, name: ValueIoctlName, arg: number | bigint = 0): number {
   const id = native().ioctls.values[name];
-  if (id === undefined) throw new Error(`the native addon does not know ${name}; rebuild it`);
+  if (id === undefined) throw new VmmError(`the native addon does not know ${name}; rebuild it`);
   return nativeCall(() => native().ioctlValue(fd, id, arg));
 }

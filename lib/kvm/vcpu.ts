@@ -1,7 +1,7 @@
 // Vcpu: one virtual CPU. Lives on the thread that created it; run() enters the guest synchronously.
 import { native, NativeVcpuHandle } from '../native/binding';
 import { KvmExit } from './constants';
-import { ClosedError, isNativeErrnoError, nativeCall, toVmmError } from './errors';
+import { ClosedError, isNativeErrnoError, KvmIoctlError, nativeCall, toVmmError } from './errors';
 import { structIoctl, structSize } from './ioctl';
 import { RunPage } from './run-page';
 import { CpuidEntry, decodeCpuid, emptyCpuid, encodeCpuid, MAX_CPUID_ENTRIES } from './structs/cpuid';
@@ -13,6 +13,9 @@ import { decodeSregs, encodeSregs, Sregs, SREGS_SIZE } from './structs/sregs';
 import { decodeTranslation, encodeTranslationRequest, Translation } from './structs/translation';
 import { decodeVcpuEvents, encodeVcpuEvents, VcpuEvents, VCPU_EVENTS_SIZE } from './structs/vcpu-events';
 import { decodeXcrs, encodeXcrs, Xcr, XCRS_SIZE } from './structs/xcrs';
+
+/** What KVM_SET_MSRS means when it stops early: an MSR (or value) it does not take. */
+const EINVAL = 22;
 
 const MP_STATE_SIZE = 4;
 const INTERRUPT_SIZE = 4;
@@ -92,7 +95,7 @@ export class Vcpu {
     const written = structIoctl(this.fd, 'KVM_SET_MSRS', encodeMsrs(entries));
     if (written !== entries.length) {
       const refused = entries[written];
-      throw new RangeError(`KVM_SET_MSRS refused MSR 0x${refused?.index.toString(16)} (${written} of ${entries.length} written)`);
+      throw new KvmIoctlError('KVM_SET_MSRS', EINVAL, 'EINVAL', `KVM_SET_MSRS refused MSR 0x${refused?.index.toString(16)} (${written} of ${entries.length} written)`);
     }
   }
 

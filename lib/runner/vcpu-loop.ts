@@ -1,5 +1,6 @@
 // The vCPU run loop: enter the guest, handle register-level exits (port I/O, MMIO) on this thread by
 // dispatching to the buses, honour pause/stop requests, and end with a typed reason for anything else.
+import { VmmError } from '../kvm/errors';
 import type { IoBus } from '../bus/io-bus';
 import { KvmExit } from '../kvm/constants';
 import { decodeExit, ExitFields, exitName, MMIO_DATA_OFFSET, VcpuExit } from '../kvm/exits';
@@ -20,7 +21,7 @@ const END_REASONS: Partial<Record<VcpuExit['kind'], VcpuEndReason>> = {
   unknown: 'unknown-exit',
 };
 
-class UnhandledIoError extends Error {}
+class UnhandledIoError extends VmmError {}
 
 /** Filled by a device (through DeviceContext.requestExit) to end the loop after the current exit. */
 export interface PendingDeviceExit {

@@ -1,5 +1,6 @@
 // Entry point of a vCPU worker thread: creates its vCPU (KVM wants vCPU ioctls on the creating
 // thread), applies the initial state, loads the device modules, then runs the loop until it ends.
+import { ConfigError } from '../kvm/errors';
 import { parentPort, workerData } from 'node:worker_threads';
 import { completeInt3 } from '../arch/x86_64/int3-completion';
 import { applyVcpuInit } from '../arch/x86_64/vcpu-init';
@@ -22,7 +23,7 @@ async function loadDevices(data: VcpuWorkerData, shared: Omit<DeviceContext, 'de
     const loaded = require(spec.module) as Record<string, unknown>;
     const exportName = spec.export ?? 'setup';
     const setup = loaded[exportName];
-    if (typeof setup !== 'function') throw new TypeError(`device module ${spec.module} has no function export '${exportName}'`);
+    if (typeof setup !== 'function') throw new ConfigError(`device module ${spec.module} has no function export '${exportName}'`);
     await (setup as DeviceSetup)({ ...shared, deviceId: id, channel: port }, spec.args);
   }
 }

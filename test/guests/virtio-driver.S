@@ -1,7 +1,9 @@
 /* The driver half of a virtio-mmio exchange, in long mode; the test lays out descriptors, buffers and
  * the avail ring entries in guest memory beforehand. RDI = device base, RSI = rings (descriptor table
  * at +0, avail ring at +0x100, used ring at +0x200; queue size <= 16), R9 = driver features,
- * R10 = queue size, R11 = chains to make available per round, R12 = rounds. It negotiates R9, sets
+ * R10 = queue size, R11 = chains to make available per round, R12 = rounds, R13 = 1 to pulse the
+ * i8042 reset line right after the first notify instead of waiting (the VM ends with 'reset' while
+ * the device still works on the chains). It negotiates R9, sets
  * up queue 0, then R12 times: avail.idx += R11, notify, poll until used.idx catches up (so R11 should
  * divide the queue size when R12 > 1: each round reuses the same avail slots). Then it waits for
  * InterruptStatus to be set (a bounded number of reads: 0 if it never is), acks it and ends
@@ -40,7 +42,12 @@ round:
     add %r11d, %ebx
     movw %bx, 0x102(%rsi)          /* avail.idx */
     movl $0, 0x50(%rdi)            /* QueueNotify 0 */
-    mov $100000000, %rcx
+    test %r13, %r13
+    jz 5f
+    mov $0xfe, %al                 /* i8042: pulse the reset line */
+    out %al, $0x64
+    hlt
+5:  mov $100000000, %rcx
 1:  cmpw %bx, 0x202(%rsi)          /* used.idx */
     je 2f
     pause

@@ -33,6 +33,26 @@ export function mappingCount(): number {
   return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter(Boolean).length;
 }
 
+/**
+ * Mappings a VM makes: vCPU run pages (anon_inode:kvm-vcpu) and guest RAM, told from Node's own by
+ * size (anonymous read-write regions of exactly `guestRamBytes`; choose a size V8 and malloc do not
+ * use, e.g. not 64 MiB, which is a malloc arena's). Node's own mappings (V8 heap pages, malloc arenas,
+ * thread stacks) come and go by tens as worker threads start and end, so only these can be expected
+ * back to their baseline exactly.
+ */
+export function vmMappingCount(guestRamBytes: number): number {
+  return fs
+    .readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .filter((line) => {
+      const [range, perms, , , , name] = line.split(/\s+/);
+      if (range === undefined || range.length === 0) return false;
+      if (line.includes('kvm')) return true;
+      const [start, end] = range.split('-').map((hex) => parseInt(hex, 16)) as [number, number];
+      return perms === 'rw-p' && (name === undefined || name === '') && end - start === guestRamBytes;
+    }).length;
+}
+
 
 /**
  * Set when the tests run inside .ci/kvm-vm (KVM itself emulated by QEMU TCG), where a guest now and

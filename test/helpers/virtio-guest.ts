@@ -3,6 +3,7 @@
 // available (for several rounds if asked), notifies and waits for the used ring. Shared by the KVM
 // tests and bench/blk.
 import { DebugExitDevice } from '../../lib/devices/legacy/debug-exit/device';
+import { I8042Device } from '../../lib/devices/legacy/i8042/device';
 import { VirtioMmioDevice, type VirtioMmioDeviceOptions } from '../../lib/devices/virtio/transport/mmio-device';
 import type { MachineExit } from '../../lib/runner/machine-exit';
 import { placed } from './devices';
@@ -28,7 +29,9 @@ export interface VirtioExchange {
 }
 
 export interface ExchangeOptions {
-  device: Omit<VirtioMmioDeviceOptions, 'base' | 'irq'>;
+  /** The device to drive (one of these two). */
+  device?: Omit<VirtioMmioDeviceOptions, 'base' | 'irq'>;
+  deviceFactory?: (placement: { base: number; irq: number }) => VirtioMmioDevice;
   features: bigint;
   /** Writes the chains (descriptors and buffers) and returns their heads, in avail order. */
   layOut: (queue: TestDriver) => number[];
@@ -36,10 +39,14 @@ export interface ExchangeOptions {
   read?: [number, number][];
   rounds?: number;
   memorySize?: number;
+  /** Reset the VM (i8042) right after the first notify instead of waiting for the device. */
+  resetAfterNotify?: boolean;
 }
 
 export async function runVirtioGuest(options: ExchangeOptions): Promise<VirtioExchange> {
-  const [device, debugExit] = placed(new VirtioMmioDevice({ ...options.device, base: VIRTIO_BASE, irq: VIRTIO_IRQ }), new DebugExitDevice());
+  const placement = { base: VIRTIO_BASE, irq: VIRTIO_IRQ };
+  const made = options.deviceFactory?.(placement) ?? new VirtioMmioDevice({ ...(options.device as Omit<VirtioMmioDeviceOptions, 'base' | 'irq'>), ...placement });
+  const [device, debugExit, i8042] = placed(made, new DebugExitDevice(), new I8042Device());
   const heads: number[] = [];
   const machine = guestMachine({
     guest: 'virtio-driver',
@@ -54,8 +61,9 @@ export async function runVirtioGuest(options: ExchangeOptions): Promise<VirtioEx
       r10: BigInt(QUEUE_SIZE),
       r11: BigInt(heads.length),
       r12: BigInt(options.rounds ?? 1),
+      r13: options.resetAfterNotify === true ? 1n : 0n,
     }),
-    devices: [device, debugExit],
+    devices: [device, debugExit, i8042],
   });
   try {
     const queue = new TestDriver(machine.memory, RINGS, QUEUE_SIZE, { availRing: RINGS + AVAIL_OFFSET, usedRing: RINGS + USED_OFFSET });

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { KvmCap, KvmMpState, KVM_API_VERSION } from '../../lib/kvm/constants';
-import { KvmIoctlError } from '../../lib/kvm/errors';
+import { ArgumentError, KvmIoctlError } from '../../lib/kvm/errors';
 import { Kvm } from '../../lib/kvm/kvm';
 import { Msr } from '../../lib/kvm/structs/msrs';
 import { native } from '../../lib/native/binding';
@@ -88,8 +88,8 @@ describe('Kvm, Vm and Vcpu handles (real KVM)', function () {
     using vm = kvm.createVm();
     const mapping = native().mapGuestMemory(64 * 1024);
     try {
-      assert.throws(() => vm.setUserMemoryRegion(0, 0x1000, mapping.address + 1n, 4096), RangeError);
-      assert.throws(() => vm.setUserMemoryRegion(0, 0x1001, mapping.address, 4096), RangeError);
+      assert.throws(() => vm.setUserMemoryRegion(0, 0x1000, mapping.address + 1n, 4096), ArgumentError);
+      assert.throws(() => vm.setUserMemoryRegion(0, 0x1001, mapping.address, 4096), ArgumentError);
       assert.throws(() => vm.setUserMemoryRegion(0, 0, mapping.address, 128 * 1024), /inside a live guest-memory mapping/);
       assert.throws(() => vm.setUserMemoryRegion(0, 0, 0x10000n, 4096), /inside a live guest-memory mapping/);
       vm.setUserMemoryRegion(0, 0, mapping.address, 64 * 1024, { logDirtyPages: true });

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { Machine } from '../../lib/runner/machine';
 import { deviceModule, mappingCount, openFdCount, requireKvm } from '../helpers/kvm';
 import { guestMachine, outLoopMachine, sleep } from '../helpers/machines';
+import { countTicks } from '../helpers/ticks';
 
 const MiB = 1024 * 1024;
 const CYCLES = 1000;
@@ -78,12 +79,3 @@ describe('VM lifecycle and the Node event loop (real KVM)', function () {
     assert.ok(passed, `event loop starved while the guest ran: ${rounds.join('; ')}`);
   });
 });
-
-async function countTicks(windowMs: number): Promise<{ ticks: number; expected: number }> {
-  let ticks = 0;
-  const timer = setInterval(() => ticks++, 10);
-  const started = Date.now();
-  await sleep(windowMs);
-  clearInterval(timer);
-  return { ticks, expected: Math.floor((Date.now() - started) / 10) };
-}

@@ -3,13 +3,14 @@
 // Every length, offset and copy is checked against the input and the expected output size: a corrupt
 // payload is an error, never a read or write out of bounds.
 
+import { VmmError } from '../../kvm/errors';
 export const LZ4_LEGACY_MAGIC = 0x184c2102;
 const MIN_MATCH = 4;
 const LENGTH_EXTENDED = 15;
 const EXTENSION_CONTINUES = 255;
 const MAX_BLOCK_OUTPUT = 8 * 1024 * 1024;
 
-export class Lz4FormatError extends Error {}
+export class Lz4FormatError extends VmmError {}
 
 function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -2,6 +2,7 @@
 // loop, which blocks in epoll (libuv) while nothing is to be done. The halves do their host I/O
 // synchronously (preadv/pwritev into guest memory, TAP readv/writev): nothing they start outlives the
 // turn that started it, so quiesce() is over as soon as it returns.
+import { ConfigError } from '../../kvm/errors';
 import { parentPort } from 'node:worker_threads';
 import { serializeError } from '../../runner/messages';
 import type { FromIoThread, HostContext, HostedHalf, HostedModuleSpec, ToIoThread } from './protocol';
@@ -16,7 +17,7 @@ async function host(id: number, spec: HostedModuleSpec): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const loaded = require(spec.module) as Record<string, unknown>;
   const make = loaded[spec.export];
-  if (typeof make !== 'function') throw new TypeError(`module ${spec.module} has no function export '${spec.export}'`);
+  if (typeof make !== 'function') throw new ConfigError(`module ${spec.module} has no function export '${spec.export}'`);
   const context: HostContext = { reportError: (error) => send({ type: 'event', id, event: { kind: 'error', error: serializeError(error) } }) };
   halves.set(id, (await (make as (context: HostContext, args: unknown) => HostedHalf | Promise<HostedHalf>)(context, spec.args)) ?? {});
 }

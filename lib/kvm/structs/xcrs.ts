@@ -1,4 +1,5 @@
 // struct kvm_xcrs: u32 nr_xcrs, u32 flags, 16 × {u32 xcr, u32 reserved, u64 value}, u64 padding[16].
+import { ArgumentError } from '../errors';
 import { StructView } from './cursor';
 
 export const XCRS_SIZE = 392;
@@ -18,7 +19,7 @@ export function decodeXcrs(bytes: Uint8Array): Xcr[] {
 }
 
 export function encodeXcrs(xcrs: readonly Xcr[]): Uint8Array {
-  if (xcrs.length > MAX_XCRS) throw new RangeError(`at most ${MAX_XCRS} XCRs`);
+  if (xcrs.length > MAX_XCRS) throw new ArgumentError(`at most ${MAX_XCRS} XCRs`);
   const s = new StructView(XCRS_SIZE);
   s.setU32(0, xcrs.length);
   xcrs.forEach((x, i) => {

@@ -4,6 +4,7 @@
 // made available is served per notification, at most a queue's worth per turn of the event loop
 // (then it yields and goes on), with one used-ring update and at most one interrupt per batch.
 // Nothing is in flight between turns, so a pause or quiesce is over as soon as it returns.
+import { VmmError } from '../../../kvm/errors';
 import * as fs from 'node:fs';
 import type { DeviceCounters } from '../../counters';
 import type { BackendContext, VirtioBackend } from '../transport/backend';
@@ -13,8 +14,10 @@ import type { SplitVirtqueue } from '../transport/split-virtqueue';
 import { BLK_ID_BYTES } from './file';
 import { BLK_SEGMENT_SIZE, type BlkRequest, BlkRequestType, BlkStatus, MAX_DISCARD_SECTORS, MAX_DISCARD_SEGMENTS, parseBlkRequest, SECTOR_SIZE } from './request';
 
-/** Chains served per turn of the event loop before yielding (the queue size). */
+/** Chains served per turn of the event loop before yielding (the queue size)... */
 export const BLK_CHAINS_PER_TURN = 256;
+/** ...and data bytes: a turn ends once this much has moved, so quiesce and other devices wait little. */
+export const BLK_BYTES_PER_TURN = 8 * 1024 * 1024;
 const ZERO_CHUNK = 64 * 1024;
 const ZEROS = new Uint8Array(ZERO_CHUNK);
 
@@ -35,7 +38,7 @@ export function createBackend(context: BackendContext, args: BlkBackendArgs): Vi
   return new VirtioBlkBackend(context, args);
 }
 
-class RequestRefused extends Error {}
+class RequestRefused extends VmmError {}
 
 export class VirtioBlkBackend implements VirtioBackend {
   readonly #context: BackendContext;
@@ -96,15 +99,18 @@ export class VirtioBlkBackend implements VirtioBackend {
     const queue = this.#queue;
     if (!this.#running || queue === undefined || queue.failure !== undefined) return;
     let served = 0;
+    let bytes = 0;
+    const turnLeft = (): boolean => served < BLK_CHAINS_PER_TURN && bytes < BLK_BYTES_PER_TURN;
     try {
-      for (let chain = queue.pop(); chain !== undefined; chain = served < BLK_CHAINS_PER_TURN ? queue.pop() : undefined) {
+      for (let chain = queue.pop(); chain !== undefined; chain = turnLeft() ? queue.pop() : undefined) {
         const request = parseBlkRequest(chain);
         if (request === undefined) throw new VirtqueueError('BUFFER_OUT_OF_RANGE', `block request ${chain.head} has no header or no status byte`);
         queue.pushUsed(chain.head, this.#serve(request));
         served++;
+        bytes += request.readableBytes + request.writableBytes;
       }
       if (served > 0) signalUsed(this.#context, queue);
-      if (served >= BLK_CHAINS_PER_TURN && queue.pending > 0) this.#continuation = setImmediate(() => this.#serveTurn());
+      if (!turnLeft() && queue.pending > 0) this.#continuation = setImmediate(() => this.#serveTurn());
     } catch (error) {
       this.error = deviceBroken(this.#context, error) ?? this.error;
     }

@@ -33,7 +33,7 @@ export class BlockFile {
     }
     try {
       const stat = fs.fstatSync(fd);
-      if (!stat.isFile() && !stat.isBlockDevice()) throw new Error('not a regular file or block device');
+      if (!stat.isFile() && !stat.isBlockDevice()) throw new ConfigError('not a regular file or block device');
       this.sectors = BigInt(stat.size) / BigInt(SECTOR_SIZE);
     } catch (error) {
       fs.closeSync(fd);

@@ -1,6 +1,7 @@
 // Hosting a virtio back end on an I/O thread: the module export the I/O thread calls (through
 // lib/devices/io-threads). It views guest memory and the shared transport state from that thread,
 // builds the back end from its module and runs it with a BackendRunner until it is quiesced.
+import { ConfigError } from '../../../kvm/errors';
 import { GuestMemory, type RegionDescriptor } from '../../../memory/guest-memory';
 import { DeviceCounters } from '../../counters';
 import type { HostContext, HostedHalf } from '../../io-threads/protocol';
@@ -26,7 +27,7 @@ export function loadBackendFactory(spec: BackendModuleSpec): (context: BackendCo
   const loaded = require(spec.module) as Record<string, unknown>;
   const name = spec.export ?? DEFAULT_BACKEND_EXPORT;
   const make = loaded[name];
-  if (typeof make !== 'function') throw new TypeError(`back-end module ${spec.module} has no function export '${name}'`);
+  if (typeof make !== 'function') throw new ConfigError(`back-end module ${spec.module} has no function export '${name}'`);
   return (context) => (make as (context: BackendContext, args: unknown) => VirtioBackend)(context, spec.args);
 }
 
@@ -40,12 +41,18 @@ export function runnerHalf(runner: BackendRunner): HostedHalf {
   };
 }
 
-export function hostVirtioBackend(context: HostContext, args: HostedBackendArgs): HostedHalf {
+export async function hostVirtioBackend(context: HostContext, args: HostedBackendArgs): Promise<HostedHalf> {
   const memory = GuestMemory.attach(args.memory);
   const transport = new VirtioMmioTransport(args.state);
   const counters = args.counters === undefined ? undefined : DeviceCounters.from(args.counters);
   const runner = new BackendRunner(loadBackendFactory(args.backend), { transport, memory, ...(counters !== undefined ? { counters } : {}) }, args.fds, (error) => context.reportError(error));
   if (args.restore !== undefined) runner.backend.restoreState?.(args.restore);
+  try {
+    await runner.backend.ready?.();
+  } catch (error) {
+    await runner.quiesce();
+    throw error;
+  }
   runner.start();
   return runnerHalf(runner);
 }

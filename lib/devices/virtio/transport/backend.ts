@@ -6,6 +6,8 @@ import type { VirtioMmioTransport } from './mmio-transport';
 import type { QueueMemory } from './split-virtqueue';
 
 export interface VirtioBackend {
+  /** Resolves once the back end can serve (e.g. its host socket listens); awaited before the VM runs. */
+  ready?(): Promise<void>;
   /** DRIVER_OK: take the queues (transport.queueConfig) and start. */
   activate(): void;
   /** The driver reset the device: drop the queues. */

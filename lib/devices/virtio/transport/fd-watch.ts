@@ -1,7 +1,7 @@
 // Watching eventfds by number on this thread's event loop. A back end may run on a thread that does
 // not own its device's eventfds (an I/O thread): the device's main-thread half owns and closes them,
 // the back end's thread only polls and reads them.
-import { nativeCall } from '../../../kvm/errors';
+import { DeviceError, nativeCall } from '../../../kvm/errors';
 import { native, type NativeFdWatcher } from '../../../native/binding';
 
 export class EventFdWatch {
@@ -18,10 +18,10 @@ export class EventFdWatch {
     this.#watcher = nativeCall(() =>
       native().watchFd(this.fd, (status) => {
         try {
-          if (status < 0) throw new Error(`polling eventfd ${this.fd} failed (libuv status ${status})`);
+          if (status < 0) throw new DeviceError(`polling eventfd ${this.fd} failed (libuv status ${status})`);
           if (nativeCall(() => native().eventfdRead(this.fd)) !== null) onSignal();
         } catch (error) {
-          onError(error instanceof Error ? error : new Error(String(error)));
+          onError(error instanceof Error ? error : new DeviceError(String(error)));
         }
       }),
     );

@@ -143,6 +143,12 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
     if (typeof this.#backend === 'function') {
       const runner = new BackendRunner(this.#backend, { transport: this.transport, memory, ...(this.counters !== undefined ? { counters: this.counters } : {}) }, backendFds, (error) => this.#failed(error));
       if (this.#restoreBackend !== undefined) runner.backend.restoreState?.(this.#restoreBackend);
+      try {
+        await runner.backend.ready?.();
+      } catch (error) {
+        await runner.quiesce();
+        throw error;
+      }
       runner.start();
       this.#host = localHandle(runnerHalf(runner));
       return;

@@ -36,13 +36,31 @@ export const VSOCK_HOST_PENDING_MAX = VSOCK_BUF_ALLOC - HOST_READ_MAX;
 export const VSOCK_MAX_CONNECTIONS = 1023;
 /** Header-only packets (replies, credit updates) waiting for receive buffers. */
 export const VSOCK_CONTROL_BACKLOG = VSOCK_QUEUE_SIZE;
+/**
+ * Host connections opened per turn of the event loop for guest requests (a connect costs ~0.1 ms of
+ * the thread): a guest asking for thousands waits its turns instead of stalling the loop.
+ */
+export const VSOCK_CONNECTS_PER_TURN = 16;
 /** VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (5.10.6.7): all connections are gone (after a restore). */
 const EVENT_TRANSPORT_RESET = 0;
 const EVENT_SIZE = 4;
 const FIRST_HOST_PORT = 0x40000000;
 const CONNECT_LINE_MAX = 64;
 
-export const VSOCK_COUNTERS = ['connections', 'resets', 'toGuestBytes', 'fromGuestBytes', 'refusedConnections', 'creditViolations'] as const;
+export const VSOCK_COUNTERS = [
+  'connections',
+  'resets',
+  'toGuestBytes',
+  'fromGuestBytes',
+  'refusedConnections',
+  'creditViolations',
+  /** Gauges and high-water marks of what the bounds limit (see the header). */
+  'openConnections',
+  'openConnectionsPeak',
+  'controlBacklogPeak',
+  'hostPendingPeak',
+  'unforwardedPeak',
+] as const;
 type VsockCounter = (typeof VSOCK_COUNTERS)[number];
 
 export interface VsockBackendArgs {
@@ -91,6 +109,8 @@ export class VirtioVsockBackend implements VirtioBackend {
   #running = true;
   #closed = false;
   #transportResetPending = false;
+  #connectsThisTurn = 0;
+  #txContinuation: NodeJS.Immediate | undefined;
   readonly #listening: Promise<void>;
   /** A host-side failure that stopped the device (guest errors only set NEEDS_RESET). */
   error: Error | undefined;
@@ -116,9 +136,15 @@ export class VirtioVsockBackend implements VirtioBackend {
     return this.#listening;
   }
 
-  /** Connections open now. */
-  get connectionCount(): number {
-    return this.#connections.size;
+  /** What the back end holds for the guest and the host right now (each within its bound). */
+  usage(): { connections: number; controlBacklog: number; maxHostPendingBytes: number; maxUnforwardedBytes: number } {
+    let maxHostPendingBytes = 0;
+    let maxUnforwardedBytes = 0;
+    for (const connection of this.#connections.values()) {
+      maxHostPendingBytes = Math.max(maxHostPendingBytes, connection.pendingBytes);
+      maxUnforwardedBytes = Math.max(maxUnforwardedBytes, connection.received - connection.fwdCnt);
+    }
+    return { connections: this.#connections.size, controlBacklog: this.#control.length, maxHostPendingBytes, maxUnforwardedBytes };
   }
 
   activate(): void {
@@ -132,6 +158,7 @@ export class VirtioVsockBackend implements VirtioBackend {
   }
 
   reset(): void {
+    this.#cancelTxContinuation();
     this.#dropConnections();
     this.#rx = undefined;
     this.#tx = undefined;
@@ -146,11 +173,13 @@ export class VirtioVsockBackend implements VirtioBackend {
 
   pause(): void {
     this.#running = false;
+    this.#cancelTxContinuation();
     for (const connection of this.#connections.values()) connection.socket.pause();
   }
 
   resume(): void {
     this.#running = true;
+    this.#drainTx();
     for (const connection of this.#connections.values()) if (connection.connected && connection.pendingBytes < VSOCK_HOST_PENDING_MAX) connection.socket.resume();
     this.#flushRx();
   }
@@ -160,6 +189,7 @@ export class VirtioVsockBackend implements VirtioBackend {
     if (this.#closed) return;
     this.#closed = true;
     this.#running = false;
+    this.#cancelTxContinuation();
     this.#dropConnections();
     this.#rx = undefined;
     this.#tx = undefined;
@@ -177,11 +207,17 @@ export class VirtioVsockBackend implements VirtioBackend {
     this.#transportResetPending = true;
   }
 
+  #cancelTxContinuation(): void {
+    if (this.#txContinuation !== undefined) clearImmediate(this.#txContinuation);
+    this.#txContinuation = undefined;
+  }
+
   #dropConnections(): void {
     for (const connection of this.#connections.values()) connection.socket.destroy();
     this.#connections.clear();
     this.#withData.clear();
     this.#control.length = 0;
+    this.#countOpen();
   }
 
   #key(hostPort: number, guestPort: number): string {
@@ -211,6 +247,7 @@ export class VirtioVsockBackend implements VirtioBackend {
     const connection = this.#connections.get(this.#key(header.srcPort, header.dstPort));
     if (connection !== undefined) connection.advertisedFwdCnt = connection.fwdCnt;
     this.#control.push(encodeVsockHeader(header));
+    this.#counters?.max('controlBacklogPeak', this.#control.length);
     return true;
   }
 
@@ -253,6 +290,7 @@ export class VirtioVsockBackend implements VirtioBackend {
     const connection: Connection = { key, hostPort, guestPort, socket, connected: false, hostInitiated, peerBufAlloc: 0, peerFwdCnt: 0, txCnt: 0, fwdCnt: 0, received: 0, advertisedFwdCnt: 0, pending: [], pendingBytes: 0 };
     this.#connections.set(key, connection);
     this.#counters?.add('connections');
+    this.#countOpen();
     socket.on('data', (data: Buffer) => {
       this.#queueToGuest(connection, data);
       this.#flushRx();
@@ -271,6 +309,7 @@ export class VirtioVsockBackend implements VirtioBackend {
     if (this.#connections.get(connection.key) !== connection) return;
     connection.pending.push(data);
     connection.pendingBytes += data.length;
+    this.#counters?.max('hostPendingPeak', connection.pendingBytes);
     this.#withData.add(connection);
     // Back-pressure: stop reading the host socket while a window's worth waits for the guest.
     if (connection.pendingBytes >= VSOCK_HOST_PENDING_MAX) connection.socket.pause();
@@ -289,15 +328,31 @@ export class VirtioVsockBackend implements VirtioBackend {
     this.#connections.delete(connection.key);
     this.#withData.delete(connection);
     connection.socket.destroy();
+    this.#countOpen();
+  }
+
+  #countOpen(): void {
+    this.#counters?.set('openConnections', this.#connections.size);
+    this.#counters?.max('openConnectionsPeak', this.#connections.size);
   }
 
   #drainTx(): void {
+    if (this.#txContinuation !== undefined) return; // the next turn takes them
     const tx = this.#tx;
     if (!this.#running || tx === undefined || tx.failure !== undefined) return;
+    this.#connectsThisTurn = 0;
     let used = false;
     try {
       // While replies wait for receive buffers, the guest's sends wait in its ring (bounded backlog).
       while (this.#control.length < VSOCK_CONTROL_BACKLOG) {
+        if (this.#connectsThisTurn >= VSOCK_CONNECTS_PER_TURN) {
+          this.#txContinuation = setImmediate(() => {
+            this.#txContinuation = undefined;
+            this.#drainTx();
+            this.#flushRx();
+          });
+          break;
+        }
         const chain = tx.pop();
         if (chain === undefined) break;
         this.#fromGuestChain(chain);
@@ -394,6 +449,7 @@ export class VirtioVsockBackend implements VirtioBackend {
       return;
     }
     connection.received += payload.length;
+    this.#counters?.max('unforwardedPeak', connection.received - connection.fwdCnt);
     this.#counters?.add('fromGuestBytes', payload.length);
     connection.socket.write(payload, () => {
       connection.fwdCnt += payload.length;
@@ -406,6 +462,7 @@ export class VirtioVsockBackend implements VirtioBackend {
   }
 
   #connectToHost(hostPort: number, guestPort: number, bufAlloc: number, fwdCnt: number): void {
+    this.#connectsThisTurn++;
     const socket = net.connect(`${this.#socketPath}_${hostPort}`);
     const connection = this.#open(socket, hostPort, guestPort, false);
     connection.peerBufAlloc = bufAlloc;

@@ -1,0 +1,49 @@
+// How well the Node event loop keeps time: a 10 ms interval's ticks against the ticks expected.
+import { Worker } from 'node:worker_threads';
+
+export const TICK_MS = 10;
+
+export interface TickCount {
+  ticks: number;
+  expected: number;
+}
+
+/** Windows shorter than this say nothing about ticks: work that ends sooner is measured over this long. */
+export const MIN_TICK_WINDOW_MS = 500;
+
+/**
+ * Counts 10 ms interval ticks while `work` runs (or for `work` milliseconds when given a number), over
+ * at least MIN_TICK_WINDOW_MS.
+ */
+export async function countTicks(work: number | (() => Promise<unknown>)): Promise<TickCount> {
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, TICK_MS);
+  const started = Date.now();
+  try {
+    if (typeof work === 'number') await new Promise((resolve) => setTimeout(resolve, work));
+    else await work();
+    const left = MIN_TICK_WINDOW_MS - (Date.now() - started);
+    if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
+  } finally {
+    clearInterval(timer);
+  }
+  return { ticks, expected: Math.max(1, Math.floor((Date.now() - started) / TICK_MS)) };
+}
+
+/** ticks / expected, at most 1. */
+export function tickRatio(count: TickCount): number {
+  return Math.min(1, count.ticks / count.expected);
+}
+
+/**
+ * The event loop's tick ratio while `work` runs, against the same measured just before it while
+ * another thread of this process keeps a CPU busy, as a device's I/O thread does (these machines are
+ * shared and noisy: what counts is what the work costs this loop beyond that).
+ */
+export async function ticksAgainstBaseline(work: () => Promise<unknown>, baselineMs = MIN_TICK_WINDOW_MS): Promise<{ busy: TickCount; baseline: TickCount; relative: number }> {
+  const spinner = new Worker(`const end = Date.now() + ${baselineMs + 200}; while (Date.now() < end) {}`, { eval: true });
+  const baseline = await countTicks(baselineMs);
+  await spinner.terminate();
+  const busy = await countTicks(work);
+  return { busy, baseline, relative: tickRatio(busy) / Math.max(tickRatio(baseline), 1e-3) };
+}
