@@ -1,5 +1,7 @@
 #include "vm_handle.h"
 
+#include <vector>
+
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -30,6 +32,7 @@ Napi::Function VmHandle::Define(Napi::Env env) {
                          CheckedAccessor<VmHandle, &VmHandle::GetFd>("fd"),
                          CheckedAccessor<VmHandle, &VmHandle::GetClosed>("closed"),
                          CheckedMethod<VmHandle, &VmHandle::Close>("close"),
+                         CheckedMethod<VmHandle, &VmHandle::CloseInBackground>("closeInBackground"),
                          CheckedMethod<VmHandle, &VmHandle::SetUserMemoryRegion>("setUserMemoryRegion"),
                          CheckedMethod<VmHandle, &VmHandle::GetDirtyLog>("getDirtyLog"),
                      });
@@ -66,6 +69,42 @@ Napi::Value VmHandle::Close(const Napi::CallbackInfo& info) {
   fd_.Reset();
   slots_.clear();
   return info.Env().Undefined();
+}
+
+namespace {
+
+class CloseWorker : public Napi::AsyncWorker {
+ public:
+  CloseWorker(Napi::Env env, UniqueFd fd, std::vector<std::shared_ptr<RegionSlotUse>> uses)
+      : Napi::AsyncWorker(env, "node-vmm:close-vm"), uses_(std::move(uses)), fd_(std::move(fd)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { fd_.Reset(); }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  // The slots' claims on guest memory outlive the fd: an unmap stays refused until KVM has let go.
+  std::vector<std::shared_ptr<RegionSlotUse>> uses_;
+  UniqueFd fd_;  // closed by Execute on a pool thread, or by the destructor if the work never ran
+  Napi::Promise::Deferred deferred_;
+};
+
+}  // namespace
+
+Napi::Value VmHandle::CloseInBackground(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<std::shared_ptr<RegionSlotUse>> uses;
+  for (auto& entry : slots_) uses.push_back(entry.second.use);
+  slots_.clear();
+  if (!fd_.valid()) {
+    auto done = Napi::Promise::Deferred::New(env);
+    done.Resolve(env.Undefined());
+    return done.Promise();
+  }
+  auto* worker = new CloseWorker(env, std::move(fd_), std::move(uses));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 Napi::Value VmHandle::SetUserMemoryRegion(const Napi::CallbackInfo& info) {

@@ -37,6 +37,9 @@ class VmHandle : public Napi::ObjectWrap<VmHandle> {
   Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  // closeInBackground(): Promise<void>: closes the fd on a libuv pool thread (a VM with a PIT takes
+  // milliseconds to tear down in close()); the handle is closed for JS at once.
+  Napi::Value CloseInBackground(const Napi::CallbackInfo& info);
   // setUserMemoryRegion(slot, flags, guestAddress, hostAddress: bigint, size): size 0 deletes the slot
   Napi::Value SetUserMemoryRegion(const Napi::CallbackInfo& info);
   // getDirtyLog(slot): ArrayBuffer bitmap, one bit per page of the slot

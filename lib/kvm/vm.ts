@@ -150,6 +150,11 @@ export class Vm {
     this.#handle.close();
   }
 
+  /** Closes the VM off this thread: the kernel's teardown (7-23 ms with a PIT, measured) runs on a pool thread. */
+  closeInBackground(): Promise<void> {
+    return this.#handle.closeInBackground();
+  }
+
   [Symbol.dispose](): void {
     this.close();
   }

@@ -10,6 +10,8 @@ export interface NativeFdHandle {
 export interface NativeVmHandle extends NativeFdHandle {
   setUserMemoryRegion(slot: number, flags: number, guestAddress: bigint | number, hostAddress: bigint, size: bigint | number): void;
   getDirtyLog(slot: number): ArrayBuffer;
+  /** Closes the fd on a libuv pool thread (tearing down a VM with a PIT takes milliseconds). */
+  closeInBackground(): Promise<void>;
 }
 
 export interface NativeVcpuHandle extends NativeFdHandle {

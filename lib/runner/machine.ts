@@ -219,7 +219,7 @@ export class Machine extends EventEmitter<MachineEvents> {
     for (const region of this.memory.regions) this.vm.deleteMemoryRegion(region.slot);
     this.memory.dispose();
     for (const device of this.#devices) closeQuietly(device);
-    this.vm.close();
+    await this.vm.closeInBackground();
     this.kvm.close();
   }
 

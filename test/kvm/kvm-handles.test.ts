@@ -107,6 +107,30 @@ describe('Kvm, Vm and Vcpu handles (real KVM)', function () {
     }
   });
 
+  it('closes a VM with an irqchip and a PIT off the main thread (closeInBackground), leaving no fd', async () => {
+    const fdsBefore = (await import('node:fs')).readdirSync('/proc/self/fd').length;
+    const syncMs: number[] = [];
+    const backgroundMs: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const vm = kvm.createVm();
+      vm.createIrqchip();
+      vm.createPit2();
+      const started = process.hrtime.bigint();
+      if (i % 2 === 0) {
+        vm.close();
+        syncMs.push(Number(process.hrtime.bigint() - started) / 1e6);
+      } else {
+        const closing = vm.closeInBackground();
+        backgroundMs.push(Number(process.hrtime.bigint() - started) / 1e6);
+        assert.equal(vm.closed, true, 'closed for JS at once');
+        await closing;
+      }
+    }
+    console.log(`      close(): ${syncMs.map((ms) => ms.toFixed(1)).join(', ')} ms on this thread; closeInBackground(): ${backgroundMs.map((ms) => ms.toFixed(2)).join(', ')} ms`);
+    assert.ok(Math.max(...backgroundMs) < Math.min(...syncMs) / 2, 'the main thread does not wait for the teardown');
+    assert.equal((await import('node:fs')).readdirSync('/proc/self/fd').length, fdsBefore);
+  });
+
   it("refuses to unmap guest memory that a live VM's memory slot still uses", () => {
     const mapping = native().mapGuestMemory(64 * 1024);
     try {
