@@ -25,11 +25,17 @@ export interface AllocateOptions {
 
 type Address = number | bigint;
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 function toNumber(address: Address, length: number): number {
-  if (typeof address === 'number' && !Number.isSafeInteger(address)) throw new GuestMemoryError(0n, length, `guest-physical address ${address} is not an integer`);
-  const value = typeof address === 'bigint' ? address : BigInt(address);
-  if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) throw new GuestMemoryError(value, length);
-  return Number(value);
+  if (typeof address === 'number') {
+    // The hot path (every ring and descriptor access): no BigInt conversion.
+    if (Number.isSafeInteger(address) && address >= 0) return address;
+    if (!Number.isSafeInteger(address)) throw new GuestMemoryError(0n, length, `guest-physical address ${address} is not an integer`);
+    throw new GuestMemoryError(BigInt(address), length);
+  }
+  if (address < 0n || address > MAX_SAFE) throw new GuestMemoryError(address, length);
+  return Number(address);
 }
 
 export class GuestMemory {

@@ -47,3 +47,31 @@ export async function ticksAgainstBaseline(work: () => Promise<unknown>, baselin
   const busy = await countTicks(work);
   return { busy, baseline, relative: tickRatio(busy) / Math.max(tickRatio(baseline), 1e-3) };
 }
+
+/**
+ * Ticks counted only inside measured windows (start() ... stop()), for tests whose own driver work
+ * runs on this loop between them: what counts is how this loop keeps time while only the device works.
+ */
+export class TickMeter {
+  #ticks = 0;
+  #measuredMs = 0;
+  #since: number | undefined;
+  readonly #timer = setInterval(() => {
+    if (this.#since !== undefined) this.#ticks++;
+  }, TICK_MS);
+
+  start(): void {
+    this.#since = Date.now();
+  }
+
+  stop(): void {
+    if (this.#since !== undefined) this.#measuredMs += Date.now() - this.#since;
+    this.#since = undefined;
+  }
+
+  close(): TickCount {
+    this.stop();
+    clearInterval(this.#timer);
+    return { ticks: this.#ticks, expected: Math.max(1, Math.floor(this.#measuredMs / TICK_MS)) };
+  }
+}

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import fsModule = require('node:fs');
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BlockFile } from '../../lib/devices/virtio/blk';
+import { BlockFile } from '../../lib/devices/virtio/blk/file';
 import { ConfigError, KvmUnavailableError } from '../../lib/kvm/errors';
 import { Kvm } from '../../lib/kvm/kvm';
 import { native } from '../../lib/native/binding';

@@ -31,14 +31,18 @@ export class BlockFile {
     } catch (error) {
       throw new ConfigError(`virtio-blk: cannot open ${path}: ${(error as Error).message}`, { cause: error });
     }
+    let stat: fs.Stats;
     try {
-      const stat = fs.fstatSync(fd);
-      if (!stat.isFile() && !stat.isBlockDevice()) throw new ConfigError('not a regular file or block device');
-      this.sectors = BigInt(stat.size) / BigInt(SECTOR_SIZE);
+      stat = fs.fstatSync(fd);
     } catch (error) {
       fs.closeSync(fd);
-      throw new ConfigError(`virtio-blk: cannot use ${path}: ${(error as Error).message}`, { cause: error });
+      throw new ConfigError(`virtio-blk: cannot stat ${path}: ${(error as Error).message}`, { cause: error });
     }
+    if (!stat.isFile() && !stat.isBlockDevice()) {
+      fs.closeSync(fd);
+      throw new ConfigError(`virtio-blk: ${path} is not a regular file or block device`);
+    }
+    this.sectors = BigInt(stat.size) / BigInt(SECTOR_SIZE);
     this.fd = fd;
     this.id = Uint8Array.from(Buffer.from((options.id ?? path.split('/').at(-1) ?? '').slice(0, BLK_ID_BYTES)).subarray(0, BLK_ID_BYTES));
   }
