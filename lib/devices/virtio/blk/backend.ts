@@ -7,9 +7,9 @@
 import { VmmError } from '../../../kvm/errors';
 import * as fs from 'node:fs';
 import type { DeviceCounters } from '../../counters';
-import type { BackendContext, VirtioBackend } from '../transport/backend';
-import { deviceBroken, openQueues, signalUsed } from '../transport/backend-support';
+import type { BackendContext } from '../transport/backend';
 import { VirtqueueError } from '../transport/errors';
+import { QueueTurnBackend } from '../transport/queue-turns';
 import type { SplitVirtqueue } from '../transport/split-virtqueue';
 import { BLK_ID_BYTES } from './file';
 import { BLK_SEGMENT_SIZE, type BlkRequest, BlkRequestType, BlkStatus, MAX_DISCARD_SECTORS, MAX_DISCARD_SEGMENTS, parseBlkRequest, SECTOR_SIZE } from './request';
@@ -40,80 +40,29 @@ export function createBackend(context: BackendContext, args: BlkBackendArgs): Vi
 
 class RequestRefused extends VmmError {}
 
-export class VirtioBlkBackend implements VirtioBackend {
-  readonly #context: BackendContext;
+export class VirtioBlkBackend extends QueueTurnBackend {
   readonly #file: BlkBackendArgs;
   readonly #counters: DeviceCounters<BlkCounter> | undefined;
-  #queue: SplitVirtqueue | undefined;
-  #running = true;
-  #continuation: NodeJS.Immediate | undefined;
-  /** A host-side failure that stopped the device (guest errors are VirtqueueErrors and not kept here). */
-  error: Error | undefined;
 
   constructor(context: BackendContext, file: BlkBackendArgs) {
-    this.#context = context;
+    super(context);
     this.#file = file;
     this.#counters = context.counters as DeviceCounters<BlkCounter> | undefined;
   }
 
-  activate(): void {
-    this.#queue = openQueues(this.#context, [0])?.[0];
-  }
-
-  reset(): void {
-    this.#queue = undefined;
-    this.#cancelContinuation();
-  }
-
-  notify(): void {
-    if (this.#continuation === undefined) this.#serveTurn();
-  }
-
-  pause(): void {
-    this.#running = false;
-    this.#cancelContinuation();
-  }
-
-  resume(): void {
-    this.#running = true;
-  }
-
-  quiesce(): void {
-    this.pause();
-    this.#queue = undefined;
-  }
-
-  /** Resolves once every chain made available so far has been served (a continuation may be pending). */
-  async idle(): Promise<void> {
-    while (this.#continuation !== undefined) await new Promise((resolve) => setImmediate(resolve));
-  }
-
-  #cancelContinuation(): void {
-    if (this.#continuation !== undefined) clearImmediate(this.#continuation);
-    this.#continuation = undefined;
-  }
-
-  /** Serves up to BLK_CHAINS_PER_TURN chains, then signals once; yields if more are waiting. */
-  #serveTurn(): void {
-    this.#continuation = undefined;
-    const queue = this.#queue;
-    if (!this.#running || queue === undefined || queue.failure !== undefined) return;
+  /** Up to BLK_CHAINS_PER_TURN requests or BLK_BYTES_PER_TURN bytes. */
+  protected serveTurn(queue: SplitVirtqueue): { served: number; budgetSpent: boolean } {
     let served = 0;
     let bytes = 0;
     const turnLeft = (): boolean => served < BLK_CHAINS_PER_TURN && bytes < BLK_BYTES_PER_TURN;
-    try {
-      for (let chain = queue.pop(); chain !== undefined; chain = turnLeft() ? queue.pop() : undefined) {
-        const request = parseBlkRequest(chain);
-        if (request === undefined) throw new VirtqueueError('BUFFER_OUT_OF_RANGE', `block request ${chain.head} has no header or no status byte`);
-        queue.pushUsed(chain.head, this.#serve(request));
-        served++;
-        bytes += request.readableBytes + request.writableBytes;
-      }
-      if (served > 0) signalUsed(this.#context, queue);
-      if (!turnLeft() && queue.pending > 0) this.#continuation = setImmediate(() => this.#serveTurn());
-    } catch (error) {
-      this.error = deviceBroken(this.#context, error) ?? this.error;
+    for (let chain = queue.pop(); chain !== undefined; chain = turnLeft() ? queue.pop() : undefined) {
+      const request = parseBlkRequest(chain);
+      if (request === undefined) throw new VirtqueueError('BUFFER_OUT_OF_RANGE', `block request ${chain.head} has no header or no status byte`);
+      queue.pushUsed(chain.head, this.#serve(request));
+      served++;
+      bytes += request.readableBytes + request.writableBytes;
     }
+    return { served, budgetSpent: !turnLeft() };
   }
 
   /** Does one request; returns the bytes written into the chain (data + status). */

@@ -4,8 +4,8 @@
 // yields and goes on with the next chains.
 import { randomFillSync } from 'node:crypto';
 import type { DeviceCounters } from '../../counters';
-import type { BackendContext, VirtioBackend } from '../transport/backend';
-import { deviceBroken, openQueues, signalUsed } from '../transport/backend-support';
+import type { BackendContext } from '../transport/backend';
+import { QueueTurnBackend } from '../transport/queue-turns';
 import type { SplitVirtqueue } from '../transport/split-virtqueue';
 
 /** Random bytes handed out per turn of the event loop, and the most one chain gets. */
@@ -23,86 +23,39 @@ export function createBackend(context: BackendContext, options: RngBackendOption
   return new VirtioRngBackend(context, options);
 }
 
-export class VirtioRngBackend implements VirtioBackend {
-  readonly #context: BackendContext;
+export class VirtioRngBackend extends QueueTurnBackend {
   readonly #fill: (buffer: Uint8Array) => void;
   readonly #counters: DeviceCounters<RngCounter> | undefined;
-  #queue: SplitVirtqueue | undefined;
-  #running = true;
-  #continuation: NodeJS.Immediate | undefined;
   /** Bytes handed to the guest so far. */
   served = 0;
-  /** A host-side failure that stopped the device (guest errors only set NEEDS_RESET). */
-  error: Error | undefined;
 
   constructor(context: BackendContext, options: RngBackendOptions = {}) {
-    this.#context = context;
+    super(context);
     this.#fill = options.fill ?? ((buffer) => randomFillSync(buffer));
     this.#counters = context.counters as DeviceCounters<RngCounter> | undefined;
   }
 
-  /** DRIVER_OK: take the queue the driver set up (a broken setup marks the device NEEDS_RESET). */
-  activate(): void {
-    this.#queue = openQueues(this.#context, [0])?.[0];
-  }
-
-  reset(): void {
-    this.#queue = undefined;
-    this.#cancel();
-  }
-
-  /** The driver notified the queue: serve what is available, a turn's worth at a time. */
-  notify(_queue = 0): void {
-    if (this.#continuation === undefined) this.#serveTurn();
-  }
-
-  pause(): void {
-    this.#running = false;
-    this.#cancel();
-  }
-
-  resume(): void {
-    this.#running = true;
-  }
-
-  quiesce(): void {
-    this.pause();
-    this.#queue = undefined;
-  }
-
-  #cancel(): void {
-    if (this.#continuation !== undefined) clearImmediate(this.#continuation);
-    this.#continuation = undefined;
-  }
-
-  #serveTurn(): void {
-    this.#continuation = undefined;
-    const queue = this.#queue;
-    if (!this.#running || queue === undefined || queue.failure !== undefined) return;
+  /** Up to RNG_BYTES_PER_TURN bytes, the most one chain gets too. */
+  protected serveTurn(queue: SplitVirtqueue): { served: number; budgetSpent: boolean } {
     let budget = RNG_BYTES_PER_TURN;
-    let used = false;
-    try {
-      while (budget > 0) {
-        const chain = queue.pop();
-        if (chain === undefined) break;
-        let written = 0;
-        for (const buffer of chain.writable) {
-          if (written >= budget) break;
-          const part = buffer.subarray(0, Math.min(buffer.length, budget - written));
-          this.#fill(part);
-          written += part.length;
-        }
-        budget -= written;
-        this.served += written;
-        this.#counters?.add('requests');
-        this.#counters?.add('bytes', written);
-        queue.pushUsed(chain.head, written);
-        used = true;
+    let served = 0;
+    while (budget > 0) {
+      const chain = queue.pop();
+      if (chain === undefined) break;
+      let written = 0;
+      for (const buffer of chain.writable) {
+        if (written >= budget) break;
+        const part = buffer.subarray(0, Math.min(buffer.length, budget - written));
+        this.#fill(part);
+        written += part.length;
       }
-      if (used) signalUsed(this.#context, queue);
-      if (budget <= 0 && queue.pending > 0) this.#continuation = setImmediate(() => this.#serveTurn());
-    } catch (error) {
-      this.error = deviceBroken(this.#context, error) ?? this.error;
+      budget -= written;
+      this.served += written;
+      this.#counters?.add('requests');
+      this.#counters?.add('bytes', written);
+      queue.pushUsed(chain.head, written);
+      served++;
     }
+    return { served, budgetSpent: budget <= 0 };
   }
 }

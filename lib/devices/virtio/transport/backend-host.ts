@@ -41,12 +41,16 @@ export function runnerHalf(runner: BackendRunner): HostedHalf {
   };
 }
 
-export async function hostVirtioBackend(context: HostContext, args: HostedBackendArgs): Promise<HostedHalf> {
-  const memory = GuestMemory.attach(args.memory);
-  const transport = new VirtioMmioTransport(args.state);
-  const counters = args.counters === undefined ? undefined : DeviceCounters.from(args.counters);
-  const runner = new BackendRunner(loadBackendFactory(args.backend), { transport, memory, ...(counters !== undefined ? { counters } : {}) }, args.fds, (error) => context.reportError(error));
-  if (args.restore !== undefined) runner.backend.restoreState?.(args.restore);
+/** Makes the back end, puts back a saved state, waits until it is ready, then starts serving. */
+export async function startRunner(
+  make: (context: BackendContext) => VirtioBackend,
+  context: Omit<BackendContext, 'signal'>,
+  fds: BackendFds,
+  onError: (error: Error) => void,
+  restore: unknown,
+): Promise<BackendRunner> {
+  const runner = new BackendRunner(make, context, fds, onError);
+  if (restore !== undefined) runner.backend.restoreState?.(restore);
   try {
     await runner.backend.ready?.();
   } catch (error) {
@@ -54,5 +58,13 @@ export async function hostVirtioBackend(context: HostContext, args: HostedBacken
     throw error;
   }
   runner.start();
+  return runner;
+}
+
+export async function hostVirtioBackend(context: HostContext, args: HostedBackendArgs): Promise<HostedHalf> {
+  const memory = GuestMemory.attach(args.memory);
+  const transport = new VirtioMmioTransport(args.state);
+  const counters = args.counters === undefined ? undefined : DeviceCounters.from(args.counters);
+  const runner = await startRunner(loadBackendFactory(args.backend), { transport, memory, ...(counters !== undefined ? { counters } : {}) }, args.fds, (error) => context.reportError(error), args.restore);
   return runnerHalf(runner);
 }

@@ -17,8 +17,8 @@ import { hostHalf, localHandle, type HostedHandle } from '../../io-threads/pool'
 import type { HostedEvent } from '../../io-threads/protocol';
 import { restoreSharedBuffers, saveSharedBuffers } from '../../shared-state';
 import type { BackendFactory, BackendModuleSpec } from './backend';
-import { type HostedBackendArgs, runnerHalf } from './backend-host';
-import { BackendRunner, type BackendFds } from './backend-runner';
+import { type HostedBackendArgs, runnerHalf, startRunner } from './backend-host';
+import type { BackendFds } from './backend-runner';
 import { MmioReg, VIRTIO_MMIO_WINDOW } from './mmio-registers';
 import { createVirtioMmioState, type VirtioDeviceDescription, type VirtioMmioState } from './mmio-state';
 import type { VirtioMmioModuleArgs } from './mmio-module';
@@ -141,15 +141,8 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
       if (event.kind === 'error') this.#failed(Object.assign(new VmmError(event.error.message), { stack: event.error.stack }));
     };
     if (typeof this.#backend === 'function') {
-      const runner = new BackendRunner(this.#backend, { transport: this.transport, memory, ...(this.counters !== undefined ? { counters: this.counters } : {}) }, backendFds, (error) => this.#failed(error));
-      if (this.#restoreBackend !== undefined) runner.backend.restoreState?.(this.#restoreBackend);
-      try {
-        await runner.backend.ready?.();
-      } catch (error) {
-        await runner.quiesce();
-        throw error;
-      }
-      runner.start();
+      const context = { transport: this.transport, memory, ...(this.counters !== undefined ? { counters: this.counters } : {}) };
+      const runner = await startRunner(this.#backend, context, backendFds, (error) => this.#failed(error), this.#restoreBackend);
       this.#host = localHandle(runnerHalf(runner));
       return;
     }
