@@ -1,5 +1,6 @@
-/* Entry points: the 64-bit boot entry (kernel offset 0x200), interrupt/exception stubs that save a
- * trap frame and call trap() in C, the switch to ring 3, and the reload of segment registers. */
+/* Entry points: the 64-bit boot entry (kernel offset 0x200) and what it shares with the PVH entry
+ * (pvh.S): the boot page tables and the jump to kmain(); interrupt/exception stubs that save a trap
+ * frame and call trap() in C, the switch to ring 3, and the reload of segment registers. */
 #include "layout.h"
 
     .section .text.head32, "ax"
@@ -11,10 +12,13 @@ head32:                             /* 32-bit entry: not supported, this guest b
     .section .text.entry64, "ax"
     .code64
     .globl startup_64
-startup_64:                         /* RSI = boot_params (zero page), paging on, interrupts off */
+startup_64:                         /* Linux boot protocol: RSI = boot_params (zero page), paging on */
     cli
     cld
     mov %rsi, %r15
+    mov $BOOT_ZERO_PAGE, %r14d
+    .globl boot_common
+boot_common:                        /* R15 = what the loader gave us, R14 = BOOT_*, interrupts off */
     lea _bss_start(%rip), %rdi
     lea _bss_end(%rip), %rcx
     sub %rdi, %rcx
@@ -23,9 +27,29 @@ startup_64:                         /* RSI = boot_params (zero page), paging on,
     rep stosq
     mov kernel_stack_top_ptr(%rip), %rsp
     mov %r15, %rdi
+    mov %r14d, %esi
     call kmain
 1:  hlt
     jmp 1b
+
+/* The page tables both entries run on, built at link time (no ring-0 loop filling them at boot):
+ * the first GiB identity-mapped in 2 MiB pages, user-accessible (the ring-3 programs live in this
+ * image); PDPT slot 3 (3-4 GiB, MMIO) is filled by map_mmio_page(). */
+    .section .data
+    .balign 4096
+    .globl boot_pml4, boot_pdpt, boot_pd
+boot_pml4:
+    .quad boot_pdpt + PAGE_PRESENT_WRITE_USER
+    .fill 511, 8, 0
+boot_pdpt:
+    .quad boot_pd + PAGE_PRESENT_WRITE_USER
+    .fill 511, 8, 0
+boot_pd:
+    .set page, 0
+    .rept 512
+    .quad (page << 21) | PAGE_PRESENT_WRITE_USER | PAGE_LARGE
+    .set page, page + 1
+    .endr
 
     .text
 /* reload_segments(): after lgdt, CS via a far return, data segments directly. */

@@ -1,7 +1,7 @@
 /* The Linux boot protocol setup header (Documentation/arch/x86/boot.rst), enough for a loader that
  * enters the 64-bit kernel directly (protocol 2.15, XLF_KERNEL_64). There is no real-mode setup code:
  * this guest supports only direct 64-bit entry. */
-    .section .setup, "a"
+    .section .setup, ""             /* not loaded from the ELF: linker.ld */
     .org 0x1f1
     .byte 1                         /* setup_sects: 1 sector after the boot sector */
     .word 0                         /* root_flags */
@@ -45,3 +45,4 @@ after_jump:
     .long 0                         /* handover_offset */
     .long 0                         /* kernel_info_offset */
 header_end:
+    .org 0x400                      /* setup_sects = 1: the boot sector and one sector */

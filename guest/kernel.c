@@ -20,8 +20,6 @@
 #define PIT_COMMAND 0x43
 #define PIT_HZ 1193182
 #define TICK_HZ 100
-#define PAGE_PRESENT_WRITE_USER 0x7
-#define PAGE_LARGE 0x80
 #define TWO_MIB 0x200000ul
 #define USER_LIMIT 0x40000000ul
 #define WRITE_MAX 4096
@@ -31,6 +29,16 @@
 #define MMIO_LOW 0xc0000000ul
 #define MMIO_HIGH 0x100000000ul
 #define PAGE_USER_WRITE 0x6
+#define KERNEL_BASE 0x100000ul
+/* struct hvm_start_info (Xen's arch-x86/hvm/start_info.h) and its memory map entries */
+#define PVH_MAGIC 0x336ec578
+#define PVH_VERSION 4
+#define PVH_CMDLINE_PADDR 24
+#define PVH_MEMMAP_PADDR 40
+#define PVH_MEMMAP_ENTRIES 48
+#define PVH_MEMMAP_ENTRY_SIZE 24
+#define PVH_MEMMAP_TYPE 16
+#define PVH_RAM 1
 
 extern void reload_segments(void);
 extern void enter_user(void (*entry)(void), u64 stack);
@@ -44,9 +52,7 @@ volatile u64 ticks;
 static u8 kernel_stack[16384] NOINIT __attribute__((aligned(16)));
 u8 *const kernel_stack_top_ptr = kernel_stack + sizeof kernel_stack;
 static u8 user_stack[16384] NOINIT __attribute__((aligned(16)));
-static u64 pml4[512] __attribute__((aligned(4096)));
-static u64 pdpt[512] __attribute__((aligned(4096)));
-static u64 pd[512] __attribute__((aligned(4096)));
+extern u64 boot_pml4[512], boot_pdpt[512]; /* entry.S: link-time identity map of the first GiB */
 static u64 pd_high[512] __attribute__((aligned(4096))); /* 3-4 GiB: MMIO (virtio windows, local APIC) */
 static u64 gdt[7];
 static struct __attribute__((packed)) {
@@ -66,13 +72,13 @@ static struct __attribute__((packed)) {
 } idt[256];
 
 static struct {
-  u64 memory_bytes;
+  u64 memory_bytes, ram_top;
   u32 cpus_listed, cpus_online;
   u32 selftest, expect_mem_mib, expect_cpus;
   u32 virtio_count;
   u64 virtio_base[VIRTIO_MAX];
   u32 net_ip, net_peer, vsock_port;
-  u32 bench, count;
+  u32 bench, count, depth;
 } info;
 
 static struct __attribute__((packed)) {
@@ -83,7 +89,7 @@ static struct __attribute__((packed)) {
 /* Maps the 2 MiB page holding `address` (between 3 and 4 GiB) with `flags`, uncached. */
 void map_mmio_page(u64 address, u64 flags) {
   pd_high[(address >> 21) & 511] = (address & ~(TWO_MIB - 1)) | flags | PAGE_UNCACHED | PAGE_LARGE | 1;
-  pdpt[MMIO_PDPT_INDEX] = (u64)pd_high | PAGE_PRESENT_WRITE_USER;
+  boot_pdpt[MMIO_PDPT_INDEX] = (u64)pd_high | PAGE_PRESENT_WRITE_USER;
   u64 cr3;
   __asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) : : "memory");
 }
@@ -135,11 +141,8 @@ static void setup_tables(void) {
   idtr.base = (u64)idt;
   __asm__ volatile("lidt %0" : : "m"(idtr));
 
-  /* Identity map of the first GiB in 2 MiB pages, user-accessible: the ring-3 programs live in this image. */
-  for (u64 i = 0; i < 512; i++) pd[i] = (i * TWO_MIB) | PAGE_PRESENT_WRITE_USER | PAGE_LARGE;
-  pdpt[0] = (u64)pd | PAGE_PRESENT_WRITE_USER;
-  pml4[0] = (u64)pdpt | PAGE_PRESENT_WRITE_USER;
-  __asm__ volatile("mov %0, %%cr3" : : "r"((u64)pml4) : "memory");
+  /* The PVH entry already runs on these; the 64-bit entry still runs on its loader's tables. */
+  __asm__ volatile("mov %0, %%cr3" : : "r"((u64)boot_pml4) : "memory");
 }
 
 static void setup_timer_and_pic(void) {
@@ -194,6 +197,17 @@ static u32 parse_ipv4(const char *text) {
   return address;
 }
 
+/* The BENCH_* number of the word at `name` (up to a space or the end), or 0. */
+static u32 bench_named(const char *name) {
+  static const char *const names[] = BENCH_NAMES;
+  for (u32 i = 1; i < BENCH_COUNT; i++) {
+    const char *p = name, *q = names[i];
+    while (*q && *p == *q) p++, q++;
+    if (!*q && (*p == ' ' || !*p)) return i;
+  }
+  return 0;
+}
+
 static void parse_cmdline(const char *cmdline) {
   if (!cmdline) return;
   for (const char *p = cmdline; *p; p++) {
@@ -205,12 +219,8 @@ static void parse_cmdline(const char *cmdline) {
     if (starts_with(p, "nodevmm.peer=")) info.net_peer = parse_ipv4(p + 13);
     if (starts_with(p, "nodevmm.vsock=")) info.vsock_port = parse_u32(p + 14);
     if (starts_with(p, "nodevmm.count=")) info.count = parse_u32(p + 14);
-    if (starts_with(p, "nodevmm.bench=net-tx")) info.bench = BENCH_NET_TX;
-    if (starts_with(p, "nodevmm.bench=net-rx")) info.bench = BENCH_NET_RX;
-    if (starts_with(p, "nodevmm.bench=vsock-tx")) info.bench = BENCH_VSOCK_TX;
-    if (starts_with(p, "nodevmm.bench=vsock-rx")) info.bench = BENCH_VSOCK_RX;
-    if (starts_with(p, "nodevmm.bench=blk-read")) info.bench = BENCH_BLK_READ;
-    if (starts_with(p, "nodevmm.bench=blk-write")) info.bench = BENCH_BLK_WRITE;
+    if (starts_with(p, "nodevmm.depth=")) info.depth = parse_u32(p + 14);
+    if (starts_with(p, "nodevmm.bench=")) info.bench = bench_named(p + 14);
     if (starts_with(p, "virtio_mmio.device=") && info.virtio_count < VIRTIO_MAX) {
       const char *at = p + 19;
       while (*at && *at != '@' && *at != ' ') at++;
@@ -222,13 +232,32 @@ static void parse_cmdline(const char *cmdline) {
   }
 }
 
+static void add_ram(u64 address, u64 size) {
+  info.memory_bytes += size;
+  if (address <= KERNEL_BASE && KERNEL_BASE < address + size) info.ram_top = address + size < USER_LIMIT ? address + size : USER_LIMIT;
+}
+
 static void read_boot_params(const u8 *boot_params) {
   u32 cmdline = *(const u32 *)(boot_params + BOOT_PARAMS_CMDLINE_PTR);
   parse_cmdline(cmdline ? (const char *)(u64)cmdline : 0);
   u8 entries = boot_params[BOOT_PARAMS_E820_ENTRIES];
   for (u8 i = 0; i < entries; i++) {
     const u8 *entry = boot_params + BOOT_PARAMS_E820_TABLE + i * E820_ENTRY_SIZE;
-    if (*(const u32 *)(entry + 16) == E820_RAM) info.memory_bytes += *(const u64 *)(entry + 8);
+    if (*(const u32 *)(entry + 16) == E820_RAM) add_ram(*(const u64 *)entry, *(const u64 *)(entry + 8));
+  }
+}
+
+/* PVH: the command line and (from version 1) the memory map come in hvm_start_info. */
+static void read_pvh_start_info(const u8 *start) {
+  if (*(const u32 *)start != PVH_MAGIC) return;
+  u64 cmdline = *(const u64 *)(start + PVH_CMDLINE_PADDR);
+  parse_cmdline(cmdline ? (const char *)cmdline : 0);
+  if (*(const u32 *)(start + PVH_VERSION) < 1) return;
+  const u8 *map = (const u8 *)*(const u64 *)(start + PVH_MEMMAP_PADDR);
+  u32 entries = *(const u32 *)(start + PVH_MEMMAP_ENTRIES);
+  for (u32 i = 0; i < entries; i++) {
+    const u8 *entry = map + i * PVH_MEMMAP_ENTRY_SIZE;
+    if (*(const u32 *)(entry + PVH_MEMMAP_TYPE) == PVH_RAM) add_ram(*(const u64 *)entry, *(const u64 *)(entry + 8));
   }
 }
 
@@ -251,6 +280,8 @@ static u64 info_value(u64 which) {
     case INFO_VSOCK_PORT: return info.vsock_port;
     case INFO_BENCH: return info.bench;
     case INFO_COUNT: return info.count;
+    case INFO_DEPTH: return info.depth;
+    case INFO_RAM_TOP: return info.ram_top;
     default:
       if (which >= INFO_VIRTIO_BASE && which < INFO_VIRTIO_BASE + info.virtio_count) return info.virtio_base[which - INFO_VIRTIO_BASE];
       return (u64)-1;
@@ -275,6 +306,11 @@ static u64 system_call(struct frame *f) {
     case SYS_REBOOT:
       outb(I8042_COMMAND, I8042_PULSE_RESET);
       for (;;) __asm__ volatile("cli; hlt");
+    case SYS_PIO_LOOP: {
+      u64 left = f->rsi;
+      if (left > 0) __asm__ volatile("1: outb %%al, %%dx; dec %%rcx; jnz 1b" : "+c"(left) : "d"((u16)f->rdi), "a"(0) : "memory");
+      return f->rsi;
+    }
     case SYS_PROBE:
       if (f->rdi == PROBE_SERIAL_SCRATCH) return (u64)serial_scratch_ok();
       if (f->rdi == PROBE_I8042_STATUS) return inb(I8042_COMMAND);
@@ -317,14 +353,17 @@ void trap(struct frame *f) {
   fatal(f);
 }
 
-void kmain(const u8 *boot_params) {
+void kmain(const u8 *boot_info, u32 boot_kind) {
   serial_init();
   serial_puts("node-vmm-guest: ready\n");
-  read_boot_params(boot_params);
+  if (boot_kind == BOOT_PVH) read_pvh_start_info(boot_info);
+  else read_boot_params(boot_info);
   setup_tables();
   setup_timer_and_pic();
+  lapic_virtual_wire();
   /* virtio windows are mapped for ring 3: the drivers are user programs doing MMIO (no port I/O there). */
   for (u32 i = 0; i < info.virtio_count; i++) map_mmio_page(info.virtio_base[i], PAGE_USER_WRITE);
+  if (info.bench == BENCH_MARKER) map_mmio_page(BENCH_MARKER_ADDRESS, PAGE_USER_WRITE);
   info.cpus_listed = mp_table_cpus();
   info.cpus_online = 1 + (info.cpus_listed > 1 ? start_application_processors(info.cpus_listed) : 0);
   enter_user(user_main, (u64)(user_stack + sizeof user_stack));

@@ -36,6 +36,7 @@ int serial_scratch_ok(void);
 
 /* smp.c */
 u32 mp_table_cpus(void);
+void lapic_virtual_wire(void);
 u32 start_application_processors(u32 expected);
 
 /* kernel.c */

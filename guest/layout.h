@@ -12,4 +12,11 @@
 #define SERIAL_VECTOR 36
 #define SPURIOUS_VECTOR 255
 
+#define PAGE_PRESENT_WRITE_USER 0x7
+#define PAGE_LARGE 0x80
+
+/* How kmain() was reached: what its first argument points to. */
+#define BOOT_ZERO_PAGE 0 /* Linux boot protocol, 64-bit entry: the zero page (boot_params) */
+#define BOOT_PVH 1       /* PVH (x86/HVM direct boot ABI): struct hvm_start_info */
+
 #endif

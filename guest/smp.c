@@ -1,5 +1,6 @@
-/* SMP: count the processors in the MP table the VMM wrote, and start the others with INIT-SIPI-SIPI
- * through the local APIC. Each AP only marks itself online and parks; the programs run on CPU 0. */
+/* The local APIC: virtual-wire mode for the boot CPU (PIC interrupts through LINT0), and SMP: count
+ * the processors in the MP table the VMM wrote and start the others with INIT-SIPI-SIPI. Each AP only
+ * marks itself online and parks; the programs run on CPU 0. */
 #include "kernel.h"
 
 /* Only the last KiB of base memory, where node-vmm writes the table (one of the places the MP spec
@@ -14,6 +15,12 @@
 #define TRAMPOLINE_BASE 0x10000
 #define SIPI_VECTOR (TRAMPOLINE_BASE >> 12)
 #define LAPIC_BASE 0xfee00000ul
+#define LAPIC_SVR 0x0f0
+#define LAPIC_LVT_LINT0 0x350
+#define LAPIC_LVT_LINT1 0x360
+#define SVR_ENABLE_SPURIOUS_255 0x1ff
+#define LVT_EXTINT 0x700
+#define LVT_NMI 0x400
 #define LAPIC_ICR_LOW 0x300
 #define LAPIC_ICR_HIGH 0x310
 #define ICR_INIT_ALL_BUT_SELF 0x000c4500
@@ -63,7 +70,16 @@ static void lapic_write(u32 reg, u32 value) {
   *(volatile u32 *)(LAPIC_BASE + reg) = value;
 }
 
-/* Returns how many APs came up. */
+/* PIC interrupts reach this CPU only while LINT0 is an unmasked ExtINT, which a firmware may have
+ * undone (QEMU's microvm BIOS masks it); the APIC must be software-enabled for LVT writes to hold. */
+void lapic_virtual_wire(void) {
+  map_mmio_page(LAPIC_BASE, 0x2); /* ring 0 only */
+  lapic_write(LAPIC_SVR, SVR_ENABLE_SPURIOUS_255);
+  lapic_write(LAPIC_LVT_LINT0, LVT_EXTINT);
+  lapic_write(LAPIC_LVT_LINT1, LVT_NMI);
+}
+
+/* Returns how many APs came up (after lapic_virtual_wire()). */
 u32 start_application_processors(u32 expected) {
   u64 cr3;
   __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
@@ -72,7 +88,6 @@ u32 start_application_processors(u32 expected) {
   *(u64 *)(base + (trampoline_cr3 - trampoline_start)) = cr3;
   *(u64 *)(base + (trampoline_entry - trampoline_start)) = (u64)ap_main;
   *(u64 *)(base + (trampoline_stacks - trampoline_start)) = (u64)ap_stacks;
-  map_mmio_page(LAPIC_BASE, 0x2); /* ring 0 only */
   lapic_write(LAPIC_ICR_HIGH, 0);
   lapic_write(LAPIC_ICR_LOW, ICR_INIT_ALL_BUT_SELF);
   wait_ticks(1);

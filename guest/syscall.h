@@ -12,6 +12,7 @@ enum {
   SYS_EXIT = 5,    /* (status): end the VM through the debug-exit port */
   SYS_REBOOT = 6,  /* (): reset through the i8042 */
   SYS_PROBE = 7,   /* (PROBE_*): a device check done in ring 0 */
+  SYS_PIO_LOOP = 8, /* (port, count): `count` one-byte OUTs to `port` from ring 0, interrupts off */
 };
 
 enum {
@@ -29,9 +30,17 @@ enum {
   INFO_VSOCK_PORT = 18,    /* nodevmm.vsock=PORT: a host port that echoes, or 0 */
   INFO_BENCH = 19,         /* nodevmm.bench=NAME as BENCH_*, or 0 */
   INFO_COUNT = 20,         /* nodevmm.count=N: frames, KiB or requests a bench moves */
+  INFO_DEPTH = 21,         /* nodevmm.depth=N: chains a driver keeps in flight per queue, or 0 */
+  INFO_RAM_TOP = 22,       /* end of the RAM the kernel was loaded into (at most 1 GiB: the ring-3 map) */
 };
 
-enum { BENCH_NET_TX = 1, BENCH_NET_RX = 2, BENCH_VSOCK_TX = 3, BENCH_VSOCK_RX = 4, BENCH_BLK_READ = 5, BENCH_BLK_WRITE = 6 };
+/* nodevmm.bench=NAME: BENCH_* is the index of NAME in BENCH_NAMES (0: none). */
+enum { BENCH_NET_TX = 1, BENCH_NET_RX, BENCH_VSOCK_TX, BENCH_VSOCK_RX, BENCH_BLK_READ, BENCH_BLK_WRITE, BENCH_PIO, BENCH_MARKER, BENCH_COUNT };
+#define BENCH_NAMES {"none", "net-tx", "net-rx", "vsock-tx", "vsock-rx", "blk-read", "blk-write", "pio", "marker"}
+
+/* The bench=marker window: a guest-physical address in the 32-bit MMIO gap that a host bench device
+ * serves (lib/guest/bundled.ts names the same address). The kernel maps its 2 MiB page for ring 3. */
+#define BENCH_MARKER_ADDRESS 0xd0200000ul
 
 enum {
   PROBE_SERIAL_SCRATCH = 0, /* 1 when COM1's scratch register holds what was written */

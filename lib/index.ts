@@ -4,7 +4,7 @@
 
 // The high-level API: createVm() boots a Linux kernel (default: the bundled guest) in a VirtualMachine.
 export * from './api';
-export { bundledGuestPath, BUNDLED_GUEST_PROMPT, BUNDLED_GUEST_READY_MARKER, BUNDLED_GUEST_SELFTEST_CMDLINE } from './guest/bundled';
+export { bundledGuestElfPath, bundledGuestPath, BUNDLED_GUEST_PROMPT, BUNDLED_GUEST_READY_MARKER, BUNDLED_GUEST_SELFTEST_CMDLINE } from './guest/bundled';
 
 // Errors: everything node-vmm throws is a VmmError.
 export { VmmError, ConfigError, KvmIoctlError, KvmUnavailableError, KvmCapabilityError, GuestMemoryError, BusError, VcpuError, ClosedError, DeviceError, ArgumentError } from './kvm/errors';

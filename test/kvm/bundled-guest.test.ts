@@ -22,6 +22,13 @@ const MiB = 1024 * 1024;
 const MEMORY_MIB = 64;
 const STALL_MS = 30_000;
 const RETRIES_UNDER_EMULATION = 2;
+const ECHO_PORT = 5000;
+const FOUR_DEVICE_TESTS = [
+  'virtio-rng: 32 random bytes, not constant',
+  'virtio-blk: sector 0 read',
+  'virtio-net: ARP request answered by nodevmm.peer',
+  'virtio-vsock: 600 bytes echoed by host port nodevmm.vsock',
+];
 
 function boot(cmdline: string, vcpus = 1, devices: Device[] = []) {
   return createLinuxMachine({ kernel: fs.readFileSync(bundledGuestPath()), cmdline, memorySize: MEMORY_MIB * MiB, vcpus, devices });
@@ -131,55 +138,66 @@ describe('the bundled guest (real KVM)', function () {
     }
   });
 
+  /** The self-test with rng, blk, net (ARP through a namespace) and vsock (an echo server), at `depth`. */
+  async function fourDeviceSelftest(cleanup: Cleanup, depth: number): Promise<{ socketPath: string; echoed: Buffer[] }> {
+    const dir = cleanup.add(makeSocketDir('bundled-guest-four-'), (d) => fs.rmSync(d, { recursive: true, force: true }));
+    const diskPath = path.join(dir, 'disk.img');
+    fs.writeFileSync(diskPath, Buffer.alloc(64 * 1024, 0x5a));
+    const socketPath = path.join(dir, 'vsock.sock');
+    const echoed: Buffer[] = [];
+    // The host end a guest reaches by connecting to host port 5000 (Firecracker's <path>_<port>).
+    const echoServer = cleanup.add(
+      net.createServer((socket) =>
+        socket.on('data', (data) => {
+          echoed.push(data);
+          socket.write(data);
+        }),
+      ),
+      (server) => server.close(),
+    );
+    await new Promise<void>((resolve, reject) => echoServer.once('error', reject).listen(`${socketPath}_${ECHO_PORT}`, resolve));
+    const netDevice = new VirtioNetDevice({ tap: `nvmf${process.pid % 100000}`, mac: '52:54:00:12:34:57' });
+    const namespace = cleanup.add(new NetNamespace(`node-vmm-four-${process.pid}`), (n) => n.delete());
+    namespace.adopt(netDevice.tap.name, '10.77.2.1/24');
+    const devices = [new VirtioRngDevice(), new VirtioBlkDevice({ path: diskPath }), netDevice, new VirtioVsockDevice({ cid: 3, socketPath })];
+    const selftest = boot(`${BUNDLED_GUEST_SELFTEST_CMDLINE} nodevmm.depth=${depth} nodevmm.ip=10.77.2.2 nodevmm.peer=10.77.2.1 nodevmm.vsock=${ECHO_PORT}`, 1, devices);
+    try {
+      await selftest.machine.start();
+      const { output, exit } = await watchConsole(selftest.machine, selftest.console, { stallMs: STALL_MS });
+      const tap = parseTap(output);
+      const names = tap.tests.map((t) => t.description);
+      for (const expected of FOUR_DEVICE_TESTS) assert.ok(names.includes(expected), `${expected} in ${names.join('; ')}`);
+      tap.tests.forEach((test) => assert.ok(test.ok, test.description));
+      assert.equal(tap.tests.length, tap.planned);
+      assert.ok(output.includes(`# virtio: up to ${depth} chains in flight per queue`), output);
+      assert.equal(exit?.status, 0, output);
+      assert.equal(Buffer.concat(echoed).length, 600, 'the host socket saw the 600 bytes');
+      assert.equal(registerNotifications(devices), 0, 'notifications through ioeventfds');
+    } finally {
+      await selftest.machine.dispose();
+    }
+    return { socketPath, echoed };
+  }
+
+  it('passes the four-device self-test with nodevmm.depth=32: 32 chains in flight per queue', async function () {
+    this.timeout(120_000);
+    requireNetns(this);
+    retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
+    const cleanup = new Cleanup();
+    try {
+      await fourDeviceSelftest(cleanup, 32);
+    } finally {
+      await cleanup.run();
+    }
+  });
+
   it('reports all four virtio devices ok in one self-test, and its shell echoes through vsock', async function () {
     this.timeout(120_000);
     requireNetns(this);
     retryUnderEmulation(this, RETRIES_UNDER_EMULATION);
     const cleanup = new Cleanup();
-    const dir = cleanup.add(makeSocketDir('bundled-guest-four-'), (d) => fs.rmSync(d, { recursive: true, force: true }));
     try {
-      const diskPath = path.join(dir, 'disk.img');
-      fs.writeFileSync(diskPath, Buffer.alloc(64 * 1024, 0x5a));
-      const socketPath = path.join(dir, 'vsock.sock');
-      const echoPort = 5000;
-      const echoed: Buffer[] = [];
-      // The host end a guest reaches by connecting to host port 5000 (Firecracker's <path>_<port>).
-      const echoServer = cleanup.add(
-        net.createServer((socket) =>
-          socket.on('data', (data) => {
-            echoed.push(data);
-            socket.write(data);
-          }),
-        ),
-        (server) => server.close(),
-      );
-      await new Promise<void>((resolve, reject) => echoServer.once('error', reject).listen(`${socketPath}_${echoPort}`, resolve));
-      const netDevice = new VirtioNetDevice({ tap: `nvmf${process.pid % 100000}`, mac: '52:54:00:12:34:57' });
-      const namespace = cleanup.add(new NetNamespace(`node-vmm-four-${process.pid}`), (n) => n.delete());
-      namespace.adopt(netDevice.tap.name, '10.77.2.1/24');
-      const devices = [new VirtioRngDevice(), new VirtioBlkDevice({ path: diskPath }), netDevice, new VirtioVsockDevice({ cid: 3, socketPath })];
-      const selftest = boot(`${BUNDLED_GUEST_SELFTEST_CMDLINE} nodevmm.ip=10.77.2.2 nodevmm.peer=10.77.2.1 nodevmm.vsock=${echoPort}`, 1, devices);
-      try {
-        await selftest.machine.start();
-        const { output, exit } = await watchConsole(selftest.machine, selftest.console, { stallMs: STALL_MS });
-        const tap = parseTap(output);
-        const names = tap.tests.map((t) => t.description);
-        for (const expected of [
-          'virtio-rng: 32 random bytes, not constant',
-          'virtio-blk: sector 0 read',
-          'virtio-net: ARP request answered by nodevmm.peer',
-          'virtio-vsock: 600 bytes echoed by host port nodevmm.vsock',
-        ]) {
-          assert.ok(names.includes(expected), `${expected} in ${names.join('; ')}`);
-        }
-        tap.tests.forEach((test) => assert.ok(test.ok, test.description));
-        assert.equal(tap.tests.length, tap.planned);
-        assert.equal(exit?.status, 0, output);
-        assert.equal(Buffer.concat(echoed).length, 600, 'the host socket saw the 600 bytes');
-        assert.equal(registerNotifications(devices), 0, 'notifications through ioeventfds');
-      } finally {
-        await selftest.machine.dispose();
-      }
+      const { socketPath, echoed } = await fourDeviceSelftest(cleanup, 1);
       // The machine's end closed the vsock back end's own listening socket.
       assert.equal(fs.existsSync(socketPath), false, 'the vsock socket is gone with its machine');
 
@@ -190,11 +208,11 @@ describe('the bundled guest (real KVM)', function () {
         await shell.machine.start();
         await watchConsole(shell.machine, shell.console, { until: new RegExp(BUNDLED_GUEST_PROMPT), stallMs: STALL_MS });
         const answered = watchConsole(shell.machine, shell.console, { until: /echoed: hello over vsock\r\n/, stallMs: STALL_MS });
-        shell.console.write(`vsock ${echoPort} hello over vsock\r`);
+        shell.console.write(`vsock ${ECHO_PORT} hello over vsock\r`);
         assert.equal((await answered).exit, undefined, 'the shell printed the echo');
         assert.equal(Buffer.concat(echoed).toString(), 'hello over vsock');
         const refused = watchConsole(shell.machine, shell.console, { until: /connection refused\r\n/, stallMs: STALL_MS });
-        shell.console.write(`vsock ${echoPort + 1} nobody listens\r`);
+        shell.console.write(`vsock ${ECHO_PORT + 1} nobody listens\r`);
         assert.equal((await refused).exit, undefined, 'a port without a listener is refused');
       } finally {
         await shell.machine.dispose();
