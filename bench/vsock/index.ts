@@ -1,20 +1,22 @@
-// bench/vsock: virtio-vsock stream throughput through the bundled guest's ring-3 client, each
-// direction against a Unix stream socket between two ends in this process, in the same run (the
-// host side of vsock is such a socket: Firecracker's hybrid <path>_<port> scheme).
+// bench/vsock: virtio-vsock stream throughput through the bundled guest's ring-3 client at depth 1
+// and 32, each direction against a Unix stream socket between two ends in this process, in the same
+// run (the host side of vsock is such a socket: Firecracker's hybrid <path>_<port> scheme).
 //   guest -> host: the guest connects to host port P and sends N KiB in 4 KiB packets.
 //   host -> guest: the guest connects to P and the host end sends it N KiB.
-// The guest keeps one packet in flight per queue. Prints "tx ratio R" and "rx ratio R" (guest / host MiB/s).
+// The guest keeps up to D packets in flight per queue. Prints, per depth D: "depth D tx ratio R" and
+// "depth D rx ratio R" (guest / host MiB/s), the CPU time per MiB on both sides (this process, all
+// threads), and how a 10 ms interval on the main thread kept up while the guest ran.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { VirtioVsockDevice } from '../../lib/devices/virtio/vsock/device';
 import { makeSocketDir } from '../../test/helpers/socket-dir';
-import { measureRate, timeGuestBench } from '../guest-bench';
+import { BENCH_DEPTHS, cpuMsOf, measureRate, Rate, Sample, ticksLine, timeGuestBench } from '../guest-bench';
 
 const SMALL_KIB = Number(process.env.VSOCK_KIB_SMALL ?? 8 * 1024);
 const LARGE_KIB = Number(process.env.VSOCK_KIB_LARGE ?? 64 * 1024);
 const PORT = 5201;
-const CID = 3n;
+const CID = 3;
 const KiB = 1024;
 const CHUNK = 64 * KiB;
 
@@ -45,13 +47,14 @@ function writeStream(socket: net.Socket, bytes: number): void {
   pump();
 }
 
-async function guestMs(dir: string, bench: 'vsock-tx' | 'vsock-rx', kib: number): Promise<number> {
+async function guestRun(dir: string, bench: 'vsock-tx' | 'vsock-rx', depth: number, kib: number): Promise<Sample> {
   const socketPath = path.join(dir, 'vm.sock');
   const server = await hostEnd(socketPath, bench === 'vsock-rx' ? kib : 0);
   try {
     return await timeGuestBench({
       bench,
       count: kib,
+      depth,
       cmdline: `nodevmm.vsock=${PORT}`,
       devices: () => [new VirtioVsockDevice({ cid: CID, socketPath })],
     });
@@ -61,7 +64,7 @@ async function guestMs(dir: string, bench: 'vsock-tx' | 'vsock-rx', kib: number)
 }
 
 /** The baseline: `kib` KiB from a client to a server over a Unix stream socket in this process. */
-async function hostMs(dir: string, kib: number): Promise<number> {
+async function hostRun(dir: string, kib: number): Promise<Sample> {
   const socketPath = path.join(dir, 'baseline.sock');
   fs.rmSync(socketPath, { force: true });
   let received = 0;
@@ -74,26 +77,33 @@ async function hostMs(dir: string, kib: number): Promise<number> {
     }),
   );
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
+  const cpu = cpuMsOf();
   const started = process.hrtime.bigint();
   const client = net.connect(socketPath, () => writeStream(client, kib * KiB));
   await finished;
-  const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
+  const sample = { ms: Number(process.hrtime.bigint() - started) / 1e6, cpuMs: cpu() };
   client.destroy();
   server.close();
-  return elapsed;
+  return sample;
 }
 
-const mibPerSecond = (kibPerSecond: number): number => kibPerSecond / 1024;
+const mib = (rate: Rate): number => rate.perSecond / KiB;
+const cpuPerMib = (rate: Rate): number => rate.cpuMsPerUnit * KiB;
 
 async function main(): Promise<void> {
   const dir = makeSocketDir('node-vmm-bench-vsock-');
   try {
-    await guestMs(dir, 'vsock-tx', 256); // warm-up
-    const host = mibPerSecond(await measureRate(SMALL_KIB, LARGE_KIB, (kib) => hostMs(dir, kib)));
-    for (const [name, bench] of [['tx (guest -> host)', 'vsock-tx'], ['rx (host -> guest)', 'vsock-rx']] as const) {
-      const guest = mibPerSecond(await measureRate(SMALL_KIB, LARGE_KIB, (kib) => guestMs(dir, bench, kib)));
-      console.log(`${name}: guest ${guest.toFixed(1)} MiB/s, host Unix socket ${host.toFixed(1)} MiB/s (${SMALL_KIB} vs ${LARGE_KIB} KiB)`);
-      console.log(`${bench.slice(6)} ratio ${(guest / host).toFixed(3)}`);
+    await guestRun(dir, 'vsock-tx', 1, 256); // warm-up
+    const host = await measureRate(SMALL_KIB, LARGE_KIB, (kib) => hostRun(dir, kib));
+    for (const depth of BENCH_DEPTHS) {
+      for (const [name, bench] of [['tx (guest -> host)', 'vsock-tx'], ['rx (host -> guest)', 'vsock-rx']] as const) {
+        const direction = bench.slice(6);
+        const guest = await measureRate(SMALL_KIB, LARGE_KIB, (kib) => guestRun(dir, bench, depth, kib));
+        console.log(`depth ${depth} ${name}: guest ${mib(guest).toFixed(1)} MiB/s, host Unix socket ${mib(host).toFixed(1)} MiB/s (${depth} packets in flight, ${SMALL_KIB} vs ${LARGE_KIB} KiB)`);
+        console.log(`depth ${depth} ${direction} ratio ${(mib(guest) / mib(host)).toFixed(3)}`);
+        console.log(`depth ${depth} ${direction} cpu per MiB: node-vmm ${cpuPerMib(guest).toFixed(2)} ms, host ${cpuPerMib(host).toFixed(2)} ms`);
+        console.log(ticksLine(`depth ${depth} ${direction}`, guest));
+      }
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
