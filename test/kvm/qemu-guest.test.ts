@@ -1,7 +1,7 @@
 // The bundled guest's self-test under QEMU's microvm machine (its PVH ELF, QEMU's own virtio-mmio
 // devices), the same guest bench/peer runs there: at depth 1 with rng and blk, at depth 32 with rng,
 // blk and net (ARP through a TAP in a network namespace). QEMU offers VIRTIO_F_EVENT_IDX on every
-// device, so this is where the guest's EVENT_IDX paths run (node-vmm offers it for rng only).
+// device (node-vmm on rng, blk and net), with its own idea of when to ask for a notification.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
