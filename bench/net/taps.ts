@@ -17,6 +17,7 @@ export const FRAME_BYTES = 1514;
 /** Frames written ahead of the reader: well inside a TAP's 500-frame queue, so none are dropped. */
 export const WINDOW = 256;
 const STALL_MS = 100;
+const HOLDER_SECONDS = 3600;
 const TX_PACKETS_FIELD = 9; // after "name:": 8 receive columns, then transmit bytes, transmit packets
 
 /** A 1514-byte broadcast frame with a locally administered source and the local experimental ethertype. */
@@ -61,7 +62,8 @@ export class BridgedTaps {
       this.namespace.adopt(this.hostSide.name);
       for (const name of [this.guestSideName, this.hostSide.name]) this.namespace.run('ip', 'link', 'set', name, 'master', 'br0');
       this.namespace.run('ip', 'link', 'set', 'br0', 'up');
-      this.#holder = this.#cleanup.add(spawn('ip', ['netns', 'exec', this.namespace.name, 'sleep', 'infinity'], { stdio: 'ignore' }), (child) => child.kill('SIGKILL'));
+      // Bounded: if this process dies without its cleanup, the holder does not outlive it by more.
+      this.#holder = this.#cleanup.add(spawn('ip', ['netns', 'exec', this.namespace.name, 'sleep', String(HOLDER_SECONDS)], { stdio: 'ignore' }), (child) => child.kill('SIGKILL'));
       this.#waitForHolder();
     } catch (error) {
       void this.#cleanup.run();
