@@ -40,8 +40,9 @@ export interface MachineConfig {
   hugepages?: boolean;
   /**
    * KVM here runs guest ring 0 in its instruction emulator (nested PVM; default: detected). The vCPUs
-   * then finish ring-0 int3s the emulator gives up on (arch/x86_64/int3-completion.ts); elsewhere an
-   * int3 never exits like that, and that repair would be wrong there.
+   * then finish the ring-0 instructions the emulator gives up on where their result is known (int3,
+   * fwait: arch/x86_64/emulator-completion.ts); elsewhere they never exit like that, and that repair
+   * would be wrong there.
    */
   emulatedKernelMode?: boolean;
 }

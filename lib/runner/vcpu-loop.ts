@@ -38,7 +38,7 @@ export interface VcpuLoopOptions {
   pendingExit: PendingDeviceExit;
   /**
    * Offered every exit that would end the vCPU; returning true means it was dealt with and the guest
-   * runs on (e.g. an int3 that KVM's emulator could not run: see arch/x86_64/int3-completion.ts).
+   * runs on (e.g. an int3 that KVM's emulator could not run: see arch/x86_64/emulator-completion.ts).
    */
   recover?: (exit: VcpuExit) => boolean;
 }

@@ -2,7 +2,7 @@
 // thread), applies the initial state, loads the device modules, then runs the loop until it ends.
 import { ConfigError } from '../kvm/errors';
 import { parentPort, workerData } from 'node:worker_threads';
-import { completeInt3 } from '../arch/x86_64/int3-completion';
+import { completeEmulationFailure } from '../arch/x86_64/emulator-completion';
 import { applyVcpuInit } from '../arch/x86_64/vcpu-init';
 import { IoBus } from '../bus/io-bus';
 import { Vcpu } from '../kvm/vcpu';
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
       unhandledIo: data.unhandledIo,
       post,
       pendingExit,
-      ...(data.emulatedKernelMode ? { recover: (exit) => completeInt3(exit, vcpu, memory) } : {}),
+      ...(data.emulatedKernelMode ? { recover: (exit) => completeEmulationFailure(exit, vcpu, memory) } : {}),
     });
     const end = loop.run();
     post({ type: 'end', end });

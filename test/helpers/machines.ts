@@ -1,5 +1,6 @@
 // Builds machines that run one of the test guests (test/guests/*.S) in real or long mode.
 import { enterLongMode, flatRealMode } from '../../lib/arch/x86_64/long-mode';
+import type { Fpu } from '../../lib/kvm/structs/fpu';
 import type { Regs } from '../../lib/kvm/structs/regs';
 import { Machine, MachineConfig } from '../../lib/runner/machine';
 import type { VcpuInit } from '../../lib/arch/x86_64/vcpu-init';
@@ -10,15 +11,18 @@ export interface GuestMachineOptions extends Omit<MachineConfig, 'init'> {
   loadAddress: number;
   mode: 'real' | 'long';
   regs?: (vcpu: number) => Partial<Regs>;
+  /** x87/SSE state to start with (default: the vCPU's reset state). */
+  fpu?: Fpu;
 }
 
 export function guestMachine(options: GuestMachineOptions): Machine {
-  const { guest, loadAddress, mode, regs, ...config } = options;
+  const { guest, loadAddress, mode, regs, fpu, ...config } = options;
   const machine = Machine.create({
     ...config,
     init: (vcpu, memory): VcpuInit => ({
       sregs: mode === 'long' ? enterLongMode(memory) : flatRealMode(),
       regs: { rip: BigInt(loadAddress), rflags: 0x2n, ...(regs?.(vcpu) ?? {}) },
+      ...(fpu !== undefined ? { fpu } : {}),
     }),
   });
   machine.memory.writeBytes(loadAddress, guestBinary(guest));
