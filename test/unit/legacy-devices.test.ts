@@ -19,6 +19,15 @@ describe('i8042', () => {
     assert.deepEqual(context.exits, []);
   });
 
+  it('reports the keyboard as not inhibited (status bit 4), so Linux does not warn "Keylock active"', () => {
+    const context = fakeContext();
+    setupI8042(context, { state: createI8042State() });
+    assert.equal(context.inb(I8042_COMMAND_PORT) & 0x10, 0x10, 'before any command');
+    context.outb(I8042_COMMAND_PORT, 0xaa);
+    context.inb(I8042_DATA_PORT);
+    assert.equal(context.inb(I8042_COMMAND_PORT) & 0x10, 0x10, 'after a command and its answer');
+  });
+
   it('ends the VM with reason reset on command 0xFE', () => {
     const context = fakeContext();
     setupI8042(context, { state: createI8042State() });

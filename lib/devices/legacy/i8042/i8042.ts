@@ -24,6 +24,8 @@ export const I8042_SELF_TEST_OK = 0x55;
 const STATUS_OUTPUT_FULL = 0x01;
 const STATUS_SYSTEM_FLAG = 0x04;
 const STATUS_COMMAND = 0x08;
+/** The keyboard inhibit switch, set when the keyboard is not locked; Linux warns "Keylock active" without it. */
+const STATUS_NOT_INHIBITED = 0x10;
 const DEFAULT_CONFIG = 0x47; // keyboard interrupt, system flag, translation
 
 const Slot = { STATUS: 0, CONFIG: 1, OUTPUT: 2, PENDING_COMMAND: 3, PORT_B: 4 } as const;
@@ -36,7 +38,7 @@ export interface I8042Args {
 export function createI8042State(): SharedArrayBuffer {
   const state = new SharedArrayBuffer(SLOTS * 4);
   const words = new Int32Array(state);
-  words[Slot.STATUS] = STATUS_SYSTEM_FLAG;
+  words[Slot.STATUS] = STATUS_SYSTEM_FLAG | STATUS_NOT_INHIBITED;
   words[Slot.CONFIG] = DEFAULT_CONFIG;
   return state;
 }
