@@ -2,8 +2,13 @@
 // machine exits, and stops the machine and fails if the console stays silent too long (a hung guest
 // must fail the test, not run into mocha's timeout with nothing to show).
 import type { Readable } from 'node:stream';
-import type { Machine } from '../../lib/runner/machine';
 import type { MachineExit } from '../../lib/runner/machine-exit';
+
+/** A Machine, or the public API's VirtualMachine. */
+export interface WatchedMachine {
+  stop(): Promise<unknown>;
+  readonly exited: Promise<MachineExit>;
+}
 
 export class ConsoleStallError extends Error {}
 
@@ -22,7 +27,7 @@ export interface WatchOptions {
 
 const TAIL_CHARS = 400;
 
-export function watchConsole(machine: Machine, console: Readable, options: WatchOptions): Promise<ConsoleWatch> {
+export function watchConsole(machine: WatchedMachine, console: Readable, options: WatchOptions): Promise<ConsoleWatch> {
   return new Promise((resolve, reject) => {
     let output = '';
     let settled = false;
