@@ -65,6 +65,17 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * A build that was killed leaves its source tree (`.tree-<pid>`, ~1.5 GiB) and its partial output
+ * (`<key>.partial-<pid>`, with the log) in the cache; clear those whose process is gone.
+ */
+function sweepAbandoned(root: string): void {
+  for (const name of fs.readdirSync(root)) {
+    const owner = /^(?:\.tree|.+\.partial)-(\d+)$/.exec(name)?.[1];
+    if (owner !== undefined && !processAlive(Number(owner))) fs.rmSync(path.join(root, name), { recursive: true, force: true });
+  }
+}
+
 function unpack(tree: string): void {
   if (fs.existsSync(path.join(tree, 'Makefile'))) return;
   fs.mkdirSync(tree, { recursive: true });
@@ -72,13 +83,6 @@ function unpack(tree: string): void {
 }
 
 function build(kernel: TestKernel, tree: string): void {
-  // A build that failed or was killed leaves its partial directory (with its log) behind; clear those
-  // whose process is gone.
-  const parent = path.dirname(kernel.directory);
-  const stem = `${path.basename(kernel.directory)}.partial-`;
-  for (const name of fs.readdirSync(parent).filter((entry) => entry.startsWith(stem))) {
-    if (!processAlive(Number(name.slice(stem.length)))) fs.rmSync(path.join(parent, name), { recursive: true, force: true });
-  }
   const partial = `${kernel.directory}.partial-${process.pid}`;
   fs.mkdirSync(partial, { recursive: true });
   const step = new BuildStep(path.join(partial, 'build.log'));
@@ -109,10 +113,13 @@ export function buildTestKernel(force = false): TestKernel {
     return kernel;
   }
   console.log(`building the test kernel from ${SOURCE_TARBALL} (${kernel.sourceVersion}) with ${path.relative(process.cwd(), KERNEL_FRAGMENT)} (${kernel.fragmentHash})`);
-  fs.mkdirSync(cacheRoot(), { recursive: true });
+  const root = cacheRoot();
+  fs.mkdirSync(root, { recursive: true });
+  sweepAbandoned(root);
   const keptTree = process.env[TREE_ENV];
   const keep = keptTree !== undefined && keptTree.length > 0;
-  const tree = keep ? path.resolve(keptTree) : fs.mkdtempSync(path.join(cacheRoot(), '.tree-'));
+  const tree = keep ? path.resolve(keptTree) : path.join(root, `.tree-${process.pid}`);
+  if (!keep) fs.rmSync(tree, { recursive: true, force: true });
   try {
     unpack(tree);
     build(kernel, tree);
