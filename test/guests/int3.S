@@ -1,7 +1,7 @@
 /* 64-bit long mode, loaded at 0x100000 (ring 0, identity map): installs an IDT whose #BP gate counts
  * breakpoints in R12 and records the return RIP the CPU pushed in RBX, executes int3, then HLT with
  * RCX = the address just after the int3. Where KVM's emulator runs guest ring 0 (nested PVM) the int3
- * cannot run there, and the VMM finishes it (lib/arch/x86_64/int3-completion.ts). */
+ * cannot run there, and the VMM finishes it (lib/arch/x86_64/emulator-completion.ts). */
     .code64
     .text
     .globl _start

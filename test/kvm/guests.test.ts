@@ -7,7 +7,7 @@ import { I8042Device } from '../../lib/devices/legacy/i8042/device';
 import { placed } from '../helpers/devices';
 import { deviceModule, requireKvm } from '../helpers/kvm';
 import { guestMachine, sleep } from '../helpers/machines';
-import { defaultFpu, FPU_DEFAULT_FCW } from '../../lib/kvm/structs/fpu';
+import { defaultFpu, Fpu, FPU_DEFAULT_FCW } from '../../lib/kvm/structs/fpu';
 
 const MiB = 1024 * 1024;
 
@@ -178,45 +178,40 @@ describe('guests on real KVM', function () {
     assert.equal(exit.vcpus[0]?.exit?.kind, 'shutdown');
   });
 
-  it('delivers #BP for a ring-0 int3 to the guest handler with RIP past it, and the guest runs on', async () => {
-    const machine = track(guestMachine({ guest: 'int3', mode: 'long', loadAddress: 0x100000, memorySize: 4 * MiB }));
+  /** Runs a long-mode test guest to its end; says whether its one instruction was finished by node-vmm. */
+  const runLongModeGuest = async (guest: string, instruction: string, fpu?: Fpu) => {
+    const machine = track(guestMachine({ guest, mode: 'long', loadAddress: 0x100000, memorySize: 4 * MiB, ...(fpu !== undefined ? { fpu } : {}) }));
     await machine.start();
     const exit = await machine.exited;
+    const emulationFailures = exit.vcpus[0]?.exitCounts.INTERNAL_ERROR ?? 0;
+    // Where KVM's emulator runs ring 0 (nested PVM) the instruction ended KVM_RUN, and node-vmm finished it or left it.
+    if (exit.reason === 'halted') console.log(`      ${instruction} ${emulationFailures > 0 ? 'finished by node-vmm after an emulation failure' : 'run by the CPU'}`);
+    return { exit, end: exit.vcpus[0], regs: exit.vcpus[0]?.regs, emulationFailures };
+  };
+
+  it('delivers #BP for a ring-0 int3 to the guest handler with RIP past it, and the guest runs on', async () => {
+    const { exit, regs } = await runLongModeGuest('int3', 'int3');
     assert.equal(exit.reason, 'halted', `ended with ${exit.reason} ${exit.error?.message ?? ''}`);
-    const regs = exit.vcpus[0]?.regs;
     assert.equal(regs?.r12, 1n, 'the #BP handler ran once');
     assert.equal(regs?.rbx, regs?.rcx, 'the frame holds the address just after the int3');
-    // Where KVM's emulator runs ring 0 (nested PVM) the int3 ended KVM_RUN and node-vmm finished it.
-    const emulationFailures = exit.vcpus[0]?.exitCounts.INTERNAL_ERROR ?? 0;
-    console.log(`      int3 ${emulationFailures > 0 ? 'finished by node-vmm after an emulation failure' : 'run by the CPU'}`);
   });
 
   it('runs a ring-0 fwait with no x87 exception pending as a no-op, and the guest runs on', async () => {
-    const machine = track(guestMachine({ guest: 'fwait', mode: 'long', loadAddress: 0x100000, memorySize: 4 * MiB }));
-    await machine.start();
-    const exit = await machine.exited;
+    const { exit, regs } = await runLongModeGuest('fwait', 'fwait');
     assert.equal(exit.reason, 'halted', `ended with ${exit.reason} ${exit.error?.message ?? ''}`);
-    const regs = exit.vcpus[0]?.regs;
     assert.equal(regs?.r12, 0n, 'no #MF');
     assert.equal(regs?.r13, 0n, 'no #NM');
     assert.equal(regs?.rcx, (regs?.rdx ?? 0n) + 1n, 'the instruction after the one-byte fwait ran');
-    const emulationFailures = exit.vcpus[0]?.exitCounts.INTERNAL_ERROR ?? 0;
-    console.log(`      fwait ${emulationFailures > 0 ? 'finished by node-vmm after an emulation failure' : 'run by the CPU'}`);
   });
 
   it('does not step over a ring-0 fwait with an unmasked x87 exception pending: the CPU raises #MF, node-vmm leaves the fault standing', async () => {
     // Invalid operation unmasked in the control word and flagged (IE, and the summary ES) in the status word.
-    const fpu = { ...defaultFpu(), fcw: FPU_DEFAULT_FCW & ~0x1, fsw: 0x81 };
-    const machine = track(guestMachine({ guest: 'fwait', mode: 'long', loadAddress: 0x100000, memorySize: 4 * MiB, fpu }));
-    await machine.start();
-    const exit = await machine.exited;
-    const end = exit.vcpus[0];
-    if ((end?.exitCounts.INTERNAL_ERROR ?? 0) === 0) {
+    const { exit, end, emulationFailures } = await runLongModeGuest('fwait', 'fwait with #MF pending', { ...defaultFpu(), fcw: FPU_DEFAULT_FCW & ~0x1, fsw: 0x81 });
+    if (emulationFailures === 0) {
       // Guest kernel mode runs natively: the CPU delivered #MF at the fwait, the handler cleared it.
       assert.equal(exit.reason, 'halted', `ended with ${exit.reason} ${exit.error?.message ?? ''}`);
       assert.equal(end?.regs?.r12, 1n, 'one #MF');
       assert.equal(end?.regs?.rbx, end?.regs?.rdx, '#MF frame at the fwait');
-      console.log('      #MF raised by the CPU');
       return;
     }
     assert.equal(exit.reason, 'fault', `ended with ${exit.reason}`);
