@@ -317,7 +317,7 @@ export class Machine extends EventEmitter<MachineEvents> {
       worker.on('exit', (code) => {
         if (thread.end === undefined) {
           const crash = thread.crash ?? new VcpuError(index, `vCPU ${index} worker exited with code ${code} before reporting`);
-          thread.end = { vcpu: index, reason: 'error', error: serializeError(crash), exitCounts: {} };
+          thread.end = { vcpu: index, reason: 'error', error: serializeError(crash), exitCounts: {}, recovered: {} };
           this.emit('vcpu-end', thread.end);
           this.#stopAll();
           reject(new VcpuError(index, `vCPU ${index} failed to start: ${thread.end.error?.message}`, { cause: crash }));

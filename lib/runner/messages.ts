@@ -75,6 +75,8 @@ export interface VcpuEnd {
   deviceExit?: DeviceExit;
   /** Exits handled by this vCPU, by kind. */
   exitCounts: Record<string, number>;
+  /** Exits that would have ended it but were dealt with (VcpuLoopOptions.recover), by what was done, e.g. 'int3'. */
+  recovered: Record<string, number>;
 }
 
 export type WorkerMessage =

@@ -37,10 +37,11 @@ export interface VcpuLoopOptions {
   post: (message: WorkerMessage) => void;
   pendingExit: PendingDeviceExit;
   /**
-   * Offered every exit that would end the vCPU; returning true means it was dealt with and the guest
-   * runs on (e.g. an int3 that KVM's emulator could not run: see arch/x86_64/emulator-completion.ts).
+   * Offered every exit that would end the vCPU; returning a name means it was dealt with (counted
+   * under that name in VcpuEnd.recovered) and the guest runs on, e.g. an int3 that KVM's emulator
+   * could not run (arch/x86_64/emulator-completion.ts); undefined lets the exit end the vCPU.
    */
-  recover?: (exit: VcpuExit) => boolean;
+  recover?: (exit: VcpuExit) => string | undefined;
 }
 
 export class VcpuLoop {
@@ -57,7 +58,8 @@ export class VcpuLoop {
   /** Exits seen, by exit reason (KVM's reasons are small integers; larger ones share the last slot). */
   readonly #exitCounts = new Float64Array(EXIT_COUNT_SLOTS);
   readonly #pendingExit: PendingDeviceExit;
-  readonly #recover: ((exit: VcpuExit) => boolean) | undefined;
+  readonly #recover: ((exit: VcpuExit) => string | undefined) | undefined;
+  readonly #recovered: Record<string, number> = {};
   #unhandledReports = 0;
 
   constructor(options: VcpuLoopOptions) {
@@ -104,7 +106,11 @@ export class VcpuLoop {
           }
         } else if (code !== KvmExit.INTR && code !== KvmExit.IRQ_WINDOW_OPEN) {
           const ending = decodeExit(code, this.#vcpu.runPage);
-          if (this.#recover?.(ending) === true) continue;
+          const recovered = this.#recover?.(ending);
+          if (recovered !== undefined) {
+            this.#recovered[recovered] = (this.#recovered[recovered] ?? 0) + 1;
+            continue;
+          }
           exit = ending;
           reason = END_REASONS[exit.kind] ?? 'unexpected-exit';
           break;
@@ -177,7 +183,7 @@ export class VcpuLoop {
     this.#exitCounts.forEach((count, code) => {
       if (count > 0) exitCounts[exitName(code)] = count;
     });
-    const end: VcpuEnd = { vcpu: this.#index, reason, exitCounts };
+    const end: VcpuEnd = { vcpu: this.#index, reason, exitCounts, recovered: { ...this.#recovered } };
     if (exit !== undefined) end.exit = exit;
     if (error !== undefined) end.error = serializeError(error);
     if (reason === 'device-exit' && this.#pendingExit.exit !== undefined) end.deviceExit = this.#pendingExit.exit;

@@ -178,15 +178,21 @@ describe('guests on real KVM', function () {
     assert.equal(exit.vcpus[0]?.exit?.kind, 'shutdown');
   });
 
-  /** Runs a long-mode test guest to its end; says whether its one instruction was finished by node-vmm. */
+  /**
+   * Runs a long-mode test guest around one `instruction` to its end. Where KVM's emulator runs ring 0
+   * (nested PVM) the instruction ends KVM_RUN, and node-vmm finishes it (VcpuEnd.recovered) or leaves it.
+   */
   const runLongModeGuest = async (guest: string, instruction: string, fpu?: Fpu) => {
     const machine = track(guestMachine({ guest, mode: 'long', loadAddress: 0x100000, memorySize: 4 * MiB, ...(fpu !== undefined ? { fpu } : {}) }));
     await machine.start();
     const exit = await machine.exited;
-    const emulationFailures = exit.vcpus[0]?.exitCounts.INTERNAL_ERROR ?? 0;
-    // Where KVM's emulator runs ring 0 (nested PVM) the instruction ended KVM_RUN, and node-vmm finished it or left it.
-    if (exit.reason === 'halted') console.log(`      ${instruction} ${emulationFailures > 0 ? 'finished by node-vmm after an emulation failure' : 'run by the CPU'}`);
-    return { exit, end: exit.vcpus[0], regs: exit.vcpus[0]?.regs, emulationFailures };
+    const end = exit.vcpus[0];
+    const emulationFailures = end?.exitCounts.INTERNAL_ERROR ?? 0;
+    if (exit.reason === 'halted') {
+      assert.deepEqual(end?.recovered, emulationFailures > 0 ? { [instruction]: 1 } : {}, 'each emulation failure was the instruction, finished');
+      console.log(`      ${instruction} ${emulationFailures > 0 ? 'finished by node-vmm after an emulation failure' : 'run by the CPU'}`);
+    }
+    return { exit, end, regs: end?.regs, emulationFailures };
   };
 
   it('delivers #BP for a ring-0 int3 to the guest handler with RIP past it, and the guest runs on', async () => {
@@ -206,7 +212,7 @@ describe('guests on real KVM', function () {
 
   it('does not step over a ring-0 fwait with an unmasked x87 exception pending: the CPU raises #MF, node-vmm leaves the fault standing', async () => {
     // Invalid operation unmasked in the control word and flagged (IE, and the summary ES) in the status word.
-    const { exit, end, emulationFailures } = await runLongModeGuest('fwait', 'fwait with #MF pending', { ...defaultFpu(), fcw: FPU_DEFAULT_FCW & ~0x1, fsw: 0x81 });
+    const { exit, end, emulationFailures } = await runLongModeGuest('fwait', 'fwait', { ...defaultFpu(), fcw: FPU_DEFAULT_FCW & ~0x1, fsw: 0x81 });
     if (emulationFailures === 0) {
       // Guest kernel mode runs natively: the CPU delivered #MF at the fwait, the handler cleared it.
       assert.equal(exit.reason, 'halted', `ended with ${exit.reason} ${exit.error?.message ?? ''}`);
@@ -217,6 +223,7 @@ describe('guests on real KVM', function () {
     assert.equal(exit.reason, 'fault', `ended with ${exit.reason}`);
     assert.equal(end?.exit?.kind, 'internal-error');
     assert.equal(end?.regs?.r12, 0n, 'no #MF made up by node-vmm');
+    assert.deepEqual(end?.recovered, {}, 'nothing finished');
     assert.equal(end?.regs?.rip, end?.regs?.rdx, 'stopped at the fwait');
     console.log('      the emulation failure at the fwait ends the VM (node-vmm finishes only a fwait that does nothing)');
   });

@@ -198,8 +198,8 @@ async function boot(kernel: TestKernel, vcpus: number, imagePath: string, dir: s
     const vsock = probeVsock(vm, bound, socketPath);
     const { output, exit } = await whole;
     const seconds = (Date.now() - started) / 1000;
-    const finished = (exit as VmExit | undefined)?.vcpus.map((end) => `vCPU ${end.vcpu}: ${end.exitCounts.INTERNAL_ERROR ?? 0}`).join(', ');
-    console.log(`      ${vcpus} vCPU${vcpus > 1 ? 's' : ''}: ${seconds.toFixed(0)} s from start to the end of the VM (${exit?.reason ?? '?'}); emulation failures finished by node-vmm: ${finished ?? '?'}`);
+    const finished = (exit as VmExit | undefined)?.vcpus.map((end) => `vCPU ${end.vcpu} ${Object.entries(end.recovered).map(([name, count]) => `${name} x${count}`).join(' ') || 'none'}`).join(', ');
+    console.log(`      ${vcpus} vCPU${vcpus > 1 ? 's' : ''}: ${seconds.toFixed(0)} s from start to the end of the VM (${exit?.reason ?? '?'}); instructions node-vmm finished for KVM's emulator: ${finished ?? '?'}`);
     return { output, exit: exit as VmExit | undefined, rngBytes: counter(vm, RNG_ID, 'bytes'), dhcpLog, vsock: await vsock, windows };
   } finally {
     await session.run();

@@ -64,14 +64,14 @@ describe('instructions finished for KVM’s emulator', () => {
 
   it('int3: RIP past it and #BP injected', () => {
     const vcpu = new FakeVcpu();
-    assert.equal(completeEmulationFailure(emulationFailure(0xcc), vcpu, noMemory), true);
+    assert.equal(completeEmulationFailure(emulationFailure(0xcc), vcpu, noMemory), 'int3');
     assert.equal(vcpu.regs.rip, RIP + 1n);
     assert.deepEqual(vcpu.events.exception, { injected: 1, nr: 3, hasErrorCode: 0, pending: 0, errorCode: 0 });
   });
 
   it('fwait with nothing pending: RIP past it, nothing injected', () => {
     const vcpu = new FakeVcpu();
-    assert.equal(completeEmulationFailure(emulationFailure(0x9b, 0xdf, 0xe0), vcpu, noMemory), true);
+    assert.equal(completeEmulationFailure(emulationFailure(0x9b, 0xdf, 0xe0), vcpu, noMemory), 'fwait');
     assert.equal(vcpu.regs.rip, RIP + 1n, 'only the fwait: the fnstsw after it is its own instruction');
     assert.equal(vcpu.eventsSet, 0);
   });
@@ -82,7 +82,7 @@ describe('instructions finished for KVM’s emulator', () => {
     const tsMp = new FakeVcpu();
     tsMp.sregs.cr0 |= CR0_TS | CR0_MP;
     for (const vcpu of [pending, tsMp]) {
-      assert.equal(completeEmulationFailure(emulationFailure(0x9b), vcpu, noMemory), false);
+      assert.equal(completeEmulationFailure(emulationFailure(0x9b), vcpu, noMemory), undefined);
       assert.equal(vcpu.regs.rip, RIP, 'RIP still at the fwait');
     }
   });
@@ -98,10 +98,10 @@ describe('instructions finished for KVM’s emulator', () => {
 
   it('leaves other instructions, other CPLs and other exits alone', () => {
     const vcpu = new FakeVcpu();
-    assert.equal(completeEmulationFailure(emulationFailure(0x0f, 0xc7, 0x0e), vcpu, noMemory), false, 'cmpxchg16b');
-    assert.equal(completeEmulationFailure(emulationFailure(0xcc), new FakeVcpu(3), noMemory), false, 'ring 3');
-    assert.equal(completeEmulationFailure({ ...(emulationFailure(0xcc) as Extract<VcpuExit, { kind: 'internal-error' }>), suberror: KvmInternalError.EMULATION + 1 }, vcpu, noMemory), false, 'another suberror');
-    assert.equal(completeEmulationFailure({ kind: 'hlt' }, vcpu, noMemory), false);
+    assert.equal(completeEmulationFailure(emulationFailure(0x0f, 0xc7, 0x0e), vcpu, noMemory), undefined, 'cmpxchg16b');
+    assert.equal(completeEmulationFailure(emulationFailure(0xcc), new FakeVcpu(3), noMemory), undefined, 'ring 3');
+    assert.equal(completeEmulationFailure({ ...(emulationFailure(0xcc) as Extract<VcpuExit, { kind: 'internal-error' }>), suberror: KvmInternalError.EMULATION + 1 }, vcpu, noMemory), undefined, 'another suberror');
+    assert.equal(completeEmulationFailure({ kind: 'hlt' }, vcpu, noMemory), undefined);
     assert.equal(vcpu.regs.rip, RIP);
     assert.equal(vcpu.eventsSet, 0);
   });

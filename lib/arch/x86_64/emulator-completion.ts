@@ -94,15 +94,16 @@ function firstInstructionByte(exit: InternalErrorExit, csBase: bigint, vcpu: Com
 }
 
 /**
- * True when the exit was an emulation failure at CPL 0 on an instruction listed above and the vCPU
- * now continues as the CPU would have; false leaves the exit to be reported as a fault.
+ * The instruction's name when the exit was an emulation failure at CPL 0 on an instruction listed
+ * above and the vCPU now continues as the CPU would have; undefined leaves the exit to be reported
+ * as a fault.
  */
-export function completeEmulationFailure(exit: VcpuExit, vcpu: CompletingVcpu, memory: Pick<GuestMemory, 'contains' | 'readU8'>): boolean {
-  if (exit.kind !== 'internal-error' || exit.suberror !== KvmInternalError.EMULATION) return false;
+export function completeEmulationFailure(exit: VcpuExit, vcpu: CompletingVcpu, memory: Pick<GuestMemory, 'contains' | 'readU8'>): string | undefined {
+  if (exit.kind !== 'internal-error' || exit.suberror !== KvmInternalError.EMULATION) return undefined;
   const sregs = vcpu.getSregs();
-  if ((sregs.cs.selector & CPL_MASK) !== 0) return false;
+  if ((sregs.cs.selector & CPL_MASK) !== 0) return undefined;
   const regs = vcpu.getRegs();
   const opcode = firstInstructionByte(exit, sregs.cs.base, vcpu, memory, regs.rip);
   const completion = opcode === undefined ? undefined : COMPLETIONS.get(opcode);
-  return completion !== undefined && completion.complete({ vcpu, regs, sregs });
+  return completion !== undefined && completion.complete({ vcpu, regs, sregs }) ? completion.name : undefined;
 }
