@@ -65,11 +65,19 @@ static void *blk_sector_buffer(long i, unsigned int slot) {
   return blk_into + i * VIRTIO_BLK_SECTOR_BYTES;
 }
 
-long probe_blk_read(unsigned char *into, u64 first, unsigned int count, unsigned int depth) {
+static long blk_sectors(unsigned int type, unsigned char *buffer, u64 first, unsigned int count, unsigned int depth) {
   u64 base = virtio_find(VIRTIO_ID_BLOCK);
   if (!base || virtio_start(base, 1, VIRTIO_BLK_FEATURES) != 0) return -1;
-  blk_into = into, blk_first = first;
-  return virtio_blk_requests(base, VIRTIO_BLK_IN, count, depth, VIRTIO_BLK_SECTOR_BYTES, blk_sector, blk_sector_buffer);
+  blk_into = buffer, blk_first = first;
+  return virtio_blk_requests(base, type, count, depth, VIRTIO_BLK_SECTOR_BYTES, blk_sector, blk_sector_buffer);
+}
+
+long probe_blk_read(unsigned char *into, u64 first, unsigned int count, unsigned int depth) {
+  return blk_sectors(VIRTIO_BLK_IN, into, first, count, depth);
+}
+
+long probe_blk_write(unsigned char *from, u64 first, unsigned int count, unsigned int depth) {
+  return blk_sectors(VIRTIO_BLK_OUT, from, first, count, depth);
 }
 
 static void put_ip(unsigned char *at, u64 ip) {

@@ -139,10 +139,13 @@ static void read_line(char *line) {
   }
 }
 
+/* What `note TEXT` keeps: shell state in guest memory (a restored or cloned guest still has it). */
+static char note[LINE_MAX];
+
 static void run_command(const char *line) {
   if (equal(line, "")) return;
   if (equal(line, "help")) {
-    print("commands: help, uptime, cpus, mem, echo TEXT, rng, blk SECTOR, arp, vsock PORT TEXT, reboot, exit [N]\n");
+    print("commands: help, uptime, cpus, mem, echo TEXT, note [TEXT], rng, blk SECTOR, blkw SECTOR TEXT, arp, vsock PORT TEXT, reboot, exit [N]\n");
   } else if (equal(line, "uptime")) {
     u64 ticks = (u64)sys(SYS_TICKS, 0, 0), hz = info(INFO_TICK_HZ);
     print("up ");
@@ -158,6 +161,14 @@ static void run_command(const char *line) {
   } else if (equal(line, "mem")) {
     print_dec(info(INFO_MEMORY_BYTES) >> 20);
     print(" MiB\n");
+  } else if (equal(line, "note")) {
+    print("note: ");
+    print(note);
+    print("\n");
+  } else if (starts_with(line, "note ")) {
+    int i = 0;
+    for (const char *p = line + 5; *p && i < LINE_MAX - 1; p++) note[i++] = *p;
+    note[i] = 0;
   } else if (starts_with(line, "echo")) {
     print(line[4] == ' ' ? line + 5 : line + 4);
     print("\n");
@@ -168,6 +179,15 @@ static void run_command(const char *line) {
       print_hex_bytes(io_buffer, 16);
       print("\n");
     }
+  } else if (starts_with(line, "blkw ")) {
+    u64 sector = 0;
+    const char *p = line + 5;
+    for (; *p >= '0' && *p <= '9'; p++) sector = sector * 10 + (u64)(*p - '0');
+    if (*p == ' ') p++;
+    for (unsigned int i = 0; i < VIRTIO_BLK_SECTOR_BYTES; i++) io_buffer[i] = 0;
+    for (unsigned int i = 0; p[i] && i < VIRTIO_BLK_SECTOR_BYTES; i++) io_buffer[i] = (unsigned char)p[i];
+    long written = probe_blk_write(io_buffer, sector, 1, 1);
+    print(written == 1 ? "written\n" : written < 0 ? "no virtio-blk device\n" : "write failed\n");
   } else if (starts_with(line, "blk")) {
     u64 sector = 0;
     for (const char *p = line + 3; *p; p++)

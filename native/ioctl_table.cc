@@ -83,6 +83,8 @@ const StructIoctl kStructIoctls[] = {
     {"KVM_TRANSLATE", KVM_TRANSLATE, sizeof(kvm_translation), StructShape::kFixed},
     {"KVM_SET_GUEST_DEBUG", KVM_SET_GUEST_DEBUG, sizeof(kvm_guest_debug), StructShape::kFixed},
     {"KVM_KVMCLOCK_CTRL", KVM_KVMCLOCK_CTRL, 0, StructShape::kFixed},
+    {"KVM_GET_DEBUGREGS", KVM_GET_DEBUGREGS, sizeof(kvm_debugregs), StructShape::kFixed},
+    {"KVM_SET_DEBUGREGS", KVM_SET_DEBUGREGS, sizeof(kvm_debugregs), StructShape::kFixed},
 };
 
 const ValueIoctl kValueIoctls[] = {

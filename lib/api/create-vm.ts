@@ -1,6 +1,7 @@
 // createVm(): validates the options, reads and parses the kernel (and initrd), then creates the VM
 // with the kernel loaded. Nothing runs until start().
 import { createLinuxMachine } from '../boot/linux-machine';
+import { kernelModeEmulated } from '../kvm/host-kind';
 import { resolveVmConfig, VmConfig } from './config';
 import { VmAbortError } from './errors';
 import { VirtualMachine } from './virtual-machine';
@@ -26,5 +27,14 @@ export async function createVm(config: VmConfig = {}): Promise<VirtualMachine> {
     ...(resolved.emulatedKernelMode !== undefined ? { emulatedKernelMode: resolved.emulatedKernelMode } : {}),
     acpi: resolved.acpi,
   });
-  return new VirtualMachine(linux, resolved.signal);
+  const origin = {
+    machine: {
+      memorySize: resolved.memorySize,
+      vcpus: resolved.vcpus,
+      acpi: resolved.acpi,
+      cmdline: linux.cmdline,
+      emulatedKernelMode: resolved.emulatedKernelMode ?? kernelModeEmulated(),
+    },
+  };
+  return new VirtualMachine(linux, origin, resolved.signal);
 }

@@ -185,12 +185,13 @@ export async function buildDevices(options: DeviceOptions): Promise<Device[]> {
     });
     if (options.vsock !== undefined) {
       const vsock = options.vsock;
+      // The device claims the path among this process's VMs first; then nobody else may listen there.
+      attempt('vsock.socketPath', () => new VirtioVsockDevice({ cid: vsock.cid, socketPath: vsock.socketPath, ...(vsock.id !== undefined ? { id: vsock.id } : {}) }));
       try {
         await claimSocketPath(vsock.socketPath);
       } catch (error) {
         throw new VmConfigError('vsock.socketPath', (error as Error).message, { cause: error });
       }
-      attempt('vsock', () => new VirtioVsockDevice({ cid: vsock.cid, socketPath: vsock.socketPath, ...(vsock.id !== undefined ? { id: vsock.id } : {}) }));
     }
     if (options.rng === true) attempt('rng', () => new VirtioRngDevice());
     built.push(...(options.virtio ?? []), ...(options.devices ?? []));

@@ -8,3 +8,8 @@ export { DEFAULT_MEMORY_MIB, DEFAULT_VCPUS, MIN_MEMORY_MIB, MAX_MEMORY_MIB } fro
 export type { VmExit } from './vm-exit';
 export { describeVmExit } from './vm-exit';
 export { VmConfigError, VmFileError, VmAbortError } from './errors';
+export { restoreVm } from './restore-vm';
+export type { RestoreOptions, RestoreSource, RestoreStep } from './restore-vm';
+export { VmSnapshot } from './snapshot/vm-snapshot';
+export { SnapshotError, type SnapshotErrorCode } from './snapshot/errors';
+export type { SnapshotFiles } from './snapshot/files';

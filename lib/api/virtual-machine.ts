@@ -2,7 +2,7 @@
 // runner) and its serial console; each instance owns its own /dev/kvm fd, VM, memory and threads.
 // (The name `Vm` belongs to the low-level KVM VM-fd wrapper in lib/kvm/vm.ts.)
 import { EventEmitter } from 'node:events';
-import type { LinuxMachine } from '../boot/linux-machine';
+import type { AssembledMachine } from '../boot/linux-machine';
 import type { Device } from '../devices/device';
 import type { DeviceManager } from '../devices/manager';
 import type { SerialConsole } from '../devices/legacy/serial/serial-console';
@@ -10,11 +10,27 @@ import { ClosedError } from '../kvm/errors';
 import type { Machine } from '../runner/machine';
 import './dispose-symbol';
 import { VmAbortError } from './errors';
+import { captureState } from './snapshot/capture';
+import { SnapshotError } from './snapshot/errors';
+import { type SnapshotFiles, writeSnapshotFiles } from './snapshot/files';
+import { PageTracker, writeMemoryImage } from './snapshot/memory-image';
+import { recipeOf } from './snapshot/recipe';
+import type { VmRecipe } from './snapshot/state';
+import { VmSnapshot } from './snapshot/vm-snapshot';
 import { toVmExit, VmExit } from './vm-exit';
 
 export interface VirtualMachineEvents {
   start: [];
+  pause: [];
+  resume: [];
   exit: [exit: VmExit];
+}
+
+/** @internal How a VM was made, for snapshots: its recipe's machine part and the pages it holds. */
+export interface VmOrigin {
+  machine: Omit<VmRecipe, 'disks' | 'networks' | 'vsock' | 'rng'>;
+  /** For a restored VM: the pages its snapshot held. */
+  presentPages?: readonly (readonly number[])[];
 }
 
 export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
@@ -29,12 +45,18 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     void this.stop();
   };
   readonly #cmdline: string;
+  readonly #origin: VmOrigin;
+  readonly #tracker: PageTracker;
   #started = false;
   #disposal: Promise<void> | undefined;
+  /** A pause(), resume() or snapshot() in progress: they run one at a time. */
+  #lifecycle: Promise<unknown> = Promise.resolve();
 
-  /** @internal Use createVm(). */
-  constructor(linux: LinuxMachine, signal?: AbortSignal) {
+  /** @internal Use createVm() or restoreVm(). */
+  constructor(linux: AssembledMachine, origin: VmOrigin, signal?: AbortSignal) {
     super();
+    this.#origin = origin;
+    this.#tracker = new PageTracker(linux.machine.memory, origin.presentPages);
     this.#machine = linux.machine;
     this.#devices = linux.devices;
     this.console = linux.console;
@@ -69,8 +91,70 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     return this.#machine.vcpuCount;
   }
 
+  /** True between pause() and resume() (and for a VM restored with `paused: true`). */
+  get paused(): boolean {
+    return this.#machine.paused;
+  }
+
+  /**
+   * Stops the guest where it is: every vCPU leaves KVM_RUN and parks (using no CPU), and the devices
+   * stop serving their queues, so nothing writes guest memory. Emits 'pause'. A no-op unless running.
+   */
+  pause(): Promise<void> {
+    return this.#serialized(async () => {
+      if (this.#machine.phase !== 'running' || this.#machine.paused) return;
+      await this.#machine.pause();
+      if (this.#machine.paused) this.emit('pause');
+    });
+  }
+
+  /** Lets a paused guest go on from where it stopped. Emits 'resume'. A no-op unless paused. */
+  resume(): Promise<void> {
+    return this.#serialized(async () => {
+      if (!this.#machine.paused) return;
+      await this.#machine.resume();
+      this.emit('resume');
+    });
+  }
+
+  /**
+   * Captures the whole machine: vCPUs, interrupt controllers, PIT, clock, devices and guest memory (the
+   * pages ever written). A running VM is paused for the capture and resumed after; a paused one stays
+   * paused. Without arguments the snapshot stays in memory (restore it, clone it, dispose() it); with
+   * `{ statePath, memoryPath }` (or `{ path }`, a directory for both) it is written to files.
+   * @throws SnapshotError: the VM is not running ('NOT_AVAILABLE'), has a custom device
+   *   ('UNSUPPORTED_DEVICE'), or the files cannot be written ('IO').
+   */
+  snapshot(): Promise<VmSnapshot>;
+  snapshot(files: SnapshotFiles): Promise<void>;
+  snapshot(files?: SnapshotFiles): Promise<VmSnapshot | void> {
+    return this.#serialized(async () => {
+      if (this.#machine.phase !== 'running') throw new SnapshotError('NOT_AVAILABLE', `a snapshot needs a running VM, this one is ${this.#machine.phase}`);
+      const wasPaused = this.#machine.paused;
+      if (!wasPaused) await this.#machine.pause();
+      try {
+        const { recipe, unsupported } = recipeOf(this.#origin.machine, this.#devices.devices);
+        const state = await captureState({ machine: this.#machine, devices: this.#devices, recipe, tracker: this.#tracker, unsupported });
+        if (files !== undefined) {
+          writeSnapshotFiles(files, state, this.#machine.memory);
+          return undefined;
+        }
+        const memory = VmSnapshot.createMemory();
+        try {
+          writeMemoryImage(this.#machine.memory, state.memory, memory.fd);
+        } catch (error) {
+          memory.close();
+          throw error;
+        }
+        return new VmSnapshot(state, memory);
+      } finally {
+        if (!wasPaused) await this.#machine.resume();
+      }
+    });
+  }
+
   /** Starts the vCPUs; resolves once they run. Rejects with an AbortError if the signal is aborted. */
-  async start(): Promise<void> {
+  async start(options: { paused?: boolean } = {}): Promise<void> {
     if (this.#signal?.aborted) {
       await this.stop();
       throw new VmAbortError('the VM was aborted before it started', { cause: this.#signal.reason });
@@ -78,7 +162,7 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     if (this.#disposal !== undefined) throw new ClosedError('cannot start a disposed VM');
     if (this.#started) throw new ClosedError('the VM was already started');
     this.#started = true;
-    await this.#machine.start();
+    await this.#machine.start(options);
     if (this.#machine.phase === 'running') this.emit('start');
   }
 
@@ -97,6 +181,12 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
       // The console ended itself when the VM exited; it is left to deliver what it still buffers.
     })();
     return this.#disposal;
+  }
+
+  #serialized<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.#lifecycle.then(work, work);
+    this.#lifecycle = next.catch(() => undefined);
+    return next;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

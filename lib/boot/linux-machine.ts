@@ -9,7 +9,9 @@ import { writeAcpiTables } from '../arch/x86_64/acpi/tables';
 import { linuxVcpuInit } from '../arch/x86_64/boot-state';
 import type { HideableFeature } from '../arch/x86_64/cpuid';
 import { buildMptable, MPTABLE_ADDRESS } from '../arch/x86_64/mptable';
-import type { Device } from '../devices/device';
+import type { VcpuState } from '../arch/x86_64/vcpu-state';
+import type { VmState } from '../arch/x86_64/vm-state';
+import type { Device, DeviceState } from '../devices/device';
 import { AcpiSleepDevice } from '../devices/legacy/acpi-sleep/device';
 import { DebugExitDevice } from '../devices/legacy/debug-exit/device';
 import { I8042Device } from '../devices/legacy/i8042/device';
@@ -18,6 +20,7 @@ import type { SerialConsole } from '../devices/legacy/serial/serial-console';
 import { DeviceManager } from '../devices/manager';
 import { ConfigError } from '../kvm/errors';
 import { kernelModeEmulated } from '../kvm/host-kind';
+import type { GuestMemory } from '../memory/guest-memory';
 import { Machine } from '../runner/machine';
 import { EMULATION_HIDDEN_FEATURES, hostDecompressed, withEmulationParameters } from './emulated-kernel-mode';
 import { type KernelImage, parseKernel } from './kernel-image';
@@ -50,23 +53,41 @@ export interface LinuxMachineConfig {
    * can power off (reason 'shutdown'). Default false.
    */
   acpi?: boolean;
+  /** Log the pages the guest writes, so a snapshot copies only those (default true). */
+  logDirtyPages?: boolean;
 }
 
-export interface LinuxMachine {
+/** A Linux machine with its devices, booted or restored. */
+export interface AssembledMachine {
   machine: Machine;
   /** COM1 as a Duplex stream. */
   console: SerialConsole;
   /** Every device of the machine, placed. */
   devices: DeviceManager;
-  loaded: LoadedLinux;
   /** The command line the kernel was given (config.cmdline plus the devices' entries and adjustments). */
   cmdline: string;
+}
+
+export interface LinuxMachine extends AssembledMachine {
+  loaded: LoadedLinux;
   /** 'elf' for a vmlinux, and for a bzImage the host decompressed; 'bzimage' when it unpacks itself. */
   bootedFormat: 'bzimage' | 'elf';
 }
 
+/** What a restore gives instead of a kernel: the saved machine's state. */
+export interface RestoredMachineConfig extends Omit<LinuxMachineConfig, 'kernel' | 'initrd' | 'hideCpuFeatures'> {
+  /** Guest memory mapped from the snapshot (the machine owns it from here, also on failure). */
+  memory: GuestMemory;
+  vmState: VmState;
+  vcpuStates: VcpuState[];
+  /** Each device's saved state, by device id. */
+  deviceStates: Readonly<Record<string, DeviceState>>;
+  /** Checked against where the devices land now: a restore needs the same ids, windows and lines. */
+  placements: readonly { id: string; kind: string; mmioBase?: number; irq?: number }[];
+}
+
 /** The standard devices of a Linux machine, then the caller's, registered and placed. */
-function machineDevices(config: LinuxMachineConfig): { manager: DeviceManager; serial: SerialDevice; sleep: AcpiSleepDevice | undefined } {
+function machineDevices(config: Pick<LinuxMachineConfig, 'acpi' | 'devices'>): { manager: DeviceManager; serial: SerialDevice; sleep: AcpiSleepDevice | undefined } {
   const manager = new DeviceManager();
   const serial = manager.add(new SerialDevice());
   manager.add(new I8042Device());
@@ -79,10 +100,68 @@ function machineDevices(config: LinuxMachineConfig): { manager: DeviceManager; s
 
 /** Creates the machine; the devices in `config.devices` are its from here on (closed on failure too). */
 export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
+  return owningDevices(config.devices, () => buildLinuxMachine(config));
+}
+
+/**
+ * A machine that goes on from a snapshot: the same standard devices and `config.devices`, placed as
+ * they were (checked), their states, the VM's and every vCPU's put back. Nothing is loaded.
+ */
+export function restoreLinuxMachine(config: RestoredMachineConfig): AssembledMachine {
+  return owningDevices(config.devices, () => {
+    const vcpuCount = config.vcpus ?? 1;
+    if (config.vcpuStates.length !== vcpuCount) {
+      config.memory.dispose();
+      throw new ConfigError(`${config.vcpuStates.length} saved vCPU states for ${vcpuCount} vCPUs`);
+    }
+    let prepared: ReturnType<typeof machineDevices>;
+    try {
+      prepared = machineDevices(config);
+      checkPlacements(prepared.manager, config.placements);
+      prepared.manager.restoreStates(config.deviceStates);
+    } catch (error) {
+      config.memory.dispose(); // Machine.create would have owned it
+      throw error;
+    }
+    const { manager, serial } = prepared;
+    const machine = Machine.create({
+      memorySize: config.memorySize,
+      vcpus: vcpuCount,
+      irqchip: true,
+      emulatedKernelMode: config.emulatedKernelMode ?? kernelModeEmulated(),
+      logDirtyPages: config.logDirtyPages ?? true,
+      memory: config.memory,
+      vmState: config.vmState,
+      ...(config.kvmPath !== undefined ? { kvmPath: config.kvmPath } : {}),
+      devices: [...manager.devices],
+      init: (vcpu) => ({ restore: config.vcpuStates[vcpu] as VcpuState }),
+    });
+    return { machine, console: serial.console, devices: manager, cmdline: config.cmdline };
+  });
+}
+
+function checkPlacements(manager: DeviceManager, saved: RestoredMachineConfig['placements']): void {
+  const now = manager.devices.map((device) => describePlacement(device));
+  const mismatch = now.length !== saved.length || now.some((p, i) => JSON.stringify(p) !== JSON.stringify(saved[i]));
+  if (mismatch) throw new ConfigError(`the devices do not land where they were saved: now ${JSON.stringify(now)}, saved ${JSON.stringify(saved)}`);
+}
+
+/** A placed device's id, kind, window and line, as a snapshot records them. */
+export function describePlacement(device: Device): { id: string; kind: string; mmioBase?: number; irq?: number } {
+  const placement = (device as { placement?: { mmio?: { base: number }; irq?: number } }).placement;
+  return {
+    id: device.id,
+    kind: device.kind,
+    ...(placement?.mmio !== undefined ? { mmioBase: placement.mmio.base } : {}),
+    ...(placement?.irq !== undefined ? { irq: placement.irq } : {}),
+  };
+}
+
+function owningDevices<T>(devices: readonly Device[] | undefined, build: () => T): T {
   try {
-    return buildLinuxMachine(config);
+    return build();
   } catch (error) {
-    for (const device of config.devices ?? []) {
+    for (const device of devices ?? []) {
       try {
         device.close?.();
       } catch {
@@ -110,6 +189,7 @@ function buildLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
     vcpus: vcpuCount,
     irqchip: true,
     emulatedKernelMode: emulated,
+    logDirtyPages: config.logDirtyPages ?? true,
     ...(config.kvmPath !== undefined ? { kvmPath: config.kvmPath } : {}),
     devices: [...manager.devices],
     init: (vcpu, memory) => {

@@ -43,7 +43,9 @@ export type StructIoctlName =
   | 'KVM_INTERRUPT'
   | 'KVM_TRANSLATE'
   | 'KVM_SET_GUEST_DEBUG'
-  | 'KVM_KVMCLOCK_CTRL';
+  | 'KVM_KVMCLOCK_CTRL'
+  | 'KVM_GET_DEBUGREGS'
+  | 'KVM_SET_DEBUGREGS';
 
 export type ValueIoctlName =
   | 'KVM_GET_API_VERSION'

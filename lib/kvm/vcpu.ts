@@ -1,7 +1,7 @@
 // Vcpu: one virtual CPU. Lives on the thread that created it; run() enters the guest synchronously.
 import { native, NativeVcpuHandle } from '../native/binding';
 import { KvmExit } from './constants';
-import { ClosedError, isNativeErrnoError, KvmIoctlError, nativeCall, toVmmError } from './errors';
+import { ArgumentError, ClosedError, isNativeErrnoError, KvmIoctlError, nativeCall, toVmmError } from './errors';
 import { structIoctl, structSize } from './ioctl';
 import { RunPage } from './run-page';
 import { CpuidEntry, decodeCpuid, emptyCpuid, encodeCpuid, MAX_CPUID_ENTRIES } from './structs/cpuid';
@@ -169,12 +169,41 @@ export class Vcpu {
     this.close();
   }
 
+  /**
+   * A state struct as the kernel lays it out (for snapshots: saved and put back byte for byte, so
+   * every field KVM knows survives, including ones this VMM does not model).
+   */
+  getStateBytes(kind: VcpuStateStruct): Uint8Array {
+    const [get] = STATE_IOCTLS[kind];
+    return this.#get(get, structSize(get));
+  }
+
+  setStateBytes(kind: VcpuStateStruct, bytes: Uint8Array): void {
+    const [get, set] = STATE_IOCTLS[kind];
+    if (bytes.length !== structSize(get)) throw new ArgumentError(`${kind} state must be ${structSize(get)} bytes, not ${bytes.length}`);
+    structIoctl(this.fd, set, bytes);
+  }
+
   #get(name: Parameters<typeof structIoctl>[1], size: number): Uint8Array {
     const bytes = new Uint8Array(size);
     structIoctl(this.fd, name, bytes);
     return bytes;
   }
 }
+
+/** The vCPU state structs saved and restored as raw bytes. */
+export type VcpuStateStruct = 'regs' | 'sregs' | 'fpu' | 'xsave' | 'xcrs' | 'debugregs' | 'lapic' | 'events';
+
+const STATE_IOCTLS: Readonly<Record<VcpuStateStruct, readonly [Parameters<typeof structIoctl>[1], Parameters<typeof structIoctl>[1]]>> = {
+  regs: ['KVM_GET_REGS', 'KVM_SET_REGS'],
+  sregs: ['KVM_GET_SREGS', 'KVM_SET_SREGS'],
+  fpu: ['KVM_GET_FPU', 'KVM_SET_FPU'],
+  xsave: ['KVM_GET_XSAVE', 'KVM_SET_XSAVE'],
+  xcrs: ['KVM_GET_XCRS', 'KVM_SET_XCRS'],
+  debugregs: ['KVM_GET_DEBUGREGS', 'KVM_SET_DEBUGREGS'],
+  lapic: ['KVM_GET_LAPIC', 'KVM_SET_LAPIC'],
+  events: ['KVM_GET_VCPU_EVENTS', 'KVM_SET_VCPU_EVENTS'],
+};
 
 /** Makes the vCPU with this kick token leave KVM_RUN (from any thread). False when it is gone. */
 export function kickVcpu(token: number): boolean {

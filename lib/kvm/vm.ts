@@ -1,8 +1,8 @@
 // Vm: a KVM virtual machine fd with its VM-level ioctls (memory slots, irqchip, PIT, irqfd, ioeventfd, clock).
 import { native, NativeVmHandle } from '../native/binding';
 import { KvmCap, KvmCapName, KVM_IOEVENTFD_FLAG_DATAMATCH, KVM_IOEVENTFD_FLAG_DEASSIGN, KVM_IOEVENTFD_FLAG_PIO, KVM_IRQFD_FLAG_DEASSIGN, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, KVM_PIT_SPEAKER_DUMMY } from './constants';
-import { ClosedError, nativeCall } from './errors';
-import { structIoctl, valueIoctl } from './ioctl';
+import { ArgumentError, ClosedError, nativeCall } from './errors';
+import { structIoctl, structSize, valueIoctl } from './ioctl';
 import { StructView } from './structs/cursor';
 import type { Kvm } from './kvm';
 import { Vcpu } from './vcpu';
@@ -28,6 +28,10 @@ export interface IoEventFdOptions {
   /** Only signal when the written value equals this. */
   datamatch?: bigint;
 }
+
+/** KVM_GET_IRQCHIP's chip ids. */
+export const IrqchipId = { PIC_MASTER: 0, PIC_SLAVE: 1, IOAPIC: 2 } as const;
+export type IrqchipId = (typeof IrqchipId)[keyof typeof IrqchipId];
 
 export interface ClockData {
   clock: bigint;
@@ -139,6 +143,34 @@ export class Vm {
     s.setU64(0, clock);
     s.setU32(8, flags);
     structIoctl(this.fd, 'KVM_SET_CLOCK', s.bytes);
+  }
+
+  /**
+   * An in-kernel interrupt controller's state (struct kvm_irqchip) as the kernel lays it out: chip 0
+   * is the master PIC, 1 the slave PIC, 2 the IOAPIC. For snapshots.
+   */
+  getIrqchip(chip: IrqchipId): Uint8Array {
+    const bytes = new Uint8Array(structSize('KVM_GET_IRQCHIP'));
+    new DataView(bytes.buffer).setUint32(0, chip, true);
+    structIoctl(this.fd, 'KVM_GET_IRQCHIP', bytes);
+    return bytes;
+  }
+
+  setIrqchip(bytes: Uint8Array): void {
+    if (bytes.length !== structSize('KVM_SET_IRQCHIP')) throw new ArgumentError(`irqchip state must be ${structSize('KVM_SET_IRQCHIP')} bytes`);
+    structIoctl(this.fd, 'KVM_SET_IRQCHIP', bytes.slice());
+  }
+
+  /** The in-kernel PIT's state (struct kvm_pit_state2). */
+  getPit2(): Uint8Array {
+    const bytes = new Uint8Array(structSize('KVM_GET_PIT2'));
+    structIoctl(this.fd, 'KVM_GET_PIT2', bytes);
+    return bytes;
+  }
+
+  setPit2(bytes: Uint8Array): void {
+    if (bytes.length !== structSize('KVM_SET_PIT2')) throw new ArgumentError(`PIT state must be ${structSize('KVM_SET_PIT2')} bytes`);
+    structIoctl(this.fd, 'KVM_SET_PIT2', bytes.slice());
   }
 
   /** Creates a vCPU on the calling thread (KVM wants its ioctls there). */

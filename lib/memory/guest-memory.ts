@@ -12,11 +12,18 @@ export interface RegionDescriptor {
   size: number;
   hostAddress: bigint;
   readonly: boolean;
+  /**
+   * One byte per page, set when the host wrote the page (device back ends filling guest buffers, the
+   * loader): KVM's dirty log sees only the guest's own writes. Shared by every thread's view.
+   */
+  written: SharedArrayBuffer;
 }
 
 export interface GuestRegion extends RegionDescriptor {
   readonly bytes: Uint8Array;
   readonly view: DataView;
+  /** `written` as bytes. */
+  readonly writtenPages: Uint8Array;
 }
 
 export interface AllocateOptions {
@@ -38,18 +45,39 @@ function toNumber(address: Address, length: number): number {
   return Number(address);
 }
 
+const PAGE_SHIFT = Math.log2(PAGE_SIZE);
+
+function markPages(region: GuestRegion, offset: number, length: number): void {
+  const pages = region.writtenPages;
+  const last = length === 0 ? offset : offset + length - 1;
+  for (let page = offset >>> PAGE_SHIFT, end = last >>> PAGE_SHIFT; page <= end; page++) pages[page] = 1;
+}
+
 export class GuestMemory {
   readonly regions: readonly GuestRegion[];
   readonly #mappings: NativeGuestMapping[];
   #disposed = false;
 
   private constructor(regions: GuestRegion[], mappings: NativeGuestMapping[]) {
-    this.regions = regions;
+    this.regions = regions.map((region) => ({ ...region, writtenPages: new Uint8Array(region.written) }));
     this.#mappings = mappings;
   }
 
   /** Allocates host memory for each region (anonymous, MAP_NORESERVE). This object owns it. */
   static allocate(layout: readonly RamRegion[], options: AllocateOptions = {}): GuestMemory {
+    return GuestMemory.#map(layout, (region) => nativeCall(() => native().mapGuestMemory(region.size, { hugepages: options.hugepages ?? false })));
+  }
+
+  /**
+   * Maps each region from a file copy-on-write (MAP_PRIVATE): a snapshot's memory file or memfd,
+   * region n at `fileOffsets[n]`. Pages come in as the guest touches them; writes stay this VM's.
+   */
+  static mapFile(layout: readonly RamRegion[], fd: number, fileOffsets: readonly number[]): GuestMemory {
+    if (fileOffsets.length !== layout.length) throw new ConfigError(`a memory file offset per region: ${layout.length}, not ${fileOffsets.length}`);
+    return GuestMemory.#map(layout, (region, slot) => nativeCall(() => native().mapFile(fd, region.size, { private: true, offset: fileOffsets[slot] as number })));
+  }
+
+  static #map(layout: readonly RamRegion[], map: (region: RamRegion, slot: number) => NativeGuestMapping): GuestMemory {
     const mappings: NativeGuestMapping[] = [];
     const regions: GuestRegion[] = [];
     try {
@@ -60,7 +88,7 @@ export class GuestMemory {
         }
         if (region.guestAddress < previousEnd) throw new ConfigError('memory regions must be sorted and must not overlap');
         previousEnd = region.guestAddress + region.size;
-        const mapping = nativeCall(() => native().mapGuestMemory(region.size, { hugepages: options.hugepages ?? false }));
+        const mapping = map(region, slot);
         mappings.push(mapping);
         const buffer = mapping.createView(0, region.size);
         regions.push({
@@ -69,8 +97,10 @@ export class GuestMemory {
           size: region.size,
           hostAddress: mapping.address,
           readonly: false,
+          written: new SharedArrayBuffer(region.size / PAGE_SIZE),
           bytes: new Uint8Array(buffer),
           view: new DataView(buffer),
+          writtenPages: undefined as unknown as Uint8Array,
         });
       });
     } catch (error) {
@@ -84,7 +114,7 @@ export class GuestMemory {
   static attach(descriptors: readonly RegionDescriptor[]): GuestMemory {
     const regions = descriptors.map((d) => {
       const buffer = nativeCall(() => native().viewGuestMemory(d.hostAddress, d.size));
-      return { ...d, bytes: new Uint8Array(buffer), view: new DataView(buffer) };
+      return { ...d, bytes: new Uint8Array(buffer), view: new DataView(buffer), writtenPages: undefined as unknown as Uint8Array };
     });
     return new GuestMemory(regions, []);
   }
@@ -98,7 +128,7 @@ export class GuestMemory {
   }
 
   descriptors(): RegionDescriptor[] {
-    return this.regions.map(({ slot, guestAddress, size, hostAddress, readonly }) => ({ slot, guestAddress, size, hostAddress, readonly }));
+    return this.regions.map(({ slot, guestAddress, size, hostAddress, readonly, written }) => ({ slot, guestAddress, size, hostAddress, readonly, written }));
   }
 
   /** True when [address, address + length) lies inside one region. */
@@ -142,18 +172,43 @@ export class GuestMemory {
   writeU8(address: Address, value: number): void {
     const { region, offset } = this.#locate(address, 1);
     region.view.setUint8(offset, value);
+    markPages(region, offset, 1);
   }
   writeU16(address: Address, value: number): void {
     const { region, offset } = this.#locate(address, 2);
     region.view.setUint16(offset, value, true);
+    markPages(region, offset, 2);
   }
   writeU32(address: Address, value: number): void {
     const { region, offset } = this.#locate(address, 4);
     region.view.setUint32(offset, value >>> 0, true);
+    markPages(region, offset, 4);
   }
   writeU64(address: Address, value: bigint | number): void {
     const { region, offset } = this.#locate(address, 8);
     region.view.setBigUint64(offset, BigInt.asUintN(64, BigInt(value)), true);
+    markPages(region, offset, 8);
+  }
+
+  /**
+   * A view the host is about to write (a device-writable buffer): its pages are recorded as written,
+   * so a snapshot copies them. Throws GuestMemoryError unless the range lies inside one region.
+   */
+  writableSlice(address: Address, length: number): Uint8Array {
+    const { region, offset } = this.#locate(address, length);
+    markPages(region, offset, length);
+    return region.bytes.subarray(offset, offset + length);
+  }
+
+  /**
+   * Writes `length` bytes of the region at `regionIndex`, from `offset`, to `fd` at `fileOffset`,
+   * straight from the mapping (owner only; blocks the thread).
+   */
+  writeRangeToFile(regionIndex: number, offset: number, length: number, fd: number, fileOffset: number): void {
+    if (this.#disposed) throw new ClosedError('guest memory has been released');
+    const mapping = this.#mappings[regionIndex];
+    if (mapping === undefined) throw new ConfigError(`region ${regionIndex} is not this memory's own (attached views cannot write files)`);
+    nativeCall(() => native().pwriteFromMapping(fd, mapping, offset, length, fileOffset));
   }
 
   /** Copies bytes out of guest memory. */
@@ -162,7 +217,7 @@ export class GuestMemory {
   }
 
   writeBytes(address: Address, data: Uint8Array): void {
-    this.slice(address, data.length).set(data);
+    this.writableSlice(address, data.length).set(data);
   }
 
   /** Reads a NUL-terminated string of at most `maxLength` bytes (UTF-8). */
@@ -192,6 +247,12 @@ export class GuestMemory {
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** Records [address, address + length) as written by the host (see RegionDescriptor.written). */
+  markWritten(address: Address, length: number): void {
+    const { region, offset } = this.#locate(address, length);
+    markPages(region, offset, length);
   }
 
   #locate(address: Address, length: number): { region: GuestRegion; offset: number } {

@@ -1,7 +1,8 @@
 // The control block shared by the main thread and the vCPU workers: per vCPU, what the VMM asks for
 // (request) and what the vCPU is doing (state). Int32 slots so both sides can Atomics.wait/notify.
 
-export const Request = { NONE: 0, RUN: 1, PAUSE: 2, STOP: 3 } as const;
+/** SAVE: a paused vCPU reports its whole state, then stays paused. */
+export const Request = { NONE: 0, RUN: 1, PAUSE: 2, STOP: 3, SAVE: 4 } as const;
 export const State = { STARTING: 0, RUNNING: 1, PAUSED: 2, EXITED: 3 } as const;
 
 const SLOTS_PER_VCPU = 2;
@@ -28,6 +29,14 @@ export class ControlBlock {
   request(vcpu: number): number {
     return Atomics.load(this.words, this.requestIndex(vcpu));
   }
+  /** Sets the request only if it still is `expected` (a worker finishing a SAVE, say); true if it did. */
+  replaceRequest(vcpu: number, expected: number, value: number): boolean {
+    const index = this.requestIndex(vcpu);
+    const swapped = Atomics.compareExchange(this.words, index, expected, value) === expected;
+    if (swapped) Atomics.notify(this.words, index);
+    return swapped;
+  }
+
   setRequest(vcpu: number, value: number): void {
     Atomics.store(this.words, this.requestIndex(vcpu), value);
     Atomics.notify(this.words, this.requestIndex(vcpu));

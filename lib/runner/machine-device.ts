@@ -40,6 +40,9 @@ export interface MachineDevice {
    * host fds. Nothing may touch guest memory once it resolves. Called once however the VM ended.
    */
   quiesce?(): Promise<void>;
+  /** The machine paused (its vCPUs are parked): stop serving the guest until resume(). */
+  pause?(): Promise<void>;
+  resume?(): Promise<void>;
   /** Guest memory has been released: close fds, sockets and servers. Never throws. */
   close?(): void;
 }

@@ -1,8 +1,7 @@
 // Machine: a VM with its memory and one worker thread per vCPU. The main thread only orchestrates
 // (start, pause, resume, stop, dispose); exits are handled on the vCPU threads.
 import { EventEmitter } from 'node:events';
-import * as path from 'node:path';
-import { MessageChannel, type MessagePort, receiveMessageOnPort, type TransferListItem, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, type TransferListItem, type Worker } from 'node:worker_threads';
 import { kernelModeEmulated } from '../kvm/host-kind';
 import { KVM_IDENTITY_MAP_ADDRESS, KVM_TSS_ADDRESS } from '../arch/x86_64/layout';
 import { ClosedError, ConfigError, VcpuError } from '../kvm/errors';
@@ -14,11 +13,13 @@ import { ramLayout } from '../memory/layout';
 import { ControlBlock, Request, State } from './control';
 import { endsMachine, MachineExit, summarizeExit } from './machine-exit';
 import type { VcpuInit } from '../arch/x86_64/vcpu-init';
+import type { VcpuState } from '../arch/x86_64/vcpu-state';
+import { restoreVmState, saveVmState, type VmState } from '../arch/x86_64/vm-state';
 import type { MachineAttachContext, MachineDevice } from './machine-device';
+import { vcpuWorker, warmVcpuWorkers } from './worker-pool';
 import { DeviceModuleSpec, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuWorkerData, WorkerDevice, WorkerMessage } from './messages';
 
 export const MAX_VCPUS = 254;
-const WORKER_PATH = path.join(__dirname, 'vcpu-worker.js');
 const liveMachines = new Set<Machine>();
 
 export interface MachineConfig {
@@ -38,6 +39,15 @@ export interface MachineConfig {
   /** What an access no device claims does: 'ignore' (reads all-ones, reported) or 'error' (ends the VM). */
   unhandledIo?: UnhandledIoPolicy;
   hugepages?: boolean;
+  /**
+   * Guest memory made elsewhere (a snapshot's, mapped copy-on-write); the machine owns it from here
+   * and its regions must match the layout of `memorySize`.
+   */
+  memory?: GuestMemory;
+  /** The VM's in-kernel devices and clock as a snapshot saved them (needs `irqchip`). */
+  vmState?: VmState;
+  /** Log the pages the guest writes (KVM_MEM_LOG_DIRTY_PAGES), so a snapshot copies only what was used. */
+  logDirtyPages?: boolean;
   /**
    * KVM here runs guest ring 0 in its instruction emulator (nested PVM; default: detected). The vCPUs
    * then finish the ring-0 instructions the emulator gives up on where their result is known (int3,
@@ -80,6 +90,7 @@ export class Machine extends EventEmitter<MachineEvents> {
   #liveWorkers = 0;
   #stopping = false;
   #finishing = false;
+  #paused = false;
 
   private constructor(config: MachineConfig, devices: MachineDevice[], kvm: Kvm, vm: Vm, memory: GuestMemory) {
     super();
@@ -100,25 +111,39 @@ export class Machine extends EventEmitter<MachineEvents> {
    * after KVM_CREATE_IRQCHIP costs milliseconds), then attaches the devices. Nothing runs until start().
    */
   static create(config: MachineConfig): Machine {
+    void warmVcpuWorkers(); // workers for this machine's vCPUs start now, while the VM is set up
     const vcpus = config.vcpus ?? 1;
     if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > MAX_VCPUS) throw new ConfigError(`vcpus must be an integer from 1 to ${MAX_VCPUS}, got ${vcpus}`);
     const devices = normalizeDevices(config.devices ?? []);
     const layout = ramLayout(config.memorySize);
-    const kvm = Kvm.open(config.kvmPath);
+    if (config.memory !== undefined && !sameLayout(config.memory, layout)) {
+      config.memory.dispose();
+      throw new ConfigError('the given guest memory does not have the layout of memorySize');
+    }
+    if (config.vmState !== undefined && config.irqchip !== true) throw new ConfigError('a saved VM state needs the in-kernel irqchip');
+    let kvm: Kvm;
+    try {
+      kvm = Kvm.open(config.kvmPath);
+    } catch (error) {
+      config.memory?.dispose();
+      throw error;
+    }
     let vm: Vm | undefined;
-    let memory: GuestMemory | undefined;
+    let memory: GuestMemory | undefined = config.memory;
     const attached: MachineDevice[] = [];
     try {
       kvm.requireCapabilities();
       vm = kvm.createVm();
       vm.setTssAddress(KVM_TSS_ADDRESS);
       if (vm.checkExtension('SET_IDENTITY_MAP_ADDR') > 0) vm.setIdentityMapAddress(KVM_IDENTITY_MAP_ADDRESS);
-      memory = GuestMemory.allocate(layout, { hugepages: config.hugepages ?? false });
-      for (const region of memory.regions) vm.setUserMemoryRegion(region.slot, region.guestAddress, region.hostAddress, region.size);
+      memory ??= GuestMemory.allocate(layout, { hugepages: config.hugepages ?? false });
+      const logDirtyPages = config.logDirtyPages ?? false;
+      for (const region of memory.regions) vm.setUserMemoryRegion(region.slot, region.guestAddress, region.hostAddress, region.size, { logDirtyPages });
       if (config.irqchip) {
         vm.createIrqchip();
         vm.createPit2();
       }
+      if (config.vmState !== undefined) restoreVmState(vm, config.vmState);
       const wiredVm = vm;
       const context: MachineAttachContext = {
         memory,
@@ -153,7 +178,7 @@ export class Machine extends EventEmitter<MachineEvents> {
   }
 
   /** Spawns the vCPU workers, waits until each has created its vCPU and devices, then lets them run. */
-  async start(): Promise<void> {
+  async start(options: { paused?: boolean } = {}): Promise<void> {
     if (this.#phase !== 'created') throw new ClosedError(`cannot start a machine that is ${this.#phase}`);
     this.#phase = 'starting';
     liveMachines.add(this);
@@ -170,7 +195,9 @@ export class Machine extends EventEmitter<MachineEvents> {
     }
     const ready: Promise<void>[] = [];
     try {
-      for (const device of this.#devices) await device.start?.();
+      const started = await Promise.allSettled(this.#devices.map(async (device) => device.start?.()));
+      const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
       if (this.#stopping) return;
       for (const data of workerData) ready.push(this.#spawn(data));
       await Promise.all(ready);
@@ -182,19 +209,86 @@ export class Machine extends EventEmitter<MachineEvents> {
     }
     if (this.#stopping) return;
     this.#phase = 'running';
+    if (options.paused === true) {
+      // Up and parked: the vCPUs wait for resume() without having entered the guest.
+      this.#requestAll(Request.PAUSE);
+      this.#paused = true;
+      await Promise.all(this.#devices.map(async (device) => device.pause?.()));
+      return;
+    }
     this.#requestAll(Request.RUN);
   }
 
-  /** Parks every vCPU outside KVM_RUN; resolves when all are parked (or have ended). */
+  /**
+   * Parks every vCPU outside KVM_RUN (a vCPU inside it is kicked out), then pauses the devices (their
+   * back ends stop serving queues and host sources); resolves when all are parked. A paused machine
+   * uses no CPU and nothing writes guest memory.
+   */
   async pause(): Promise<void> {
     if (this.#phase !== 'running' || this.#stopping) return;
     this.#requestAll(Request.PAUSE);
     await Promise.all(this.#threads.map((_, index) => this.#control.waitForState(index, [State.PAUSED, State.EXITED])));
+    if (this.#paused || this.#stopping) return;
+    this.#paused = true;
+    await Promise.all(this.#devices.map(async (device) => device.pause?.()));
   }
 
-  resume(): void {
+  /** Resumes the devices, then the vCPUs. */
+  async resume(): Promise<void> {
     if (this.#phase !== 'running' || this.#stopping) return;
+    if (this.#paused) {
+      this.#paused = false;
+      await Promise.all(this.#devices.map(async (device) => device.resume?.()));
+    }
+    if (this.#stopping) return;
     this.#requestAll(Request.RUN);
+  }
+
+  /** True between pause() and resume(). */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /**
+   * Every vCPU's whole state, read on its own thread (the machine must be paused). Pending I/O is
+   * finished first, so the states are what the guest would run on with.
+   */
+  async saveVcpuStates(): Promise<VcpuState[]> {
+    if (!this.#paused) throw new ClosedError('save the vCPUs of a paused machine only');
+    return Promise.all(
+      this.#threads.map(
+        (thread, index) =>
+          new Promise<VcpuState>((resolve, reject) => {
+            const onMessage = (message: WorkerMessage): void => {
+              if (message.type !== 'state' || message.vcpu !== index) return;
+              thread.worker.off('message', onMessage);
+              thread.worker.off('exit', onExit);
+              if (message.state !== undefined) resolve(message.state);
+              else reject(new VcpuError(index, `vCPU ${index} could not save its state: ${message.error?.message ?? 'unknown'}`));
+            };
+            const onExit = (): void => {
+              thread.worker.off('message', onMessage);
+              reject(new VcpuError(index, `vCPU ${index} ended while saving its state`));
+            };
+            thread.worker.on('message', onMessage);
+            thread.worker.once('exit', onExit);
+            this.#control.setRequest(index, Request.SAVE);
+          }),
+      ),
+    );
+  }
+
+  /** The VM's in-kernel interrupt controllers, PIT and clock (machines with the irqchip). */
+  saveVmState(): VmState {
+    return saveVmState(this.vm);
+  }
+
+  /**
+   * The pages the guest wrote since the last call (or since the slots were made), per memory region
+   * (one bit per page, from KVM's dirty log; machines created with logDirtyPages).
+   */
+  takeDirtyPages(): Uint8Array[] {
+    return this.memory.regions.map((region) => this.vm.getDirtyLog(region.slot));
   }
 
   /** Stops every vCPU (even one spinning in the guest) and resolves with how the machine ended. */
@@ -261,6 +355,7 @@ export class Machine extends EventEmitter<MachineEvents> {
       devices: [],
       unhandledIo: this.#config.unhandledIo ?? 'ignore',
       emulatedKernelMode: this.#config.emulatedKernelMode ?? kernelModeEmulated(),
+      msrIndices: msrIndices(this.kvm),
     };
   }
 
@@ -285,10 +380,10 @@ export class Machine extends EventEmitter<MachineEvents> {
     return { devices, transfer };
   }
 
-  #spawn(data: VcpuWorkerData): Promise<void> {
+  async #spawn(data: VcpuWorkerData): Promise<void> {
     const index = data.vcpuIndex;
     const { devices, transfer } = this.#workerDevices(index);
-    const worker = new Worker(WORKER_PATH, { workerData: { ...data, devices }, transferList: transfer, name: `vcpu-${index}` });
+    const worker = await vcpuWorker({ ...data, devices }, transfer);
     const thread: VcpuThread = { worker };
     this.#threads[index] = thread;
     this.#liveWorkers++;
@@ -364,6 +459,18 @@ export class Machine extends EventEmitter<MachineEvents> {
 function closeDelivered(port: MessagePort): void {
   for (let message = receiveMessageOnPort(port); message !== undefined; message = receiveMessageOnPort(port)) port.emit('message', message.message);
   port.close();
+}
+
+let cachedMsrIndices: number[] | undefined;
+
+/** KVM's MSR list is the host's: read once per process. */
+function msrIndices(kvm: Kvm): number[] {
+  cachedMsrIndices ??= kvm.msrIndexList();
+  return cachedMsrIndices;
+}
+
+function sameLayout(memory: GuestMemory, layout: readonly { guestAddress: number; size: number }[]): boolean {
+  return memory.regions.length === layout.length && memory.regions.every((region, i) => region.guestAddress === layout[i]?.guestAddress && region.size === layout[i]?.size);
 }
 
 function asError(value: unknown): Error {

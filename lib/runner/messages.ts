@@ -2,6 +2,7 @@
 import type { VcpuExit } from '../kvm/exits';
 import type { MessagePort } from 'node:worker_threads';
 import type { VcpuInit } from '../arch/x86_64/vcpu-init';
+import type { VcpuState } from '../arch/x86_64/vcpu-state';
 import type { Regs } from '../kvm/structs/regs';
 import type { Sregs } from '../kvm/structs/sregs';
 import type { RegionDescriptor } from '../memory/guest-memory';
@@ -37,6 +38,8 @@ export interface VcpuWorkerData {
   unhandledIo: UnhandledIoPolicy;
   /** See MachineConfig.emulatedKernelMode. */
   emulatedKernelMode: boolean;
+  /** The MSRs KVM lists (KVM_GET_MSR_INDEX_LIST): what a saved state holds. */
+  msrIndices: number[];
 }
 
 /** Why a vCPU stopped running. */
@@ -82,6 +85,7 @@ export interface VcpuEnd {
 export type WorkerMessage =
   | { type: 'ready'; kickToken: number }
   | { type: 'end'; end: VcpuEnd }
+  | { type: 'state'; vcpu: number; state?: VcpuState; error?: SerializedError }
   | { type: 'unhandled-io'; vcpu: number; bus: 'pio' | 'mmio'; address: number; size: number; write: boolean };
 
 export function serializeError(error: unknown): SerializedError {

@@ -1,10 +1,11 @@
 // The vCPU run loop: enter the guest, handle register-level exits (port I/O, MMIO) on this thread by
 // dispatching to the buses, honour pause/stop requests, and end with a typed reason for anything else.
-import { VmmError } from '../kvm/errors';
+import { VcpuError, VmmError } from '../kvm/errors';
 import type { IoBus } from '../bus/io-bus';
 import { KvmExit } from '../kvm/constants';
 import { decodeExit, ExitFields, exitName, MMIO_DATA_OFFSET, VcpuExit } from '../kvm/exits';
 import type { Vcpu } from '../kvm/vcpu';
+import type { VcpuState } from '../arch/x86_64/vcpu-state';
 import { ControlBlock, Request, State } from './control';
 import { DeviceExit, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuEndReason, WorkerMessage } from './messages';
 
@@ -42,6 +43,8 @@ export interface VcpuLoopOptions {
    * could not run (arch/x86_64/emulator-completion.ts); undefined lets the exit end the vCPU.
    */
   recover?: (exit: VcpuExit) => string | undefined;
+  /** Reads the vCPU's whole state (asked for while it is paused: Request.SAVE). */
+  saveState?: () => VcpuState;
 }
 
 export class VcpuLoop {
@@ -60,6 +63,7 @@ export class VcpuLoop {
   readonly #pendingExit: PendingDeviceExit;
   readonly #recover: ((exit: VcpuExit) => string | undefined) | undefined;
   readonly #recovered: Record<string, number> = {};
+  readonly #saveState: (() => VcpuState) | undefined;
   #unhandledReports = 0;
 
   constructor(options: VcpuLoopOptions) {
@@ -72,6 +76,7 @@ export class VcpuLoop {
     this.#post = options.post;
     this.#pendingExit = options.pendingExit;
     this.#recover = options.recover;
+    this.#saveState = options.saveState;
     this.#bytes = this.#vcpu.runPage.bytes;
     this.#fields = new ExitFields(this.#vcpu.runPage);
   }
@@ -123,15 +128,38 @@ export class VcpuLoop {
     return this.#end(reason, exit, error);
   }
 
-  /** Parks the thread (no CPU use) until the VMM asks to run or stop again. */
+  /** Parks the thread (no CPU use) until the VMM asks to run or stop again; reports its state on SAVE. */
   #pause(): void {
     this.#control.setState(this.#index, State.PAUSED);
     for (;;) {
       const request = this.#control.request(this.#index);
       if (request === Request.RUN || request === Request.STOP) break;
+      if (request === Request.SAVE) {
+        this.#save();
+        continue;
+      }
       this.#control.waitWhileRequest(this.#index, request);
     }
     this.#control.setState(this.#index, State.RUNNING);
+  }
+
+  /**
+   * An I/O exit handled here is only finished by KVM on the next KVM_RUN (an IN's value goes to RAX,
+   * RIP moves past it). A KVM_RUN with immediate_exit set finishes it and returns at once; then the
+   * registers are the guest's as it would go on. Failures are reported, not thrown: the VM stays paused.
+   */
+  #save(): void {
+    try {
+      if (this.#saveState === undefined) throw new VcpuError(this.#index, 'this vCPU cannot save its state');
+      this.#vcpu.runPage.immediateExit = true;
+      const code = this.#vcpu.run();
+      this.#vcpu.runPage.immediateExit = false;
+      if (code !== KvmExit.INTR) throw new VcpuError(this.#index, `finishing pending I/O before a save ended with exit ${exitName(code)}`);
+      this.#post({ type: 'state', vcpu: this.#index, state: this.#saveState() });
+    } catch (error) {
+      this.#post({ type: 'state', vcpu: this.#index, error: serializeError(error) });
+    }
+    this.#control.replaceRequest(this.#index, Request.SAVE, Request.PAUSE);
   }
 
   #data(offset: number, size: number): Uint8Array {

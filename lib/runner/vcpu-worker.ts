@@ -4,12 +4,14 @@ import { ConfigError } from '../kvm/errors';
 import { parentPort, workerData } from 'node:worker_threads';
 import { completeEmulationFailure } from '../arch/x86_64/emulator-completion';
 import { applyVcpuInit } from '../arch/x86_64/vcpu-init';
+import { saveVcpuState } from '../arch/x86_64/vcpu-state';
 import { IoBus } from '../bus/io-bus';
 import { Vcpu } from '../kvm/vcpu';
 import { GuestMemory } from '../memory/guest-memory';
 import { ControlBlock, State } from './control';
 import type { DeviceContext, DeviceSetup } from './device-context';
 import type { VcpuWorkerData, WorkerMessage } from './messages';
+import type { AssignMessage, PooledWorkerData } from './worker-pool';
 import { PendingDeviceExit, VcpuLoop } from './vcpu-loop';
 import { setIrqLine } from '../kvm/vm';
 
@@ -28,8 +30,20 @@ async function loadDevices(data: VcpuWorkerData, shared: Omit<DeviceContext, 'de
   }
 }
 
+/** A pooled worker loads what most VMs need, says so, then waits for its vCPU. */
+async function assignment(): Promise<VcpuWorkerData> {
+  const pooled = workerData as PooledWorkerData | VcpuWorkerData;
+  if (!('pooled' in pooled)) return pooled;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  for (const module of pooled.preload) require(module);
+  return new Promise((resolve) => {
+    parentPort?.once('message', (message: AssignMessage) => resolve(message.data));
+    parentPort?.postMessage('pooled-ready');
+  });
+}
+
 async function main(): Promise<void> {
-  const data = workerData as VcpuWorkerData;
+  const data = await assignment();
   const control = new ControlBlock(data.control);
   const vcpu = Vcpu.create(data.kvmFd, data.vmFd, data.vcpuIndex);
   try {
@@ -58,6 +72,7 @@ async function main(): Promise<void> {
       post,
       pendingExit,
       ...(data.emulatedKernelMode ? { recover: (exit) => completeEmulationFailure(exit, vcpu, memory) } : {}),
+      saveState: () => saveVcpuState(vcpu, data.msrIndices),
     });
     const end = loop.run();
     post({ type: 'end', end });

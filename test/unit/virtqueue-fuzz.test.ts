@@ -25,6 +25,7 @@ function strictMemory(memory: GuestMemory): QueueMemory {
   return {
     contains: (address, length) => memory.contains(address, length),
     slice: (address, length) => (check(address, length), memory.slice(address, length)),
+    writableSlice: (address, length) => (check(address, length), memory.writableSlice(address, length)),
     readU16: (address) => (check(address, 2), memory.readU16(address)),
     readU32: (address) => (check(address, 4), memory.readU32(address)),
     readU64: (address) => (check(address, 8), memory.readU64(address)),

@@ -7,6 +7,7 @@ import type { MsrEntry } from '../../kvm/structs/msrs';
 import type { Regs } from '../../kvm/structs/regs';
 import { SEGMENT_NAMES, type Segment, type SegmentName, type Sregs } from '../../kvm/structs/sregs';
 import type { Vcpu } from '../../kvm/vcpu';
+import { restoreVcpuState, type VcpuState } from './vcpu-state';
 
 /** Special registers to change: segments merge field by field, everything else is replaced. */
 export type SregsPatch = { [K in SegmentName]?: Partial<Segment> } & Partial<Omit<Sregs, SegmentName>>;
@@ -21,6 +22,8 @@ export interface VcpuInit {
   mpState?: number;
   /** Wire LAPIC LINT0 to ExtINT and LINT1 to NMI (needs the in-kernel irqchip). */
   wireLapicLint?: boolean;
+  /** A whole saved state (a snapshot's): put back as it is, and everything above is ignored. */
+  restore?: VcpuState;
 }
 
 export function applySregsPatch(current: Sregs, patch: SregsPatch): Sregs {
@@ -34,6 +37,10 @@ export function applySregsPatch(current: Sregs, patch: SregsPatch): Sregs {
 
 /** Applies `init` to a vCPU just created (CPUID first: KVM wants it before the vCPU runs or takes MSRs). */
 export function applyVcpuInit(vcpu: Vcpu, init: VcpuInit): void {
+  if (init.restore !== undefined) {
+    restoreVcpuState(vcpu, init.restore);
+    return;
+  }
   if (init.cpuid !== undefined) vcpu.setCpuid(init.cpuid);
   if (init.sregs !== undefined) vcpu.setSregs(applySregsPatch(vcpu.getSregs(), init.sregs));
   if (init.msrs !== undefined) vcpu.setMsrs(init.msrs);

@@ -3,6 +3,7 @@
 // end (backend.ts) hosted on an I/O thread, where it reads and writes the TAP's fd.
 import * as path from 'node:path';
 import { TapDevice } from '../../../net/tap';
+import { claim } from '../../claims';
 import { VirtioDeviceId, VirtioFeature } from '../transport/mmio-registers';
 import type { VirtioDeviceDescription } from '../transport/mmio-state';
 import { VirtioMmioDevice } from '../transport/mmio-device';
@@ -37,10 +38,19 @@ export class VirtioNetDevice extends VirtioMmioDevice {
   readonly tap: TapDevice;
   /** The guest's MAC address, as "52:54:00:12:34:56". */
   readonly mac: string;
+  readonly #release: () => void;
 
   constructor(options: VirtioNetOptions) {
     const mac = parseMac(options.mac);
-    const tap = TapDevice.open(options.tap);
+    const owner = {};
+    const release = claim('TAP', options.tap, owner);
+    let tap: TapDevice;
+    try {
+      tap = TapDevice.open(options.tap);
+    } catch (error) {
+      release();
+      throw error;
+    }
     const args: NetBackendArgs = { tapFd: tap.fd };
     try {
       super({
@@ -55,14 +65,17 @@ export class VirtioNetDevice extends VirtioMmioDevice {
       });
     } catch (error) {
       tap.close();
+      release();
       throw error;
     }
     this.tap = tap;
+    this.#release = release;
     this.mac = formatMac(mac);
   }
 
   override close(): void {
     super.close();
     this.tap.close();
+    this.#release();
   }
 }

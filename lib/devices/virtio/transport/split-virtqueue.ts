@@ -24,7 +24,7 @@ import {
 } from './split-ring-layout';
 
 /** The guest memory operations a queue needs (GuestMemory provides them). */
-export type QueueMemory = Pick<GuestMemory, 'contains' | 'slice' | 'readU16' | 'readU32' | 'readU64' | 'writeU16' | 'writeU32'>;
+export type QueueMemory = Pick<GuestMemory, 'contains' | 'slice' | 'writableSlice' | 'readU16' | 'readU32' | 'readU64' | 'writeU16' | 'writeU32'>;
 
 export interface SplitQueueConfig {
   size: number;
@@ -191,7 +191,9 @@ export class SplitVirtqueue {
       }
       const writable = (flags & DescFlag.WRITE) !== 0;
       if (!writable && chain.writable.length > 0) throw new VirtqueueError('WRITABLE_BEFORE_READABLE', `chain from head ${head} has a readable buffer after a writable one`);
-      const bytes = length === 0 ? EMPTY : this.#memory.slice(bufferAddress(this.#memory, address, length), length);
+      // A device-writable buffer is recorded as written by the host (a snapshot must copy it).
+      const start = length === 0 ? 0 : bufferAddress(this.#memory, address, length);
+      const bytes = length === 0 ? EMPTY : writable ? this.#memory.writableSlice(start, length) : this.#memory.slice(start, length);
       if (chain.readableBytes + chain.writableBytes + length > MAX_CHAIN_BYTES) throw new VirtqueueError('LENGTH_OVERFLOW', `chain from head ${head} is longer than 4 GiB`);
       if (writable) {
         chain.writable.push(bytes);

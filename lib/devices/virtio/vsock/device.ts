@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { ConfigError } from '../../../kvm/errors';
+import { claim } from '../../claims';
 import { VirtioDeviceId } from '../transport/mmio-registers';
 import type { VirtioDeviceDescription } from '../transport/mmio-state';
 import { VirtioMmioDevice } from '../transport/mmio-device';
@@ -62,11 +63,14 @@ export interface VirtioVsockOptions {
 export class VirtioVsockDevice extends VirtioMmioDevice {
   readonly cid: bigint;
   readonly socketPath: string;
+  readonly #release: () => void;
 
   constructor(options: VirtioVsockOptions) {
     const cid = BigInt(options.cid);
     const args: VsockBackendArgs = { guestCid: cid, socketPath: options.socketPath };
-    super({
+    const release = claim('vsock socket', path.resolve(options.socketPath), args, options.socketPath);
+    try {
+      super({
       ...(options.id !== undefined ? { id: options.id } : {}),
       ...(options.base !== undefined ? { base: options.base } : {}),
       ...(options.irq !== undefined ? { irq: options.irq } : {}),
@@ -75,8 +79,18 @@ export class VirtioVsockDevice extends VirtioMmioDevice {
       device: vsockDescription(cid),
       backend: { module: BACKEND_MODULE, args },
       counters: VSOCK_COUNTERS,
-    });
+      });
+    } catch (error) {
+      release();
+      throw error;
+    }
     this.cid = cid;
     this.socketPath = options.socketPath;
+    this.#release = release;
+  }
+
+  override close(): void {
+    super.close();
+    this.#release();
   }
 }

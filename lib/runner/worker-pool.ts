@@ -1,0 +1,92 @@
+// vCPU workers started ahead of use. A bare worker_threads Worker takes ~50 ms to start (and more on
+// a loaded machine): a pool keeps a few started, their vCPU module and the standard device modules
+// already loaded, waiting for a machine to hand them a vCPU (an 'assign' message). A worker serves one
+// vCPU and then ends; the pool starts another in its place. Idle workers never keep the process alive.
+import * as path from 'node:path';
+import { type TransferListItem, Worker } from 'node:worker_threads';
+import { ConfigError } from '../kvm/errors';
+import type { VcpuWorkerData } from './messages';
+
+const WORKER_PATH = path.join(__dirname, 'vcpu-worker.js');
+export const DEFAULT_VCPU_WORKERS = 2;
+export const MAX_VCPU_WORKERS = 1024;
+
+/** What a pooled worker is told to load before it says it is ready (the device modules most VMs use). */
+const PRELOAD = ['../devices/legacy/serial/serial-module', '../devices/legacy/i8042/i8042', '../devices/legacy/debug-exit/debug-exit', '../devices/virtio/transport/mmio-module'].map((m) => path.join(__dirname, `${m}.js`));
+
+export interface PooledWorkerData {
+  pooled: true;
+  preload: string[];
+}
+
+export type AssignMessage = { type: 'assign'; data: VcpuWorkerData };
+
+interface Idle {
+  worker: Worker;
+  ready: Promise<boolean>;
+}
+
+let size = DEFAULT_VCPU_WORKERS;
+const idle: Idle[] = [];
+let started = 0;
+
+function startOne(): Idle {
+  const worker = new Worker(WORKER_PATH, { workerData: { pooled: true, preload: PRELOAD } satisfies PooledWorkerData, name: 'vcpu (pooled)' });
+  worker.unref();
+  started++;
+  const entry: Idle = {
+    worker,
+    ready: new Promise<boolean>((resolve) => {
+      worker.once('message', (message: unknown) => resolve(message === 'pooled-ready'));
+      worker.once('error', () => resolve(false));
+      worker.once('exit', () => resolve(false));
+    }),
+  };
+  // A pooled worker that dies while idle (it should not) leaves the pool.
+  worker.once('exit', () => {
+    const index = idle.indexOf(entry);
+    if (index >= 0) idle.splice(index, 1);
+  });
+  return entry;
+}
+
+function refill(): void {
+  while (idle.length < size) idle.push(startOne());
+}
+
+/** How many vCPU workers to keep started ahead of use (default 2; 0 starts each when needed). */
+export function configureVcpuWorkers(options: { size: number }): void {
+  if (!Number.isInteger(options.size) || options.size < 0 || options.size > MAX_VCPU_WORKERS) throw new ConfigError(`vCPU workers: a whole number from 0 to ${MAX_VCPU_WORKERS}, not ${options.size}`);
+  size = options.size;
+  while (idle.length > size) void (idle.pop() as Idle).worker.terminate();
+  refill();
+}
+
+/** Starts the pool's workers now; resolves once they are all ready (the time a pool costs). */
+export async function warmVcpuWorkers(): Promise<void> {
+  refill();
+  await Promise.all(idle.map((entry) => entry.ready));
+}
+
+export function vcpuWorkerPoolSize(): number {
+  return size;
+}
+
+/** Workers the pool has started since the process began (tests and benches count them). */
+export function vcpuWorkersStarted(): number {
+  return started;
+}
+
+/**
+ * A worker running `data`'s vCPU: a pooled one when one is ready (or about to be), a fresh one
+ * otherwise. The pool starts a replacement behind it.
+ */
+export async function vcpuWorker(data: VcpuWorkerData, transferList: TransferListItem[]): Promise<Worker> {
+  let entry = idle.shift();
+  refill();
+  if (entry !== undefined && !(await entry.ready)) entry = undefined;
+  if (entry === undefined) return new Worker(WORKER_PATH, { workerData: data, transferList, name: `vcpu-${data.vcpuIndex}` });
+  entry.worker.ref();
+  entry.worker.postMessage({ type: 'assign', data } satisfies AssignMessage, transferList);
+  return entry.worker;
+}
