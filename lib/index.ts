@@ -43,6 +43,7 @@ export type { KernelImage } from './boot/kernel-image';
 
 // The low level: a Machine with vCPU workers, its devices' contract, guest memory and the buses.
 export { Machine, MAX_VCPUS } from './runner/machine';
+export { configureVcpuWorkers, warmVcpuWorkers, vcpuWorkerPoolSize, DEFAULT_VCPU_WORKERS } from './runner/worker-pool';
 export type { MachineConfig, MachineEvents } from './runner/machine';
 export type { MachineDevice, MachineAttachContext, VmWiring } from './runner/machine-device';
 export type { MachineExit, MachineExitReason } from './runner/machine-exit';

@@ -9,6 +9,11 @@ import type { VcpuWorkerData } from './messages';
 
 const WORKER_PATH = path.join(__dirname, 'vcpu-worker.js');
 export const DEFAULT_VCPU_WORKERS = 2;
+/**
+ * A vCPU worker allocates little (exits are handled without allocating): a 1 MiB young generation
+ * instead of V8's default saves ~0.4 MiB per VM (measured: 8.4 -> 8.0 MiB PSS per clone at its prompt).
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 1 };
 export const MAX_VCPU_WORKERS = 1024;
 
 /** What a pooled worker is told to load before it says it is ready (the device modules most VMs use). */
@@ -31,7 +36,7 @@ const idle: Idle[] = [];
 let started = 0;
 
 function startOne(): Idle {
-  const worker = new Worker(WORKER_PATH, { workerData: { pooled: true, preload: PRELOAD } satisfies PooledWorkerData, name: 'vcpu (pooled)' });
+  const worker = new Worker(WORKER_PATH, { workerData: { pooled: true, preload: PRELOAD } satisfies PooledWorkerData, name: 'vcpu (pooled)', resourceLimits: WORKER_LIMITS });
   worker.unref();
   started++;
   const entry: Idle = {
@@ -85,7 +90,7 @@ export async function vcpuWorker(data: VcpuWorkerData, transferList: TransferLis
   let entry = idle.shift();
   refill();
   if (entry !== undefined && !(await entry.ready)) entry = undefined;
-  if (entry === undefined) return new Worker(WORKER_PATH, { workerData: data, transferList, name: `vcpu-${data.vcpuIndex}` });
+  if (entry === undefined) return new Worker(WORKER_PATH, { workerData: data, transferList, name: `vcpu-${data.vcpuIndex}`, resourceLimits: WORKER_LIMITS });
   entry.worker.ref();
   entry.worker.postMessage({ type: 'assign', data } satisfies AssignMessage, transferList);
   return entry.worker;
