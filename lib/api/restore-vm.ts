@@ -28,6 +28,11 @@ export interface RestoreOptions {
   networks?: Record<string, { tap: string }>;
   /** A new Unix socket path for the vsock device's host side. */
   vsock?: { socketPath: string };
+  /**
+   * New instances of the snapshot's custom devices (those not built in), in the order the machine
+   * had them, with the same ids and kinds: they get the saved states.
+   */
+  devices?: Device[];
   /** Aborting it stops the restored VM. */
   signal?: AbortSignal;
   /** Filled with the milliseconds each step of the restore took (for benchmarks). */
@@ -38,7 +43,7 @@ export type RestoreStep = 'state' | 'devices' | 'memory' | 'machine' | 'start' |
 
 export type RestoreSource = VmSnapshot | SnapshotFiles;
 
-const OPTION_KEYS = new Set(['paused', 'disks', 'networks', 'vsock', 'signal', 'timings']);
+const OPTION_KEYS = new Set(['paused', 'disks', 'networks', 'vsock', 'devices', 'signal', 'timings']);
 
 function overrideError(message: string): SnapshotError {
   return new SnapshotError('OVERRIDE_MISMATCH', message);
@@ -90,6 +95,16 @@ async function openDevices(recipe: VmRecipe): Promise<Device[]> {
   }
 }
 
+/** The caller's new instances of the snapshot's custom devices, checked against what was saved. */
+function customDevices(recipe: VmRecipe, given: readonly Device[]): Device[] {
+  const missing = recipe.custom.find((saved, i) => given[i]?.kind !== saved.kind || (given[i]?.requestedId ?? saved.id) !== saved.id);
+  if (missing !== undefined) {
+    throw new SnapshotError('UNSUPPORTED_DEVICE', `device ${missing.id} (${missing.kind}) is not built in: give restoreVm a new instance of it in options.devices, in machine order`, { device: missing.id });
+  }
+  if (given.length > recipe.custom.length) throw overrideError(`options.devices has ${given.length} devices, the snapshot ${recipe.custom.length} custom ones`);
+  return [...given];
+}
+
 function deviceOfField(recipe: VmRecipe, field: string | undefined): string | undefined {
   const match = /^(disks|networks)\[(\d+)\]/.exec(field ?? '');
   if (match?.[1] === 'disks') return recipe.disks[Number(match[2])]?.id;
@@ -132,12 +147,14 @@ export async function restoreVm(source: RestoreSource, options: RestoreOptions =
   try {
     const recipe = applyOverrides(state.recipe, options);
     step('state');
-    devices = await openDevices(recipe);
+    const custom = customDevices(recipe, options.devices ?? []);
+    devices = [...(await openDevices(recipe)), ...custom];
     step('devices');
     memory = GuestMemory.mapFile(ramLayout(recipe.memorySize), memoryFd, state.memory.regions.map((region) => region.fileOffset));
     step('memory');
   } catch (error) {
-    for (const device of devices) device.close?.();
+    // The caller's custom devices are the restore's from the call on, as createVm's are.
+    for (const device of new Set([...devices, ...(options.devices ?? [])])) device.close?.();
     throw error;
   } finally {
     if (closeFd) fs.closeSync(memoryFd); // the mappings keep the file

@@ -28,7 +28,7 @@ export interface VirtualMachineEvents {
 
 /** @internal How a VM was made, for snapshots: its recipe's machine part and the pages it holds. */
 export interface VmOrigin {
-  machine: Omit<VmRecipe, 'disks' | 'networks' | 'vsock' | 'rng'>;
+  machine: Omit<VmRecipe, 'disks' | 'networks' | 'vsock' | 'rng' | 'custom'>;
   /** For a restored VM: the pages its snapshot held. */
   presentPages?: readonly (readonly number[])[];
 }
@@ -81,6 +81,11 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     return this.#devices.byId(id);
   }
 
+  /** The low-level Machine underneath (its vCPU threads, guest memory, KVM objects): for tools and tests. */
+  get machine(): Machine {
+    return this.#machine;
+  }
+
   /** The kernel command line the guest was given (with the devices' entries). */
   get cmdline(): string {
     return this.#cmdline;
@@ -122,8 +127,7 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
    * pages ever written). A running VM is paused for the capture and resumed after; a paused one stays
    * paused. Without arguments the snapshot stays in memory (restore it, clone it, dispose() it); with
    * `{ statePath, memoryPath }` (or `{ path }`, a directory for both) it is written to files.
-   * @throws SnapshotError: the VM is not running ('NOT_AVAILABLE'), has a custom device
-   *   ('UNSUPPORTED_DEVICE'), or the files cannot be written ('IO').
+   * @throws SnapshotError: the VM is not running ('NOT_AVAILABLE') or the files cannot be written ('IO').
    */
   snapshot(): Promise<VmSnapshot>;
   snapshot(files: SnapshotFiles): Promise<void>;
@@ -133,8 +137,8 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
       const wasPaused = this.#machine.paused;
       if (!wasPaused) await this.#machine.pause();
       try {
-        const { recipe, unsupported } = recipeOf(this.#origin.machine, this.#devices.devices);
-        const state = await captureState({ machine: this.#machine, devices: this.#devices, recipe, tracker: this.#tracker, unsupported });
+        const recipe = recipeOf(this.#origin.machine, this.#devices.devices);
+        const state = await captureState({ machine: this.#machine, devices: this.#devices, recipe, tracker: this.#tracker });
         if (files !== undefined) {
           writeSnapshotFiles(files, state, this.#machine.memory);
           return undefined;

@@ -26,6 +26,51 @@ export interface GuestRegion extends RegionDescriptor {
   readonly writtenPages: Uint8Array;
 }
 
+/**
+ * A region whose JS view is made on first use: creating an external ArrayBuffer over guest RAM costs
+ * (V8 counts its size toward its heap limits, which can start a GC), and a restored VM, a vCPU
+ * thread or an I/O thread that never touches a region from JS should not pay for it.
+ */
+class Region implements GuestRegion {
+  readonly slot: number;
+  readonly guestAddress: number;
+  readonly size: number;
+  readonly hostAddress: bigint;
+  readonly readonly: boolean;
+  readonly written: SharedArrayBuffer;
+  readonly writtenPages: Uint8Array;
+  readonly #makeView: () => ArrayBuffer;
+  #bytes: Uint8Array | undefined;
+  #view: DataView | undefined;
+
+  constructor(descriptor: RegionDescriptor, makeView: () => ArrayBuffer) {
+    this.slot = descriptor.slot;
+    this.guestAddress = descriptor.guestAddress;
+    this.size = descriptor.size;
+    this.hostAddress = descriptor.hostAddress;
+    this.readonly = descriptor.readonly;
+    this.written = descriptor.written;
+    this.writtenPages = new Uint8Array(descriptor.written);
+    this.#makeView = makeView;
+  }
+
+  get bytes(): Uint8Array {
+    if (this.#bytes === undefined) this.#materialize();
+    return this.#bytes as Uint8Array;
+  }
+
+  get view(): DataView {
+    if (this.#view === undefined) this.#materialize();
+    return this.#view as DataView;
+  }
+
+  #materialize(): void {
+    const buffer = this.#makeView();
+    this.#bytes = new Uint8Array(buffer);
+    this.#view = new DataView(buffer);
+  }
+}
+
 export interface AllocateOptions {
   hugepages?: boolean;
 }
@@ -59,7 +104,7 @@ export class GuestMemory {
   #disposed = false;
 
   private constructor(regions: GuestRegion[], mappings: NativeGuestMapping[]) {
-    this.regions = regions.map((region) => ({ ...region, writtenPages: new Uint8Array(region.written) }));
+    this.regions = regions;
     this.#mappings = mappings;
   }
 
@@ -90,18 +135,8 @@ export class GuestMemory {
         previousEnd = region.guestAddress + region.size;
         const mapping = map(region, slot);
         mappings.push(mapping);
-        const buffer = mapping.createView(0, region.size);
-        regions.push({
-          slot,
-          guestAddress: region.guestAddress,
-          size: region.size,
-          hostAddress: mapping.address,
-          readonly: false,
-          written: new SharedArrayBuffer(region.size / PAGE_SIZE),
-          bytes: new Uint8Array(buffer),
-          view: new DataView(buffer),
-          writtenPages: undefined as unknown as Uint8Array,
-        });
+        const descriptor = { slot, guestAddress: region.guestAddress, size: region.size, hostAddress: mapping.address, readonly: false, written: new SharedArrayBuffer(region.size / PAGE_SIZE) };
+        regions.push(new Region(descriptor, () => nativeCall(() => mapping.createView(0, region.size))));
       });
     } catch (error) {
       for (const mapping of mappings) mapping.unmap();
@@ -112,10 +147,7 @@ export class GuestMemory {
 
   /** Views memory that another thread allocated (does not own it: the owner frees it). */
   static attach(descriptors: readonly RegionDescriptor[]): GuestMemory {
-    const regions = descriptors.map((d) => {
-      const buffer = nativeCall(() => native().viewGuestMemory(d.hostAddress, d.size));
-      return { ...d, bytes: new Uint8Array(buffer), view: new DataView(buffer), writtenPages: undefined as unknown as Uint8Array };
-    });
+    const regions = descriptors.map((d) => new Region(d, () => nativeCall(() => native().viewGuestMemory(d.hostAddress, d.size))));
     return new GuestMemory(regions, []);
   }
 

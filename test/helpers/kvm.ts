@@ -40,6 +40,20 @@ export function mappingCount(): number {
  * thread stacks) come and go by tens as worker threads start and end, so only these can be expected
  * back to their baseline exactly.
  */
+/** True when some mapping of this process overlaps [address, address + size). */
+export function isMapped(address: bigint, size: number): boolean {
+  const end = address + BigInt(size);
+  return fs
+    .readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .some((line) => {
+      const range = line.split(' ')[0];
+      if (range === undefined || range.length === 0) return false;
+      const [start, stop] = range.split('-').map((hex) => BigInt(`0x${hex}`)) as [bigint, bigint];
+      return start < end && address < stop;
+    });
+}
+
 export function vmMappingCount(guestRamBytes: number): number {
   return fs
     .readFileSync('/proc/self/maps', 'utf8')

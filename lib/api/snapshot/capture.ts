@@ -3,7 +3,6 @@
 import { describePlacement } from '../../boot/linux-machine';
 import type { DeviceManager } from '../../devices/manager';
 import type { Machine } from '../../runner/machine';
-import { SnapshotError } from './errors';
 import { memoryFileLayout, type PageTracker } from './memory-image';
 import type { SnapshotState, VmRecipe } from './state';
 
@@ -12,15 +11,9 @@ export interface CaptureSource {
   devices: DeviceManager;
   recipe: VmRecipe;
   tracker: PageTracker;
-  /** Devices the recipe cannot rebuild (custom ones): a snapshot is refused. */
-  unsupported: readonly string[];
 }
 
 export async function captureState(source: CaptureSource): Promise<SnapshotState> {
-  const unsupported = source.unsupported[0];
-  if (unsupported !== undefined) {
-    throw new SnapshotError('UNSUPPORTED_DEVICE', `device ${unsupported} cannot be snapshotted (only the built-in devices can be rebuilt on restore)`, { device: unsupported });
-  }
   const { machine } = source;
   const vcpus = await machine.saveVcpuStates();
   const vm = machine.saveVmState();

@@ -18,17 +18,19 @@ export interface RecipeMachine {
   emulatedKernelMode: boolean;
 }
 
-/** The recipe, or the ids of the devices a snapshot cannot rebuild (custom ones). */
-export function recipeOf(machine: RecipeMachine, devices: readonly Device[]): { recipe: VmRecipe; unsupported: string[] } {
-  const recipe: VmRecipe = { ...machine, disks: [], networks: [], rng: false };
-  const unsupported: string[] = [];
+/**
+ * The recipe. Custom devices (anything not built in) are listed by id and kind: a restore is given
+ * new instances of them (restoreVm's `devices`), which get their saved states.
+ */
+export function recipeOf(machine: RecipeMachine, devices: readonly Device[]): VmRecipe {
+  const recipe: VmRecipe = { ...machine, disks: [], networks: [], rng: false, custom: [] };
   for (const device of devices) {
     if (STANDARD_KINDS.has(device.kind)) continue;
     if (device instanceof VirtioBlkDevice) recipe.disks.push({ path: device.file.path, readOnly: device.file.readOnly, id: device.id });
     else if (device instanceof VirtioNetDevice) recipe.networks.push({ tap: device.tap.name, mac: device.mac, id: device.id });
     else if (device instanceof VirtioVsockDevice && recipe.vsock === undefined) recipe.vsock = { cid: Number(device.cid), socketPath: device.socketPath, id: device.id };
     else if (device instanceof VirtioRngDevice && !recipe.rng) recipe.rng = true;
-    else unsupported.push(device.id);
+    else recipe.custom.push({ id: device.id, kind: device.kind });
   }
-  return { recipe, unsupported };
+  return recipe;
 }

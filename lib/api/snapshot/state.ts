@@ -18,6 +18,8 @@ export interface VmRecipe {
   networks: (NetworkOptions & { id: string; mac: string })[];
   vsock?: VsockOptions & { id: string };
   rng: boolean;
+  /** Devices that are not built in, in machine order: a restore is given new instances of them. */
+  custom: { id: string; kind: string }[];
 }
 
 /** Where each device was placed (a restore places them again and must land on the same). */
@@ -75,6 +77,7 @@ function checkRecipe(value: unknown): void {
   if (!Array.isArray(value.disks) || !Array.isArray(value.networks)) throw bad('device list is malformed');
   for (const disk of value.disks as unknown[]) if (!isRecord(disk) || typeof disk.path !== 'string' || typeof disk.id !== 'string' || typeof disk.readOnly !== 'boolean') throw bad('disk list is malformed');
   for (const network of value.networks as unknown[]) if (!isRecord(network) || typeof network.tap !== 'string' || typeof network.id !== 'string' || typeof network.mac !== 'string') throw bad('network list is malformed');
+  if (!Array.isArray(value.custom) || !value.custom.every((d: unknown) => isRecord(d) && typeof d.id === 'string' && typeof d.kind === 'string')) throw bad('custom device list is malformed');
   if (value.vsock !== undefined && (!isRecord(value.vsock) || !isInt(value.vsock.cid, 3, 0xffffffff) || typeof value.vsock.socketPath !== 'string' || typeof value.vsock.id !== 'string')) throw bad('vsock device is malformed');
 }
 
