@@ -198,7 +198,11 @@ export class Machine extends EventEmitter<MachineEvents> {
       const started = await Promise.allSettled(this.#devices.map(async (device) => device.start?.()));
       const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
-      if (this.#stopping) return;
+      if (this.#stopping) {
+        // stop() came while the devices started: no worker exists to end, so end here.
+        this.#finish();
+        return;
+      }
       for (const data of workerData) ready.push(this.#spawn(data));
       await Promise.all(ready);
     } catch (error) {
@@ -335,7 +339,8 @@ export class Machine extends EventEmitter<MachineEvents> {
 
   #requestAll(request: number): void {
     if (this.#stopping && request !== Request.STOP) return;
-    for (let index = 0; index < this.#threads.length; index++) {
+    // Every vCPU's slot, also of workers still being handed their vCPU: they read it when they start.
+    for (let index = 0; index < this.vcpuCount; index++) {
       this.#control.setRequest(index, request);
       const token = this.#threads[index]?.kickToken;
       if (request !== Request.RUN && token !== undefined) kickVcpu(token);

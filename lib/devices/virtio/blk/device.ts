@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { VirtioDeviceId, VirtioFeature } from '../transport/mmio-registers';
 import type { VirtioDeviceDescription } from '../transport/mmio-state';
+import { claim } from '../../claims';
 import { VirtioMmioDevice } from '../transport/mmio-device';
 import { BLK_COUNTERS, type BlkBackendArgs } from './backend';
 import { BlockFile, type BlockFileOptions } from './file';
@@ -39,11 +40,15 @@ export interface VirtioBlkOptions extends BlockFileOptions {
 
 export class VirtioBlkDevice extends VirtioMmioDevice {
   readonly file: BlockFile;
+  readonly #release: () => void;
 
   constructor(options: VirtioBlkOptions) {
     const file = new BlockFile(options.path, { ...(options.readOnly !== undefined ? { readOnly: options.readOnly } : {}), ...(options.id !== undefined ? { id: options.id } : {}) });
     const args: BlkBackendArgs = { fd: file.fd, sectors: file.sectors, readOnly: file.readOnly, id: file.id };
+    let release: () => void = () => undefined;
     try {
+      // A disk the guest may write is this VM's alone; any number may share a read-only one.
+      if (!file.readOnly) release = claim('writable disk', file.identity, args, options.path);
       super({
         ...(options.id !== undefined ? { id: options.id } : {}),
         ...(options.base !== undefined ? { base: options.base } : {}),
@@ -55,14 +60,17 @@ export class VirtioBlkDevice extends VirtioMmioDevice {
         counters: BLK_COUNTERS,
       });
     } catch (error) {
+      release();
       file.close();
       throw error;
     }
     this.file = file;
+    this.#release = release;
   }
 
   override close(): void {
     super.close();
     this.file.close();
+    this.#release();
   }
 }

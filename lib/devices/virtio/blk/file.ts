@@ -3,7 +3,6 @@
 // the device closes it once the back end has quiesced.
 import * as fs from 'node:fs';
 import { ConfigError } from '../../../kvm/errors';
-import { claim } from '../../claims';
 import { SECTOR_SIZE } from './request';
 
 /** Bytes of GET_ID's answer (virtio 1.2, 5.2.6). */
@@ -21,8 +20,9 @@ export class BlockFile {
   readonly sectors: bigint;
   readonly readOnly: boolean;
   readonly id: Uint8Array;
+  /** The file's device and inode: which file it is, whatever path named it. */
+  readonly identity: string;
   #closed = false;
-  #release: (() => void) | undefined;
 
   constructor(path: string, options: BlockFileOptions = {}) {
     this.path = path;
@@ -45,14 +45,7 @@ export class BlockFile {
       throw new ConfigError(`virtio-blk: ${path} is not a regular file or block device`);
     }
     this.sectors = BigInt(stat.size) / BigInt(SECTOR_SIZE);
-    if (!this.readOnly) {
-      try {
-        this.#release = claim('writable disk', `${stat.dev}:${stat.ino}`, this, path);
-      } catch (error) {
-        fs.closeSync(fd);
-        throw error;
-      }
-    }
+    this.identity = `${stat.dev}:${stat.ino}`;
     this.fd = fd;
     this.id = Uint8Array.from(Buffer.from((options.id ?? path.split('/').at(-1) ?? '').slice(0, BLK_ID_BYTES)).subarray(0, BLK_ID_BYTES));
   }
@@ -60,7 +53,6 @@ export class BlockFile {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#release?.();
     fs.closeSync(this.fd);
   }
 }
