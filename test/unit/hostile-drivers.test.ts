@@ -188,9 +188,13 @@ describe('hostile drivers against the bounds of vsock and rng (back ends on an I
         while (requested < REQUESTS && driver.send(VsockOp.REQUEST, 10_000 + requested, 7001, Buffer.alloc(0), 0, false)) requested++;
         driver.notifyTx();
         meter.start();
-        await until(() => driver.tx.usedIndex() === (requested & 0xffff), 10_000);
+        // Reading the receive queue meanwhile: the device holds back its transmit queue while replies
+        // wait for receive buffers (its bound), so a driver that stopped reading would wait forever.
+        await until(() => {
+          driver.drain();
+          return driver.tx.usedIndex() === (requested & 0xffff);
+        }, 10_000);
         meter.stop();
-        driver.drain();
       }
       await until(() => {
         driver.drain();
