@@ -168,7 +168,8 @@ describe('hostile drivers against the bounds of vsock and rng (back ends on an I
     assert.ok(ticks.relative >= MIN_TICK_RATIO, `event loop ticks ${ticks.busy.ticks}/${ticks.busy.expected} against ${ticks.baseline.ticks}/${ticks.baseline.expected} idle`);
   });
 
-  it(`vsock: thousands of connection requests never hold more than ${VSOCK_MAX_CONNECTIONS} connections`, async () => {
+  it(`vsock: thousands of connection requests never hold more than ${VSOCK_MAX_CONNECTIONS} connections`, async function () {
+    this.timeout(300_000); // two rounds of 3000 host connects on a machine that may be very loaded
     // The bounds must hold every round; the event loop is judged on the better of two (shared machines).
     const rounds: string[] = [];
     let best = 0;
