@@ -19,7 +19,6 @@
 #define PIT_CHANNEL0 0x40
 #define PIT_COMMAND 0x43
 #define PIT_HZ 1193182
-#define TICK_HZ 100
 #define TWO_MIB 0x200000ul
 #define USER_LIMIT 0x40000000ul
 #define WRITE_MAX 4096
@@ -145,6 +144,21 @@ static void setup_tables(void) {
   __asm__ volatile("mov %0, %%cr3" : : "r"((u64)boot_pml4) : "memory");
 }
 
+/* PIT channel 0 as the periodic tick. Stopping it loads a one-shot count (mode 0: one interrupt after
+ * ~55 ms, then none): a control word alone does not stop KVM's PIT, which keeps its old period. */
+static void timer_start(void) {
+  u32 divisor = PIT_HZ / TICK_HZ;
+  outb(PIT_COMMAND, 0x36); /* channel 0, lobyte/hibyte, square wave */
+  outb(PIT_CHANNEL0, (u8)divisor);
+  outb(PIT_CHANNEL0, (u8)(divisor >> 8));
+}
+
+static void timer_stop(void) {
+  outb(PIT_COMMAND, 0x30); /* channel 0, lobyte/hibyte, interrupt on terminal count */
+  outb(PIT_CHANNEL0, 0xff);
+  outb(PIT_CHANNEL0, 0xff);
+}
+
 static void setup_timer_and_pic(void) {
   outb(PIC1, 0x11);
   outb(PIC2, 0x11);
@@ -156,10 +170,7 @@ static void setup_timer_and_pic(void) {
   outb(PIC2 + 1, 1);
   outb(PIC1 + 1, (u8)~((1 << 0) | (1 << 2) | (1 << 4))); /* timer, cascade, COM1 */
   outb(PIC2 + 1, 0xff);
-  u32 divisor = PIT_HZ / TICK_HZ;
-  outb(PIT_COMMAND, 0x36); /* channel 0, lobyte/hibyte, square wave */
-  outb(PIT_CHANNEL0, (u8)divisor);
-  outb(PIT_CHANNEL0, (u8)(divisor >> 8));
+  timer_start();
 }
 
 static int starts_with(const char *text, const char *prefix) {
@@ -274,6 +285,8 @@ static u64 info_value(u64 which) {
     case INFO_EXPECT_MEM_MIB: return info.expect_mem_mib;
     case INFO_EXPECT_CPUS: return info.expect_cpus;
     case INFO_TICK_HZ: return TICK_HZ;
+    case INFO_TIMER_IRQS: return ticks;
+    case INFO_CLOCK: return (u64)clock_available();
     case INFO_VIRTIO_COUNT: return info.virtio_count;
     case INFO_NET_IP: return info.net_ip;
     case INFO_NET_PEER: return info.net_peer;
@@ -294,13 +307,16 @@ static u64 system_call(struct frame *f) {
       if (!user_range_ok(f->rdi, f->rsi)) return (u64)-1;
       serial_write((const char *)f->rdi, f->rsi);
       return f->rsi;
-    case SYS_READ:
-      for (;;) {
-        int byte = serial_take_char();
-        if (byte >= 0) return (u64)byte;
-        __asm__ volatile("sti; hlt; cli" ::: "memory");
-      }
-    case SYS_TICKS: return ticks;
+    case SYS_READ: {
+      int byte = serial_take_char();
+      if (byte >= 0) return (u64)byte;
+      int tickless = clock_available();
+      if (tickless) timer_stop();
+      while ((byte = serial_take_char()) < 0) __asm__ volatile("sti; hlt; cli" ::: "memory");
+      if (tickless) timer_start();
+      return (u64)byte;
+    }
+    case SYS_TICKS: return uptime_ticks();
     case SYS_INFO: return info_value(f->rdi);
     case SYS_EXIT: debug_exit((u32)f->rdi); return 0;
     case SYS_REBOOT:
@@ -360,6 +376,7 @@ void kmain(const u8 *boot_info, u32 boot_kind) {
   else read_boot_params(boot_info);
   setup_tables();
   setup_timer_and_pic();
+  clock_init();
   lapic_virtual_wire();
   /* virtio windows are mapped for ring 3: the drivers are user programs doing MMIO (no port I/O there). */
   for (u32 i = 0; i < info.virtio_count; i++) map_mmio_page(info.virtio_base[i], PAGE_USER_WRITE);

@@ -39,8 +39,14 @@ u32 mp_table_cpus(void);
 void lapic_virtual_wire(void);
 u32 start_application_processors(u32 expected);
 
+/* clock.c */
+void clock_init(void);
+int clock_available(void);
+u64 uptime_ticks(void); /* timer ticks since boot, read from the clock where there is one */
+
 /* kernel.c */
-extern volatile u64 ticks;
+#define TICK_HZ 100
+extern volatile u64 ticks; /* timer interrupts taken */
 void wait_ticks(u64 count);
 void debug_exit(u32 status);
 void map_mmio_page(u64 address, u64 flags);

@@ -7,7 +7,7 @@
 enum {
   SYS_WRITE = 1,   /* (buffer, length): write to the console */
   SYS_READ = 2,    /* (): the next console byte; waits for one */
-  SYS_TICKS = 3,   /* (): timer ticks since boot */
+  SYS_TICKS = 3,   /* (): uptime in timer ticks (INFO_TICK_HZ a second) */
   SYS_INFO = 4,    /* (INFO_*): a number the kernel knows */
   SYS_EXIT = 5,    /* (status): end the VM through the debug-exit port */
   SYS_REBOOT = 6,  /* (): reset through the i8042 */
@@ -32,6 +32,8 @@ enum {
   INFO_COUNT = 20,         /* nodevmm.count=N: frames, KiB or requests a bench moves */
   INFO_DEPTH = 21,         /* nodevmm.depth=N: chains a driver keeps in flight per queue, or 0 */
   INFO_RAM_TOP = 22,       /* end of the RAM the kernel was loaded into (at most 1 GiB: the ring-3 map) */
+  INFO_TIMER_IRQS = 23,    /* timer interrupts taken (SYS_TICKS is uptime, read from kvmclock where there is one) */
+  INFO_CLOCK = 24,         /* 1 when kvmclock gives the time (the timer then stops while the shell waits) */
 };
 
 /* nodevmm.bench=NAME: BENCH_* is the index of NAME in BENCH_NAMES (0: none). */
