@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { VirtioBlkBackend } from '../../lib/devices/virtio/blk/backend';
 import { blkDescription as blkDevice, BlkFeature } from '../../lib/devices/virtio/blk/device';
 import { BlockFile } from '../../lib/devices/virtio/blk/file';
-import { BlkRequestType, BlkStatus } from '../../lib/devices/virtio/blk/request';
+import { BLK_WRITE_ZEROES_UNMAP, BlkRequestType, BlkStatus, MAX_DISCARD_SECTORS } from '../../lib/devices/virtio/blk/request';
 import { DeviceStatus, MmioReg, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
 import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
@@ -106,6 +106,44 @@ describe('virtio-blk back end', () => {
     assert.equal((await request(r, BlkRequestType.IN, 0, { length: 100, writable: true })).status, BlkStatus.IOERR, 'not whole sectors');
     assert.equal((await request(r, 99, 0, undefined)).status, BlkStatus.UNSUPP);
     assert.equal(r.transport.status & DeviceStatus.DEVICE_NEEDS_RESET, 0);
+  });
+
+  it('5.2.6.2: a write of one sector at the capacity (just past the end) fails with IOERR and the host file does not grow; the last sector and zero-length requests at the end are fine', async () => {
+    const r = rig();
+    const one = { length: 512, writable: false };
+    assert.equal((await request(r, BlkRequestType.OUT, DISK_SECTORS, one, Buffer.alloc(512, 1))).status, BlkStatus.IOERR);
+    assert.equal((await request(r, BlkRequestType.OUT, DISK_SECTORS - 1, { length: 1024, writable: false }, Buffer.alloc(1024, 1))).status, BlkStatus.IOERR, 'across the end');
+    assert.equal(fs.statSync(diskPath).size, DISK_SECTORS * 512, 'the file keeps its size');
+    assert.deepEqual(fs.readFileSync(diskPath), Buffer.alloc(DISK_SECTORS * 512, 0xaa), 'nothing written');
+    assert.equal((await request(r, BlkRequestType.OUT, DISK_SECTORS - 1, one, Buffer.alloc(512, 2))).status, BlkStatus.OK, 'the last sector');
+    assert.deepEqual(await request(r, BlkRequestType.IN, DISK_SECTORS, { length: 0, writable: true }), { status: BlkStatus.OK, used: 1 }, 'zero-length read at the end');
+    assert.equal((await request(r, BlkRequestType.IN, DISK_SECTORS + 1, { length: 0, writable: true })).status, BlkStatus.IOERR, 'zero-length read past the end');
+    assert.equal(fs.statSync(diskPath).size, DISK_SECTORS * 512);
+  });
+
+  it('5.2.6.2: DISCARD and WRITE_ZEROES: UNSUPP for unknown flags (and unmap on a discard), IOERR past the end or over max sectors', async () => {
+    const r = rig();
+    const segment = (sector: number, sectors: number, flags: number): Buffer => {
+      const bytes = Buffer.alloc(16);
+      bytes.writeBigUInt64LE(BigInt(sector), 0);
+      bytes.writeUInt32LE(sectors, 8);
+      bytes.writeUInt32LE(flags >>> 0, 12);
+      return bytes;
+    };
+    const send = async (type: number, bytes: Buffer): Promise<number> => (await request(r, type, 0, { length: bytes.length, writable: false }, bytes)).status;
+    assert.equal(await send(BlkRequestType.DISCARD, segment(0, 1, BLK_WRITE_ZEROES_UNMAP)), BlkStatus.UNSUPP, 'unmap on a discard');
+    assert.equal(await send(BlkRequestType.DISCARD, segment(0, 1, 2)), BlkStatus.UNSUPP);
+    assert.equal(await send(BlkRequestType.WRITE_ZEROES, segment(0, 1, 0x80000000)), BlkStatus.UNSUPP);
+    assert.deepEqual(fs.readFileSync(diskPath), Buffer.alloc(DISK_SECTORS * 512, 0xaa), 'nothing zeroed by a refused request');
+    assert.equal(await send(BlkRequestType.WRITE_ZEROES, segment(0, 1, BLK_WRITE_ZEROES_UNMAP)), BlkStatus.OK, 'write zeroes may unmap');
+    assert.equal(await send(BlkRequestType.DISCARD, segment(1, 1, 0)), BlkStatus.OK);
+    assert.deepEqual(fs.readFileSync(diskPath).subarray(0, 1024), Buffer.alloc(1024));
+    for (const type of [BlkRequestType.DISCARD, BlkRequestType.WRITE_ZEROES]) {
+      assert.equal(await send(type, segment(DISK_SECTORS, 1, 0)), BlkStatus.IOERR, `${type}: one sector past the end`);
+      assert.equal(await send(type, segment(0, MAX_DISCARD_SECTORS + 1, 0)), BlkStatus.IOERR, `${type}: over max sectors`);
+      assert.equal(await send(type, Buffer.concat([segment(2, 1, 0), segment(3, 1, 0)])), BlkStatus.IOERR, `${type}: more segments than max_discard_seg`);
+    }
+    assert.equal(fs.statSync(diskPath).size, DISK_SECTORS * 512);
   });
 
   it('read-only: offers RO and fails writes with IOERR, the file untouched', async () => {
