@@ -12,6 +12,7 @@ import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-tra
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from '../helpers/mmio-driver';
+import { fuzzIterations, fuzzSeed, reportChains } from '../helpers/fuzz-config';
 import { Prng } from '../helpers/prng';
 import { TestDriver } from '../helpers/virtqueue-driver';
 
@@ -21,6 +22,8 @@ const HEADER = 0x80000;
 const DATA = 0x100000;
 const STATUS = 0x90000;
 const DISK_SECTORS = 64;
+const HOSTILE_REQUESTS = fuzzIterations(10_000);
+const HOSTILE_SEED = fuzzSeed(0xb10c);
 
 interface Rig {
   backend: VirtioBlkBackend;
@@ -162,12 +165,12 @@ describe('virtio-blk back end', () => {
     assert.equal(r.backend.error, undefined, 'a guest error, not a host failure');
   });
 
-  it('survives 10,000 hostile requests: no exception, the file keeps its size, a defined end state', async function () {
+  it(`survives ${HOSTILE_REQUESTS} hostile requests (seed 0x${HOSTILE_SEED.toString(16)}): no exception, the file keeps its size, a defined end state`, async function () {
     this.timeout(60_000);
-    const rng = new Prng(0xb10c);
+    const rng = new Prng(HOSTILE_SEED);
     let requests = 0;
     let resets = 0;
-    while (requests < 10_000) {
+    while (requests < HOSTILE_REQUESTS) {
       const r = rig();
       for (let i = 0; i < 16; i++) {
         const hostile = rng.chance(0.2);
@@ -193,6 +196,7 @@ describe('virtio-blk back end', () => {
       if (reset) resets++;
     }
     assert.equal(fs.statSync(diskPath).size, DISK_SECTORS * 512);
+    reportChains(requests);
     console.log(`      ${requests} requests, ${resets} queues ended NEEDS_RESET`);
   });
 });

@@ -225,7 +225,7 @@ class BlkRequests {
 }
 
 describe('hostile chains against every virtio device', () => {
-  it(`virtio-blk: ${CHAINS} requests of every type at and past the disk's end, the host file never grows`, function () {
+  it(`virtio-blk: ${CHAINS} requests (seed 0x${fuzzSeed(0xb10c).toString(16)}) of every type at and past the disk's end, the host file never grows`, function () {
     this.timeout(60_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blk-fuzz-'));
     const disk = path.join(dir, 'disk.img');
@@ -253,13 +253,13 @@ describe('hostile chains against every virtio device', () => {
     }
   });
 
-  it(`virtio-rng: ${CHAINS} chains`, () => {
+  it(`virtio-rng: ${CHAINS} chains (seed 0x${fuzzSeed(0x4e6).toString(16)})`, () => {
     const { chains, resets } = fuzz({ name: 'rng', device: rngDevice(), queues: [0], backend: (context) => new VirtioRngBackend(context) }, fuzzSeed(0x4e6));
     console.log(`      ${chains} chains, ${resets} devices ended NEEDS_RESET`);
     assert.ok(chains >= CHAINS && resets > 0);
   });
 
-  it(`virtio-net: ${CHAINS} chains on its receive and transmit queues`, () => {
+  it(`virtio-net: ${CHAINS} chains (seed 0x${fuzzSeed(0x4e37).toString(16)}) on its receive and transmit queues`, () => {
     const seed = fuzzSeed(0x4e37);
     const rng = new Prng(seed);
     const { chains, resets } = fuzz(
@@ -270,7 +270,7 @@ describe('hostile chains against every virtio device', () => {
     assert.ok(chains >= CHAINS && resets > 0);
   });
 
-  it(`virtio-vsock: ${CHAINS} chains with random packets on its receive and transmit queues`, function () {
+  it(`virtio-vsock: ${CHAINS} chains (seed 0x${fuzzSeed(0x750c).toString(16)}) with random packets on its receive and transmit queues`, function () {
     this.timeout(60_000);
     const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'vsock-fuzz-'));
     try {
