@@ -156,6 +156,21 @@ describe('virtio-blk back end', () => {
     assert.deepEqual(fs.readFileSync(diskPath), Buffer.alloc(DISK_SECTORS * 512, 0xaa));
   });
 
+  it('read-only: refuses writes, discards and write-zeroes itself, even where the file could be written', async () => {
+    const r = rig(true);
+    const file = new BlockFile(diskPath, { id: 'rw' });
+    files.push(file);
+    const backend = new VirtioBlkBackend({ transport: r.transport, memory, signal: () => {} }, { fd: file.fd, sectors: file.sectors, readOnly: true, id: file.id });
+    backend.activate();
+    const viaRw = { ...r, backend };
+    const segment = Buffer.alloc(16);
+    segment.writeUInt32LE(1, 8);
+    assert.equal((await request(viaRw, BlkRequestType.OUT, 0, { length: 512, writable: false }, Buffer.alloc(512, 1))).status, BlkStatus.IOERR);
+    assert.equal((await request(viaRw, BlkRequestType.WRITE_ZEROES, 0, { length: 16, writable: false }, segment)).status, BlkStatus.IOERR);
+    assert.equal((await request(viaRw, BlkRequestType.DISCARD, 0, { length: 16, writable: false }, segment)).status, BlkStatus.IOERR);
+    assert.deepEqual(fs.readFileSync(diskPath), Buffer.alloc(DISK_SECTORS * 512, 0xaa));
+  });
+
   it('a chain without a status byte makes the device NEEDS_RESET', async () => {
     const r = rig();
     r.queue.makeAvailable(r.queue.writeChain(0, [{ address: HEADER, length: 16, writable: false }]));

@@ -113,7 +113,7 @@ describe('virtio-mmio transport conformance (virtio 1.2, 4.2.2 and 2.1)', () => 
 
   it('4.2.2: QueueSel past the last queue shows QueueNumMax 0 and QueueReady 0, and its setup writes go nowhere', () => {
     const { transport, driver } = rig();
-    driver.negotiate();
+    driver.negotiate(OFFERED);
     for (const sel of [QUEUE_SIZES.length, 7, 8, 0xffffffff]) {
       driver.write(MmioReg.QUEUE_SEL, sel);
       assert.equal(driver.read(MmioReg.QUEUE_NUM_MAX), 0, `QueueSel ${sel}`);
@@ -126,6 +126,53 @@ describe('virtio-mmio transport conformance (virtio 1.2, 4.2.2 and 2.1)', () => 
       assert.equal(driver.read(MmioReg.QUEUE_NUM_MAX), size);
       assert.equal(transport.queueConfig(q), undefined, 'no queue made ready');
     });
+    assert.equal(transport.negotiatedFeatures, OFFERED, 'nothing else written through a bad QueueSel');
+    assert.equal(transport.queueConfig(-1), undefined);
+    assert.equal(transport.queueConfig(QUEUE_SIZES.length), undefined);
+  });
+
+  it('4.2.3.2: queue setup: QueueNum up to QueueNumMax, 64-bit addresses, frozen while QueueReady or DRIVER_OK; the negotiated ring features reach the queue', () => {
+    const { transport, driver } = rig();
+    const max = QUEUE_SIZES[1] as number;
+    const setup = { size: max, descTable: 0x1_2345_6000, availRing: 0x2_0000_1000, usedRing: 0x3_0000_2000 };
+    for (const accept of [VERSION_1, OFFERED]) {
+      driver.negotiate(accept);
+      driver.setupQueue(1, setup);
+      const eventIdx = accept === OFFERED;
+      assert.deepEqual(transport.queueConfig(1), { ...setup, indirect: false, eventIdx });
+    }
+    driver.write(MmioReg.QUEUE_SEL, 1);
+    assert.equal(driver.read(MmioReg.QUEUE_READY), 1);
+    driver.write(MmioReg.QUEUE_NUM, 8);
+    driver.write(MmioReg.QUEUE_DESC_LOW, 0);
+    assert.deepEqual(transport.queueConfig(1)?.size, max, 'frozen while ready');
+    assert.equal(transport.queueConfig(1)?.descTable, setup.descTable);
+    driver.driverOk();
+    driver.write(MmioReg.QUEUE_READY, 0);
+    assert.equal(driver.read(MmioReg.QUEUE_READY), 1, 'frozen once live');
+  });
+
+  it('4.2.2: DriverFeatures writes before DRIVER is set are ignored; interrupts raised twice signal once', () => {
+    const { transport, driver } = rig();
+    driver.write(MmioReg.STATUS, ACKNOWLEDGE);
+    driver.write(MmioReg.DRIVER_FEATURES_SEL, 1);
+    driver.write(MmioReg.DRIVER_FEATURES, 1);
+    assert.equal(transport.negotiatedFeatures, 0n);
+    assert.equal(transport.raiseInterrupt(InterruptBit.USED_BUFFER), true);
+    assert.equal(transport.raiseInterrupt(InterruptBit.USED_BUFFER), false, 'already pending');
+  });
+
+  it('2.1.2: a reset clears the queues\' ring positions; a transport without hooks takes notifications', () => {
+    const transport = new VirtioMmioTransport(createVirtioMmioState({ deviceId: 42, features: OFFERED, queueSizes: QUEUE_SIZES }));
+    const driver = new MmioDriver(transport);
+    driver.negotiate(VERSION_1);
+    driver.setupQueue(0, { size: 8, descTable: 0x1000, availRing: 0x2000, usedRing: 0x3000 });
+    driver.driverOk();
+    driver.write(MmioReg.QUEUE_NOTIFY, 0);
+    const indices = transport.queueIndices(0);
+    Object.assign(indices, { nextAvail: 5, nextUsed: 4, usedAtLastSignal: 3 });
+    driver.write(MmioReg.STATUS, 0);
+    assert.deepEqual([indices.nextAvail, indices.nextUsed, indices.usedAtLastSignal], [0, 0, 0]);
   });
 
   it('4.2.2: QueueNum above QueueNumMax (or 0) is not taken; the size stays what was last valid', () => {
@@ -206,6 +253,8 @@ describe('virtio-mmio transport conformance (virtio 1.2, 4.2.2 and 2.1)', () => 
     driver.negotiate(VERSION_1);
     driver.driverOk();
     assert.equal(events.driverOk, 1, 'a reset starts over');
+    driver.write(MmioReg.STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK | FAILED);
+    assert.equal(driver.read(MmioReg.STATUS), ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK | FAILED, 'FAILED on a live device: the device clears nothing');
   });
 
   it('2.1.2: the device consumes no buffer before DRIVER_OK; NEEDS_RESET comes with a configuration change interrupt', () => {

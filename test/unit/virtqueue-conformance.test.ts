@@ -180,6 +180,73 @@ describe('split virtqueue conformance (virtio 1.2, 2.7)', () => {
     oracle.assertClean('push order');
   });
 
+  rule('2.7.5: indices at the edge of the table: head and next equal to the queue size are refused, size - 1 taken', () => {
+    for (const [head, next, code] of [[4, 0, 'BAD_HEAD_INDEX'], [0, 4, 'BAD_NEXT_INDEX']] as const) {
+      const { driver, queue } = rig(4);
+      driver.writeDescriptor(0, { address: DATA, length: 8, flags: next === 0 ? 0 : DescFlag.NEXT, next });
+      driver.makeAvailable(head);
+      assert.throws(() => queue.pop(), (e: unknown) => e instanceof VirtqueueError && e.code === code, code);
+    }
+    const { driver, queue } = rig(4);
+    driver.writeDescriptor(3, { address: DATA, length: 8, flags: DescFlag.NEXT, next: 3 - 1 });
+    driver.writeDescriptor(2, { address: DATA, length: 8, flags: 0, next: 0 });
+    driver.makeAvailable(3);
+    assert.equal(queue.pop()?.readableBytes, 16);
+  });
+
+  rule('2.7.5.3: indirect descriptors are refused unless negotiated (the default), and a table of the largest size is taken', () => {
+    const { driver, queue } = rig(4);
+    driver.writeDescriptor(0, { address: TABLES, length: DESCRIPTOR_SIZE, flags: DescFlag.INDIRECT, next: 0 });
+    driver.makeAvailable(0);
+    assert.throws(() => queue.pop(), (e: unknown) => e instanceof VirtqueueError && e.code === 'INDIRECT_NOT_NEGOTIATED');
+    const big = rig(4, { indirect: true });
+    const entries = 32768;
+    big.driver.writeDescriptor(entries - 1, { address: DATA, length: 8, flags: 0, next: 0 }, TABLES);
+    big.driver.writeDescriptor(0, { address: DATA, length: 8, flags: DescFlag.NEXT, next: entries - 1 }, TABLES);
+    big.driver.writeDescriptor(0, { address: TABLES, length: entries * DESCRIPTOR_SIZE, flags: DescFlag.INDIRECT, next: 0 });
+    big.driver.makeAvailable(0);
+    assert.equal(big.queue.pop()?.readableBytes, 16, 'an indirect table of 32768 descriptors');
+  });
+
+  rule('2.7.4: a chain of exactly 4 GiB - 1 bytes, readable then writable, is taken; a byte more is refused', () => {
+    for (const extra of [0, 1]) {
+      const { driver, queue } = rig(4, { indirect: true });
+      const count = 0x1_0000_0000 / RAM;
+      for (let i = 0; i < count; i++) {
+        const length = i === count - 1 ? RAM - 1 + extra : RAM;
+        driver.writeDescriptor(i, { address: 0, length, flags: (i < count / 2 ? 0 : DescFlag.WRITE) | (i === count - 1 ? 0 : DescFlag.NEXT), next: i + 1 }, TABLES);
+      }
+      driver.writeDescriptor(0, { address: TABLES, length: count * DESCRIPTOR_SIZE, flags: DescFlag.INDIRECT, next: 0 });
+      driver.makeAvailable(0);
+      if (extra === 0) assert.equal(queue.pop()?.writableBytes, 0x8000_0000 - 1);
+      else assert.throws(() => queue.pop(), (e: unknown) => e instanceof VirtqueueError && e.code === 'LENGTH_OVERFLOW');
+    }
+  });
+
+  rule('2.7.4: a zero-length buffer is taken wherever it points (nothing is read or written through it)', () => {
+    const { driver, queue } = rig(4);
+    driver.writeDescriptor(0, { address: 2n ** 60n, length: 0, flags: DescFlag.WRITE, next: 0 });
+    driver.makeAvailable(0);
+    assert.equal(queue.pop()?.writableBytes, 0);
+  });
+
+  rule('a failed queue refuses pushUsed and unpop and reports nothing pending; a host error is passed on without failing the queue', () => {
+    const { driver, queue } = rig(4);
+    driver.makeAvailable(9);
+    assert.throws(() => queue.pop(), (e: unknown) => e instanceof VirtqueueError && e.code === 'BAD_HEAD_INDEX');
+    driver.makeAvailable(0);
+    assert.equal(queue.pending, 0);
+    assert.throws(() => queue.pushUsed(0, 0), VirtqueueError);
+    assert.throws(() => queue.unpop(), VirtqueueError);
+    assert.equal(queue.shouldSignal(), false);
+    const host = new TestDriver(memory, RINGS + 0x8000, 4);
+    host.clearRings();
+    const broken = { ...strict.memory, readU16: (): number => { throw new TypeError('a host bug'); } };
+    const hostQueue = new SplitVirtqueue(broken, host.config);
+    assert.throws(() => hostQueue.pop(), TypeError);
+    assert.equal(hostQueue.failure, undefined, 'a host error does not fail the queue');
+  });
+
   rule('2.7.13.3: more available buffers than the queue holds fail the queue (AVAIL_INDEX_JUMP)', () => {
     const { driver, queue } = rig(4);
     driver.setAvailIndex(5);
