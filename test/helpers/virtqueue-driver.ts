@@ -25,6 +25,14 @@ export class TestDriver {
     this.config = { size, descTable, ...options, availRing, usedRing };
   }
 
+  /** Zeroes the avail and used rings (flags, indices, entries), as a driver does before QueueReady. */
+  clearRings(): void {
+    const { availRing, usedRing, size } = this.config;
+    this.memory.writeBytes(availRing, new Uint8Array(Avail.RING + Avail.ENTRY * size + 2));
+    this.memory.writeBytes(usedRing, new Uint8Array(Used.RING + Used.ENTRY * size + 2));
+    this.#availIdx = 0;
+  }
+
   writeDescriptor(index: number, d: RawDescriptor, table = this.config.descTable): void {
     const at = table + index * DESCRIPTOR_SIZE;
     this.memory.writeU64(at + Desc.ADDR, BigInt(d.address));

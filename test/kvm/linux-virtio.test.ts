@@ -16,7 +16,7 @@ import { buildCpio, CpioEntry } from '../helpers/cpio';
 import { fullLinuxBootUnavailable, requireKvm } from '../helpers/kvm';
 import { NetNamespace, requireNetns } from '../helpers/netns';
 import { Cleanup } from '../helpers/cleanup';
-import { missingPrerequisite } from '../helpers/prerequisite';
+import { missingPrerequisite, notOnThisHost } from '../helpers/prerequisite';
 
 const MiB = 1024 * 1024;
 const BUSYBOX = '/bin/busybox';
@@ -125,8 +125,7 @@ describe("Debian's kernel on virtio-mmio devices found through ACPI (real KVM)",
     this.timeout(10 * 60_000);
     const unavailable = fullLinuxBootUnavailable(probe);
     if (unavailable !== undefined) {
-      console.log(`      skipping: ${unavailable}, so Linux does not reliably reach its root here (linux-boot's ACPI test checks the tables at early boot)`);
-      this.skip();
+      notOnThisHost(this, `${unavailable}, so Linux does not reliably reach its root here (linux-boot's ACPI test checks the tables at early boot)`);
     }
     requireNetns(this);
     const found = kernel as { kernel: string; modules: string };

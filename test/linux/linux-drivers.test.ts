@@ -26,7 +26,7 @@ import { Cleanup } from '../helpers/cleanup';
 import { watchConsole } from '../helpers/console-watch';
 import { requireKvm, retryUnderEmulation } from '../helpers/kvm';
 import { NetNamespace, requireNetns } from '../helpers/netns';
-import { missingPrerequisite } from '../helpers/prerequisite';
+import { missingPrerequisite, notOnThisHost } from '../helpers/prerequisite';
 import { makeSocketDir } from '../helpers/socket-dir';
 import { builtTestKernel, INSTALL_HINT, TestKernel } from './test-kernel';
 
@@ -241,8 +241,7 @@ describe("Linux's drivers on node-vmm's devices: virtio-blk, virtio-net, virtio-
     // the random hangs that retryUnderEmulation covers.
     noUserSpace = probe.native ? undefined : `guest kernel mode is emulated here (${probe.nsPerIteration.toFixed(0)} ns per loop iteration)`;
     if (!probe.native && process.env[RUN_ENV] !== '1') {
-      console.log(`      left to \`npm run test:linux\` (.ci/run runs it after npm test): guest kernel mode is emulated here, so each boot takes minutes`);
-      this.skip();
+      notOnThisHost(this, 'left to `npm run test:linux` (.ci/run runs it after npm test): guest kernel mode is emulated here, so each boot takes minutes');
     }
     const built = builtTestKernel();
     if ('missing' in built) missingPrerequisite(this, built.missing, INSTALL_HINT);

@@ -1,3 +1,4 @@
+import { missingPrerequisite } from '../helpers/prerequisite';
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { parseBzImage } from '../../lib/boot/bzimage';
@@ -181,8 +182,7 @@ describe('loadLinux', () => {
   it('loads the host kernel (and its initrd) into 256 MiB, if present', function () {
     const kernel = readableBootFile(/^vmlinuz-.*-amd64$/);
     if (kernel === undefined) {
-      console.log('      skipped: no readable /boot/vmlinuz-*-amd64 on this host');
-      this.skip();
+      missingPrerequisite(this, 'no readable /boot/vmlinuz-*-amd64 on this host', 'apt-get install linux-image-amd64');
     }
     const image = parseKernel(readFileSync(kernel));
     const initrdPath = readableBootFile(new RegExp(`^initrd\\.img-${kernel.slice('/boot/vmlinuz-'.length)}$`));

@@ -1,3 +1,4 @@
+import { missingPrerequisite } from '../helpers/prerequisite';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,8 +18,7 @@ function hasCpio(): boolean {
 describe('cpio newc writer (test helper)', () => {
   it('writes an archive that cpio lists and extracts byte for byte', function () {
     if (!hasCpio()) {
-      console.log('      skipping: no cpio binary (apt-get install cpio)');
-      this.skip();
+      missingPrerequisite(this, 'no cpio binary', 'apt-get install cpio');
     }
     const data = Buffer.from('#!/bin/sh\necho odd-length\n');
     const archive = buildCpio([

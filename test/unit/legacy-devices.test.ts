@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { setup as setupDebugExit, DEBUG_EXIT_PORT } from '../../lib/devices/legacy/debug-exit/debug-exit';
-import { createI8042State, I8042_COMMAND_PORT, I8042_DATA_PORT, setup as setupI8042 } from '../../lib/devices/legacy/i8042/i8042';
+import { createI8042State, I8042_CMD_AUX_LOOP, I8042_CMD_AUX_TEST, I8042_CMD_ENABLE_AUX, I8042_CMD_WRITE_AUX, I8042_CMD_WRITE_CONFIG, I8042_COMMAND_PORT, I8042_DATA_PORT, setup as setupI8042 } from '../../lib/devices/legacy/i8042/i8042';
 import { fakeContext } from '../helpers/fake-context';
 
 describe('i8042', () => {
@@ -26,6 +26,48 @@ describe('i8042', () => {
     context.outb(I8042_COMMAND_PORT, 0xaa);
     context.inb(I8042_DATA_PORT);
     assert.equal(context.inb(I8042_COMMAND_PORT) & 0x10, 0x10, 'after a command and its answer');
+  });
+
+  it('status register as Linux reads it: command bit (A2) set by a command byte and cleared by a data byte; input buffer never full; OBF only with output', () => {
+    const context = fakeContext();
+    setupI8042(context, { state: createI8042State() });
+    const status = (): number => context.inb(I8042_COMMAND_PORT);
+    assert.equal(status() & 0x0b, 0, 'OBF, IBF and A2 clear at power-on');
+    context.outb(I8042_COMMAND_PORT, I8042_CMD_WRITE_CONFIG);
+    assert.equal(status() & 0x08, 0x08, 'last write was a command');
+    assert.equal(status() & 0x02, 0, 'IBF: i8042_wait_write never waits');
+    context.outb(I8042_DATA_PORT, 0x45);
+    assert.equal(status() & 0x08, 0, 'last write was data');
+    context.outb(I8042_COMMAND_PORT, 0x20);
+    assert.equal(status() & 0x09, 0x09);
+    context.inb(I8042_DATA_PORT);
+    assert.equal(status() & 0x01, 0, 'i8042_flush stops once the output is read');
+    context.outb(I8042_DATA_PORT, 0xf4);
+    assert.equal(status() & 0x08, 0);
+  });
+
+  it("refuses the aux port the way Linux's i8042_check_aux tests it: no AUX_LOOP echo, AUX_TEST reports an error, AUXDIS cannot be cleared", () => {
+    const context = fakeContext();
+    setupI8042(context, { state: createI8042State() });
+    const readConfig = (): number => {
+      context.outb(I8042_COMMAND_PORT, 0x20);
+      return context.inb(I8042_DATA_PORT);
+    };
+    context.outb(I8042_COMMAND_PORT, I8042_CMD_AUX_LOOP);
+    context.outb(I8042_DATA_PORT, 0x5a);
+    assert.equal(context.inb(I8042_COMMAND_PORT) & 0x01, 0, 'no loopback byte comes back (the command times out)');
+    context.outb(I8042_COMMAND_PORT, I8042_CMD_AUX_TEST);
+    const result = context.inb(I8042_DATA_PORT);
+    assert.ok(result !== 0 && result !== 0xfa && result !== 0xff, `AUX_TEST answers an interface error, not ${result}`);
+    context.outb(I8042_COMMAND_PORT, I8042_CMD_ENABLE_AUX);
+    assert.equal(readConfig() & 0x20, 0x20, 'CTR.AUXDIS stays set after ENABLE_AUX');
+    context.outb(I8042_COMMAND_PORT, I8042_CMD_WRITE_CONFIG);
+    context.outb(I8042_DATA_PORT, 0x47);
+    assert.equal(readConfig(), 0x65, 'a command byte enabling the aux port keeps it disabled, its interrupt off');
+    context.outb(I8042_COMMAND_PORT, I8042_CMD_WRITE_AUX);
+    context.outb(I8042_DATA_PORT, 0xff);
+    assert.equal(context.inb(I8042_COMMAND_PORT) & 0x01, 0, 'a byte for the aux device is dropped');
+    assert.deepEqual(context.exits, []);
   });
 
   it('ends the VM with reason reset on command 0xFE', () => {

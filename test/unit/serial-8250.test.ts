@@ -103,6 +103,20 @@ describe('Serial8250', () => {
       assert.equal(h.wakes, 0, 'the probe transmitted nothing');
     });
 
+    it('powers up as a 16550A Linux expects: LSR THRE|TEMT, IIR no interrupt, IER/LCR/MCR 0; LCR reads back whole, MCR its five bits', () => {
+      const h = new Harness();
+      assert.equal(h.inb(UartReg.LSR), Lsr.THRE | Lsr.TEMT);
+      assert.equal(h.inb(UartReg.IIR), Iir.NO_INT);
+      for (const reg of [UartReg.IER, UartReg.LCR, UartReg.MCR]) assert.equal(h.inb(reg), 0, `register ${reg}`);
+      for (const value of [0x03, 0x1b, 0x7f]) {
+        h.outb(UartReg.LCR, value);
+        assert.equal(h.inb(UartReg.LCR), value, 'serial8250_do_set_termios writes LCR and reads it back');
+      }
+      h.outb(UartReg.MCR, 0xff);
+      assert.equal(h.inb(UartReg.MCR), Mcr.MASK);
+      assert.equal(h.level, false, 'no interrupt line raised by any of it');
+    });
+
     it('raises THRE each time IER.THRI is enabled with THR empty (serial8250_do_startup TXEN test)', () => {
       const h = new Harness();
       h.outb(UartReg.FCR, Fcr.ENABLE_FIFO);

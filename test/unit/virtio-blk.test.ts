@@ -5,13 +5,14 @@ import * as path from 'node:path';
 import { VirtioBlkBackend } from '../../lib/devices/virtio/blk/backend';
 import { blkDescription as blkDevice, BlkFeature } from '../../lib/devices/virtio/blk/device';
 import { BlockFile } from '../../lib/devices/virtio/blk/file';
-import { BlkRequestType, BlkStatus } from '../../lib/devices/virtio/blk/request';
+import { BLK_WRITE_ZEROES_UNMAP, BlkRequestType, BlkStatus, MAX_DISCARD_SECTORS } from '../../lib/devices/virtio/blk/request';
 import { DeviceStatus, MmioReg, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
 import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from '../helpers/mmio-driver';
+import { fuzzIterations, fuzzSeed, reportChains } from '../helpers/fuzz-config';
 import { Prng } from '../helpers/prng';
 import { TestDriver } from '../helpers/virtqueue-driver';
 
@@ -21,6 +22,8 @@ const HEADER = 0x80000;
 const DATA = 0x100000;
 const STATUS = 0x90000;
 const DISK_SECTORS = 64;
+const HOSTILE_REQUESTS = fuzzIterations(10_000);
+const HOSTILE_SEED = fuzzSeed(0xb10c);
 
 interface Rig {
   backend: VirtioBlkBackend;
@@ -108,10 +111,63 @@ describe('virtio-blk back end', () => {
     assert.equal(r.transport.status & DeviceStatus.DEVICE_NEEDS_RESET, 0);
   });
 
+  it('5.2.6.2: a write of one sector at the capacity (just past the end) fails with IOERR and the host file does not grow; the last sector and zero-length requests at the end are fine', async () => {
+    const r = rig();
+    const one = { length: 512, writable: false };
+    assert.equal((await request(r, BlkRequestType.OUT, DISK_SECTORS, one, Buffer.alloc(512, 1))).status, BlkStatus.IOERR);
+    assert.equal((await request(r, BlkRequestType.OUT, DISK_SECTORS - 1, { length: 1024, writable: false }, Buffer.alloc(1024, 1))).status, BlkStatus.IOERR, 'across the end');
+    assert.equal(fs.statSync(diskPath).size, DISK_SECTORS * 512, 'the file keeps its size');
+    assert.deepEqual(fs.readFileSync(diskPath), Buffer.alloc(DISK_SECTORS * 512, 0xaa), 'nothing written');
+    assert.equal((await request(r, BlkRequestType.OUT, DISK_SECTORS - 1, one, Buffer.alloc(512, 2))).status, BlkStatus.OK, 'the last sector');
+    assert.deepEqual(await request(r, BlkRequestType.IN, DISK_SECTORS, { length: 0, writable: true }), { status: BlkStatus.OK, used: 1 }, 'zero-length read at the end');
+    assert.equal((await request(r, BlkRequestType.IN, DISK_SECTORS + 1, { length: 0, writable: true })).status, BlkStatus.IOERR, 'zero-length read past the end');
+    assert.equal(fs.statSync(diskPath).size, DISK_SECTORS * 512);
+  });
+
+  it('5.2.6.2: DISCARD and WRITE_ZEROES: UNSUPP for unknown flags (and unmap on a discard), IOERR past the end or over max sectors', async () => {
+    const r = rig();
+    const segment = (sector: number, sectors: number, flags: number): Buffer => {
+      const bytes = Buffer.alloc(16);
+      bytes.writeBigUInt64LE(BigInt(sector), 0);
+      bytes.writeUInt32LE(sectors, 8);
+      bytes.writeUInt32LE(flags >>> 0, 12);
+      return bytes;
+    };
+    const send = async (type: number, bytes: Buffer): Promise<number> => (await request(r, type, 0, { length: bytes.length, writable: false }, bytes)).status;
+    assert.equal(await send(BlkRequestType.DISCARD, segment(0, 1, BLK_WRITE_ZEROES_UNMAP)), BlkStatus.UNSUPP, 'unmap on a discard');
+    assert.equal(await send(BlkRequestType.DISCARD, segment(0, 1, 2)), BlkStatus.UNSUPP);
+    assert.equal(await send(BlkRequestType.WRITE_ZEROES, segment(0, 1, 0x80000000)), BlkStatus.UNSUPP);
+    assert.deepEqual(fs.readFileSync(diskPath), Buffer.alloc(DISK_SECTORS * 512, 0xaa), 'nothing zeroed by a refused request');
+    assert.equal(await send(BlkRequestType.WRITE_ZEROES, segment(0, 1, BLK_WRITE_ZEROES_UNMAP)), BlkStatus.OK, 'write zeroes may unmap');
+    assert.equal(await send(BlkRequestType.DISCARD, segment(1, 1, 0)), BlkStatus.OK);
+    assert.deepEqual(fs.readFileSync(diskPath).subarray(0, 1024), Buffer.alloc(1024));
+    for (const type of [BlkRequestType.DISCARD, BlkRequestType.WRITE_ZEROES]) {
+      assert.equal(await send(type, segment(DISK_SECTORS, 1, 0)), BlkStatus.IOERR, `${type}: one sector past the end`);
+      assert.equal(await send(type, segment(0, MAX_DISCARD_SECTORS + 1, 0)), BlkStatus.IOERR, `${type}: over max sectors`);
+      assert.equal(await send(type, Buffer.concat([segment(2, 1, 0), segment(3, 1, 0)])), BlkStatus.IOERR, `${type}: more segments than max_discard_seg`);
+    }
+    assert.equal(fs.statSync(diskPath).size, DISK_SECTORS * 512);
+  });
+
   it('read-only: offers RO and fails writes with IOERR, the file untouched', async () => {
     const r = rig(true);
     assert.ok((r.driver.deviceFeatures() & (1n << BlkFeature.RO)) !== 0n);
     assert.equal((await request(r, BlkRequestType.OUT, 0, { length: 512, writable: false }, Buffer.alloc(512, 1))).status, BlkStatus.IOERR);
+    assert.deepEqual(fs.readFileSync(diskPath), Buffer.alloc(DISK_SECTORS * 512, 0xaa));
+  });
+
+  it('read-only: refuses writes, discards and write-zeroes itself, even where the file could be written', async () => {
+    const r = rig(true);
+    const file = new BlockFile(diskPath, { id: 'rw' });
+    files.push(file);
+    const backend = new VirtioBlkBackend({ transport: r.transport, memory, signal: () => {} }, { fd: file.fd, sectors: file.sectors, readOnly: true, id: file.id });
+    backend.activate();
+    const viaRw = { ...r, backend };
+    const segment = Buffer.alloc(16);
+    segment.writeUInt32LE(1, 8);
+    assert.equal((await request(viaRw, BlkRequestType.OUT, 0, { length: 512, writable: false }, Buffer.alloc(512, 1))).status, BlkStatus.IOERR);
+    assert.equal((await request(viaRw, BlkRequestType.WRITE_ZEROES, 0, { length: 16, writable: false }, segment)).status, BlkStatus.IOERR);
+    assert.equal((await request(viaRw, BlkRequestType.DISCARD, 0, { length: 16, writable: false }, segment)).status, BlkStatus.IOERR);
     assert.deepEqual(fs.readFileSync(diskPath), Buffer.alloc(DISK_SECTORS * 512, 0xaa));
   });
 
@@ -124,12 +180,12 @@ describe('virtio-blk back end', () => {
     assert.equal(r.backend.error, undefined, 'a guest error, not a host failure');
   });
 
-  it('survives 10,000 hostile requests: no exception, the file keeps its size, a defined end state', async function () {
+  it(`survives ${HOSTILE_REQUESTS} hostile requests (seed 0x${HOSTILE_SEED.toString(16)}): no exception, the file keeps its size, a defined end state`, async function () {
     this.timeout(60_000);
-    const rng = new Prng(0xb10c);
+    const rng = new Prng(HOSTILE_SEED);
     let requests = 0;
     let resets = 0;
-    while (requests < 10_000) {
+    while (requests < HOSTILE_REQUESTS) {
       const r = rig();
       for (let i = 0; i < 16; i++) {
         const hostile = rng.chance(0.2);
@@ -155,6 +211,7 @@ describe('virtio-blk back end', () => {
       if (reset) resets++;
     }
     assert.equal(fs.statSync(diskPath).size, DISK_SECTORS * 512);
+    reportChains(requests);
     console.log(`      ${requests} requests, ${resets} queues ended NEEDS_RESET`);
   });
 });

@@ -7,12 +7,15 @@ import { rngDescription as rngDevice } from '../../lib/devices/virtio/rng/device
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from '../helpers/mmio-driver';
+import { fuzzIterations, fuzzSeed, reportChains } from '../helpers/fuzz-config';
 import { Prng } from '../helpers/prng';
 import { TestDriver } from '../helpers/virtqueue-driver';
 
 const RAM = 1024 * 1024;
 const RINGS = 0x10000;
 const DATA = 0x40000;
+const HOSTILE_CHAINS = fuzzIterations(10_000);
+const HOSTILE_SEED = fuzzSeed(0xbadc0de);
 
 function setup(memory: GuestMemory) {
   let signals = 0;
@@ -100,11 +103,11 @@ describe('virtio-mmio transport with virtio-rng', () => {
     driver.write(MmioReg.QUEUE_NOTIFY, 0); // nothing to do, nothing thrown
   });
 
-  it('survives 10,000 hostile request chains: no exception, no access outside RAM, a defined end state', () => {
-    const rng = new Prng(0xbadc0de);
+  it(`survives ${HOSTILE_CHAINS} hostile request chains (seed 0x${HOSTILE_SEED.toString(16)}): no exception, no access outside RAM, a defined end state`, () => {
+    const rng = new Prng(HOSTILE_SEED);
     let chains = 0;
     let needsReset = 0;
-    while (chains < 10_000) {
+    while (chains < HOSTILE_CHAINS) {
       const { driver, transport } = setup(memory);
       const queue = new TestDriver(memory, RINGS, 1 << rng.below(9), { indirect: true });
       driver.negotiate((1n << VirtioFeature.VERSION_1) | (1n << VirtioFeature.INDIRECT_DESC));
@@ -127,6 +130,7 @@ describe('virtio-mmio transport with virtio-rng', () => {
       assert.ok((status & DeviceStatus.DEVICE_NEEDS_RESET) !== 0 || queue.usedIndex() === offered, 'either all served or NEEDS_RESET');
       if (status & DeviceStatus.DEVICE_NEEDS_RESET) needsReset++;
     }
+    reportChains(chains);
     console.log(`      ${chains} chains, ${needsReset} queues ended NEEDS_RESET`);
     assert.ok(needsReset > 0);
   });

@@ -15,18 +15,29 @@ export const I8042_CMD_READ_CONFIG = 0x20;
 export const I8042_CMD_WRITE_CONFIG = 0x60;
 export const I8042_CMD_DISABLE_AUX = 0xa7;
 export const I8042_CMD_ENABLE_AUX = 0xa8;
+export const I8042_CMD_AUX_TEST = 0xa9;
+export const I8042_CMD_AUX_LOOP = 0xd3;
+export const I8042_CMD_WRITE_AUX = 0xd4;
 export const I8042_CMD_SELF_TEST = 0xaa;
 export const I8042_CMD_DISABLE_KBD = 0xad;
 export const I8042_CMD_ENABLE_KBD = 0xae;
 export const I8042_CMD_PULSE_RESET = 0xfe;
 export const I8042_SELF_TEST_OK = 0x55;
+/** AUX_TEST's "clock line stuck low": there is no auxiliary (mouse) port behind this controller. */
+export const I8042_AUX_TEST_NO_PORT = 0x01;
 
 const STATUS_OUTPUT_FULL = 0x01;
 const STATUS_SYSTEM_FLAG = 0x04;
 const STATUS_COMMAND = 0x08;
 /** The keyboard inhibit switch, set when the keyboard is not locked; Linux warns "Keylock active" without it. */
 const STATUS_NOT_INHIBITED = 0x10;
-const DEFAULT_CONFIG = 0x47; // keyboard interrupt, system flag, translation
+/** Command byte: keyboard interrupt, system flag, translation, and the aux port disabled for good. */
+const CONFIG_KBD_INT = 0x01;
+const CONFIG_AUX_INT = 0x02;
+const CONFIG_SYSTEM_FLAG = 0x04;
+const CONFIG_AUX_DISABLED = 0x20;
+const CONFIG_TRANSLATE = 0x40;
+const DEFAULT_CONFIG = CONFIG_KBD_INT | CONFIG_SYSTEM_FLAG | CONFIG_AUX_DISABLED | CONFIG_TRANSLATE;
 
 const Slot = { STATUS: 0, CONFIG: 1, OUTPUT: 2, PENDING_COMMAND: 3, PORT_B: 4 } as const;
 const SLOTS = 5;
@@ -65,8 +76,10 @@ export class I8042 {
   writeData(value: number): void {
     const pending = Atomics.exchange(this.#words, Slot.PENDING_COMMAND, 0);
     Atomics.and(this.#words, Slot.STATUS, ~STATUS_COMMAND);
-    if (pending === I8042_CMD_WRITE_CONFIG) Atomics.store(this.#words, Slot.CONFIG, value);
-    // Bytes meant for the keyboard itself are accepted and ignored: there is no keyboard.
+    // No aux port: its enable bit stays clear and its disable bit set whatever the driver writes, as
+    // Linux's i8042_toggle_aux reads back to decide there is none.
+    if (pending === I8042_CMD_WRITE_CONFIG) Atomics.store(this.#words, Slot.CONFIG, (value | CONFIG_AUX_DISABLED) & ~CONFIG_AUX_INT & 0xff);
+    // Bytes meant for the keyboard or the aux port (AUX_LOOP, WRITE_AUX) are taken and dropped: neither exists.
   }
 
   writeCommand(command: number): void {
@@ -76,7 +89,12 @@ export class I8042 {
         this.#output(Atomics.load(this.#words, Slot.CONFIG));
         break;
       case I8042_CMD_WRITE_CONFIG:
+      case I8042_CMD_AUX_LOOP:
+      case I8042_CMD_WRITE_AUX:
         Atomics.store(this.#words, Slot.PENDING_COMMAND, command);
+        break;
+      case I8042_CMD_AUX_TEST:
+        this.#output(I8042_AUX_TEST_NO_PORT);
         break;
       case I8042_CMD_SELF_TEST:
         this.#output(I8042_SELF_TEST_OK);
@@ -85,7 +103,7 @@ export class I8042 {
         this.#onReset();
         break;
       default:
-        // Enable/disable keyboard or aux port and the rest: nothing to model.
+        // Enable/disable keyboard or aux port (which stays disabled) and the rest: nothing to model.
         break;
     }
   }

@@ -12,7 +12,7 @@ import { VirtqueueError } from '../transport/errors';
 import { QueueTurnBackend } from '../transport/queue-turns';
 import type { SplitVirtqueue } from '../transport/split-virtqueue';
 import { BLK_ID_BYTES } from './file';
-import { BLK_SEGMENT_SIZE, type BlkRequest, BlkRequestType, BlkStatus, MAX_DISCARD_SECTORS, MAX_DISCARD_SEGMENTS, parseBlkRequest, SECTOR_SIZE } from './request';
+import { BLK_SEGMENT_SIZE, BLK_WRITE_ZEROES_UNMAP, type BlkRequest, BlkRequestType, BlkStatus, MAX_DISCARD_SECTORS, MAX_DISCARD_SEGMENTS, parseBlkRequest, SECTOR_SIZE } from './request';
 
 /** Chains served per turn of the event loop before yielding (the queue size)... */
 export const BLK_CHAINS_PER_TURN = 256;
@@ -39,6 +39,8 @@ export function createBackend(context: BackendContext, args: BlkBackendArgs): Vi
 }
 
 class RequestRefused extends VmmError {}
+/** A request the device does not support as asked (UNSUPP rather than IOERR). */
+class RequestUnsupported extends VmmError {}
 
 export class VirtioBlkBackend extends QueueTurnBackend {
   readonly #file: BlkBackendArgs;
@@ -74,14 +76,14 @@ export class VirtioBlkBackend extends QueueTurnBackend {
       switch (request.type) {
         case BlkRequestType.IN:
           this.#checkRange(request.sector, request.writableBytes);
-          if (fs.readvSync(this.#file.fd, request.writable, Number(request.sector) * SECTOR_SIZE) !== request.writableBytes) status = BlkStatus.IOERR;
+          if (transfer(fs.readvSync, this.#file.fd, request.writable, request.sector) !== request.writableBytes) status = BlkStatus.IOERR;
           else dataWritten = request.writableBytes;
           this.#count('reads', 'readBytes', dataWritten);
           break;
         case BlkRequestType.OUT:
           this.#writable();
           this.#checkRange(request.sector, request.readableBytes);
-          if (fs.writevSync(this.#file.fd, request.readable, Number(request.sector) * SECTOR_SIZE) !== request.readableBytes) status = BlkStatus.IOERR;
+          if (transfer(fs.writevSync, this.#file.fd, request.readable, request.sector) !== request.readableBytes) status = BlkStatus.IOERR;
           this.#count('writes', 'writeBytes', status === BlkStatus.OK ? request.readableBytes : 0);
           break;
         case BlkRequestType.FLUSH:
@@ -101,8 +103,8 @@ export class VirtioBlkBackend extends QueueTurnBackend {
       }
     } catch (error) {
       // A refused request (out of range, read-only) or a host I/O error: the guest sees IOERR.
-      if (!(error instanceof RequestRefused) && !isHostIoError(error)) throw error;
-      status = BlkStatus.IOERR;
+      if (!(error instanceof RequestRefused) && !(error instanceof RequestUnsupported) && !isHostIoError(error)) throw error;
+      status = error instanceof RequestUnsupported ? BlkStatus.UNSUPP : BlkStatus.IOERR;
       dataWritten = 0;
     }
     request.status[0] = status;
@@ -141,6 +143,9 @@ export class VirtioBlkBackend extends QueueTurnBackend {
     const segment = Buffer.concat(request.readable);
     const sector = segment.readBigUInt64LE(0);
     const count = segment.readUInt32LE(8);
+    // virtio 1.2, 5.2.6.2: UNSUPP for unknown flags, and for unmap on a discard.
+    const allowed = request.type === BlkRequestType.WRITE_ZEROES ? BLK_WRITE_ZEROES_UNMAP : 0;
+    if ((segment.readUInt32LE(12) & ~allowed) !== 0) throw new RequestUnsupported('unknown discard or write-zeroes flags');
     if (count > MAX_DISCARD_SECTORS) throw new RequestRefused('segment longer than max_discard_sectors');
     this.#checkRange(sector, count * SECTOR_SIZE);
     let position = Number(sector) * SECTOR_SIZE;
@@ -153,6 +158,11 @@ export class VirtioBlkBackend extends QueueTurnBackend {
       left -= written;
     }
   }
+}
+
+/** preadv/pwritev at a sector; a request without data moves nothing (the kernel refuses an empty vector). */
+function transfer(io: (fd: number, buffers: Uint8Array[], position: number) => number, fd: number, buffers: Uint8Array[], sector: bigint): number {
+  return buffers.length === 0 ? 0 : io(fd, buffers, Number(sector) * SECTOR_SIZE);
 }
 
 /** An errno error from a file operation (EIO, ENOSPC, ...): the guest's request fails, the device lives on. */

@@ -17,6 +17,8 @@ export const BLK_SEGMENT_SIZE = 16;
  * bounds the time one request holds the back end's thread.
  */
 export const MAX_DISCARD_SECTORS = 0x10000;
+/** The one flag a write-zeroes segment may carry (discard segments carry none: 5.2.6.2). */
+export const BLK_WRITE_ZEROES_UNMAP = 1;
 /** Segments per discard or write-zeroes request (max_discard_seg, max_write_zeroes_seg). */
 export const MAX_DISCARD_SEGMENTS = 1;
 

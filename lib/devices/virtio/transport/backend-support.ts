@@ -1,12 +1,16 @@
 // What every virtio back end does the same way: take its queues at DRIVER_OK, interrupt the driver
 // after using buffers, and give up on a device the guest broke (NEEDS_RESET plus a config interrupt).
-import { InterruptBit } from './mmio-registers';
+import { DeviceStatus, InterruptBit } from './mmio-registers';
 import type { BackendContext } from './backend';
 import { VirtqueueError } from './errors';
 import { SplitVirtqueue } from './split-virtqueue';
 
-/** The queues the driver set up, or undefined (device marked NEEDS_RESET) when one is missing or unusable. */
+/**
+ * The queues the driver set up, or undefined: before DRIVER_OK (the device uses no buffer until then,
+ * virtio 1.2, 2.1.2), or when one is missing or unusable (the device is then marked NEEDS_RESET).
+ */
 export function openQueues(context: BackendContext, indices: readonly number[]): SplitVirtqueue[] | undefined {
+  if ((context.transport.status & DeviceStatus.DRIVER_OK) === 0) return undefined;
   try {
     return indices.map((index) => {
       const config = context.transport.queueConfig(index);

@@ -250,7 +250,9 @@ export class VirtioMmioTransport implements BusDevice {
     if ((value & DeviceStatus.FEATURES_OK) !== 0 && (before & DeviceStatus.FEATURES_OK) === 0 && !this.#featuresAcceptable()) {
       next &= ~DeviceStatus.FEATURES_OK; // the driver rereads Status and sees we refused
     }
-    if ((next & DeviceStatus.DRIVER_OK) !== 0 && (next & DeviceStatus.FEATURES_OK) === 0) next &= ~DeviceStatus.DRIVER_OK;
+    // DRIVER_OK needs FEATURES_OK, and never follows FAILED: the driver must reset first (2.1.1).
+    const goingLive = (next & DeviceStatus.DRIVER_OK) !== 0 && (before & DeviceStatus.DRIVER_OK) === 0;
+    if (goingLive && ((next & DeviceStatus.FEATURES_OK) === 0 || (next & DeviceStatus.FAILED) !== 0)) next &= ~DeviceStatus.DRIVER_OK;
     s[TransportSlot.STATUS] = next;
     return (next & DeviceStatus.DRIVER_OK) !== 0 && (before & DeviceStatus.DRIVER_OK) === 0 ? 'driver-ok' : undefined;
   }

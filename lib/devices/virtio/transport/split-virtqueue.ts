@@ -208,13 +208,10 @@ export class SplitVirtqueue {
     }
   }
 
-  #fail(error: unknown): VirtqueueError {
-    const failure =
-      error instanceof VirtqueueError
-        ? error
-        : error instanceof GuestMemoryError
-          ? new VirtqueueError('BUFFER_OUT_OF_RANGE', error.message)
-          : new VirtqueueError('BUFFER_OUT_OF_RANGE', String(error));
+  /** A guest's error fails the queue; anything else is the host's bug and goes on as it is. */
+  #fail(error: unknown): unknown {
+    if (!(error instanceof VirtqueueError) && !(error instanceof GuestMemoryError)) return error;
+    const failure = error instanceof VirtqueueError ? error : new VirtqueueError('BUFFER_OUT_OF_RANGE', error.message);
     this.#failure = failure;
     return failure;
   }
