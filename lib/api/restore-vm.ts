@@ -20,6 +20,7 @@ import { checkSnapshotState, type SnapshotState, type VmRecipe } from './snapsho
 import { VmSnapshot } from './snapshot/vm-snapshot';
 import { VirtualMachine } from './virtual-machine';
 
+/** What restoreVm() takes besides the snapshot: overrides for the devices' host resources, `paused`, `signal`. */
 export interface RestoreOptions {
   /** Keep the restored VM paused (resume() lets it go on). Default false: it runs. */
   paused?: boolean;
@@ -40,8 +41,10 @@ export interface RestoreOptions {
   timings?: Partial<Record<RestoreStep, number>>;
 }
 
+/** A step of restoreVm() that `timings` reports. */
 export type RestoreStep = 'state' | 'devices' | 'memory' | 'machine' | 'start' | 'total';
 
+/** What restoreVm() restores from: an in-memory {@link VmSnapshot} or its files. */
 export type RestoreSource = VmSnapshot | SnapshotFiles;
 
 const OPTION_KEYS = new Set(['paused', 'disks', 'networks', 'vsock', 'devices', 'signal', 'timings']);

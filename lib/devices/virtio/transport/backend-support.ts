@@ -5,7 +5,10 @@ import type { BackendContext } from './backend';
 import { VirtqueueError } from './errors';
 import { SplitVirtqueue } from './split-virtqueue';
 
-/** The queues the driver set up, or undefined (device marked NEEDS_RESET) when one is missing or unusable. */
+/**
+ * The queues the driver set up, or undefined (device marked NEEDS_RESET) when one is missing or unusable.
+ * @throws Nothing: a queue the driver set up badly marks the device NEEDS_RESET and gives `undefined`.
+ */
 export function openQueues(context: BackendContext, indices: readonly number[]): SplitVirtqueue[] | undefined {
   try {
     return indices.map((index) => {
@@ -19,7 +22,10 @@ export function openQueues(context: BackendContext, indices: readonly number[]):
   }
 }
 
-/** Interrupts the driver if it wants to hear about the buffers used since the last signal. */
+/**
+ * Interrupts the driver if it wants to hear about the buffers used since the last signal.
+ * @throws Nothing.
+ */
 export function signalUsed(context: BackendContext, queue: SplitVirtqueue): void {
   if (queue.shouldSignal() && context.transport.raiseInterrupt(InterruptBit.USED_BUFFER)) context.signal();
 }
@@ -27,6 +33,7 @@ export function signalUsed(context: BackendContext, queue: SplitVirtqueue): void
 /**
  * The guest broke a queue's rules: NEEDS_RESET and a configuration-change interrupt. Anything that is
  * not a VirtqueueError is a host-side failure and is returned for the back end to keep.
+ * @throws Nothing.
  */
 export function deviceBroken(context: BackendContext, error: unknown): Error | undefined {
   context.transport.markNeedsReset();
