@@ -50,8 +50,8 @@ export class VirtioBlkDevice extends VirtioMmioDevice {
 
   /**
    * Opens the backing file and makes the device.
-   * @throws {@link VmFileError} when the file cannot be opened.
-   * @throws {@link ConfigError} when the options are invalid or the file is claimed by another live VM.
+   * @throws {@link ConfigError} when the file cannot be opened or is not a regular file or block device,
+   *   or (writable) another live VM holds it.
    */
   constructor(options: VirtioBlkOptions) {
     const file = new BlockFile(options.path, { ...(options.readOnly !== undefined ? { readOnly: options.readOnly } : {}), ...(options.id !== undefined ? { id: options.id } : {}) });

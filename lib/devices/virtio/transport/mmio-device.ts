@@ -126,7 +126,7 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
 
   /**
    * Creates the eventfds and wires them into the VM: an irqfd for the line, an ioeventfd per queue.
-   * @throws {@link ConfigError} when the device has not been placed.
+   * @throws {@link ConfigError} when the device is already attached or has not been placed.
    * @throws {@link KvmIoctlError} when an eventfd or its registration fails.
    */
   attach(context: MachineAttachContext): void {
@@ -155,7 +155,7 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
 
   /**
    * Hosts the back end (on an I/O thread for a module, here for a factory) and starts it.
-   * @throws {@link DeviceError} when the back end cannot be started or its module fails to load.
+   * @throws {@link IoThreadError} when the back end module cannot be loaded or fails to start on its I/O thread.
    */
   async start(): Promise<void> {
     if (this.#host !== undefined || this.#quiesced) return;
@@ -243,7 +243,7 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
 
   /**
    * The transport (registers, queue setup and ring positions) and the back end's own state.
-   * @throws {@link DeviceError} when the back end cannot report its state.
+   * @throws {@link IoThreadError} when the back end on its I/O thread cannot report its state.
    */
   async saveState(): Promise<unknown> {
     const backend = await this.#host?.call('saveState');
