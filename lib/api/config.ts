@@ -8,13 +8,19 @@ import { MAX_VCPUS } from '../runner/machine';
 import { buildDevices, DEVICE_FIELDS, type DeviceOptions, validateDeviceOptions } from './device-options';
 import { VmConfigError, VmFileError } from './errors';
 
+/** Guest RAM in MiB unless `memoryMiB` says otherwise. */
 export const DEFAULT_MEMORY_MIB = 128;
+/** The number of vCPUs unless `vcpus` says otherwise. */
 export const DEFAULT_VCPUS = 1;
 /** Largest guest RAM createVm() accepts (MiB). */
 export const MAX_MEMORY_MIB = 1024 * 1024;
 /** Below this Linux and the bundled guest do not fit. */
 export const MIN_MEMORY_MIB = 2;
 
+/**
+ * What createVm() takes: the kernel, initrd, command line, memory, vCPUs, devices, ACPI and an AbortSignal; every
+ * field optional.
+ */
 export interface VmConfig extends DeviceOptions {
   /** A bzImage or ELF vmlinux: a file path or its bytes. Default: the bundled guest. */
   kernel?: string | Uint8Array;

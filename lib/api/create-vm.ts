@@ -10,6 +10,14 @@ function abortError(signal: AbortSignal): VmAbortError {
   return new VmAbortError('the VM was aborted before it was created', { cause: signal.reason });
 }
 
+/**
+ * Boots a Linux-protocol kernel (by default the bundled guest) in a new VM, which runs once started.
+ * @throws {@link VmConfigError} when an option is invalid (its `field` names it).
+ * @throws {@link VmFileError} when a kernel, initrd or disk file cannot be read.
+ * @throws {@link BootError} when the kernel cannot be booted.
+ * @throws {@link VmAbortError} when `signal` is already aborted.
+ * @throws {@link KvmUnavailableError} and {@link KvmCapabilityError} when KVM is not usable.
+ */
 export async function createVm(config: VmConfig = {}): Promise<VirtualMachine> {
   if (config?.signal?.aborted) throw abortError(config.signal);
   const resolved = await resolveVmConfig(config);

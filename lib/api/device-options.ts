@@ -13,6 +13,7 @@ import { VirtioMmioDevice } from '../devices/virtio/transport/mmio-device';
 import { claimSocketPath, MAX_GUEST_CID, MIN_GUEST_CID, VirtioVsockDevice } from '../devices/virtio/vsock/device';
 import { VmConfigError, VmFileError } from './errors';
 
+/** A virtio-blk disk: a path, or `{ path, readOnly, id }`. */
 export interface DiskOptions {
   /** The disk image: a regular file or a block device. */
   path: string;
@@ -22,6 +23,7 @@ export interface DiskOptions {
   id?: string;
 }
 
+/** A virtio-net interface on a TAP: `{ tap, mac, id }`. */
 export interface NetworkOptions {
   /** A TAP interface's name (created if missing; needs CAP_NET_ADMIN). */
   tap: string;
@@ -31,14 +33,17 @@ export interface NetworkOptions {
   id?: string;
 }
 
+/** A virtio-vsock device: `{ cid, socketPath, id }`. */
 export interface VsockOptions {
   /** The guest's context id (3 to 2^32-1). */
   cid: number;
   /** The Unix socket host programs connect to; guest connections to port P reach `<socketPath>_<P>`. */
   socketPath: string;
+  /** An id of its own (default `vsock0`). */
   id?: string;
 }
 
+/** The declarative devices of createVm(): disks, networks, vsock, rng, and devices of your own. */
 export interface DeviceOptions {
   /** Block devices, in order: the first is the guest's /dev/vda. A string is `{ path }`. */
   disks?: (string | DiskOptions)[];

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { restoreLinuxMachine } from '../boot/linux-machine';
 import type { Device } from '../devices/device';
 import { ClaimError } from '../devices/claims';
+import { KvmCapabilityError, KvmUnavailableError } from '../kvm/errors';
 import { GuestMemory } from '../memory/guest-memory';
 import { ramLayout } from '../memory/layout';
 import { buildDevices, type DeviceOptions } from './device-options';
@@ -19,6 +20,7 @@ import { checkSnapshotState, type SnapshotState, type VmRecipe } from './snapsho
 import { VmSnapshot } from './snapshot/vm-snapshot';
 import { VirtualMachine } from './virtual-machine';
 
+/** What restoreVm() takes besides the snapshot: overrides for the devices' host resources, `paused`, `signal`. */
 export interface RestoreOptions {
   /** Keep the restored VM paused (resume() lets it go on). Default false: it runs. */
   paused?: boolean;
@@ -39,8 +41,10 @@ export interface RestoreOptions {
   timings?: Partial<Record<RestoreStep, number>>;
 }
 
+/** A step of restoreVm() that `timings` reports. */
 export type RestoreStep = 'state' | 'devices' | 'memory' | 'machine' | 'start' | 'total';
 
+/** What restoreVm() restores from: an in-memory {@link VmSnapshot} or its files. */
 export type RestoreSource = VmSnapshot | SnapshotFiles;
 
 const OPTION_KEYS = new Set(['paused', 'disks', 'networks', 'vsock', 'devices', 'signal', 'timings']);
@@ -125,11 +129,18 @@ function loadSource(source: RestoreSource): { state: SnapshotState; memoryFd: nu
 }
 
 /**
- * A VirtualMachine that goes on exactly where the snapshot was taken (running, unless
- * `options.paused`).
- * @throws SnapshotError: a damaged, truncated, wrong-version or wrong-architecture state file, a memory
- *   file of the wrong size, overrides that match nothing, a resource another live VM uses; VmAbortError
- *   when `options.signal` is already aborted.
+ * Restores a snapshot as a new VirtualMachine that goes on exactly where the snapshot was taken
+ * (running, unless `options.paused`).
+ * @param source - a {@link VmSnapshot}, `{ statePath, memoryPath }` or `{ path }` (a directory).
+ * @param options - overrides for the devices' host resources, `paused`, `signal`.
+ * @returns the restored VM; dispose of it as of one from createVm().
+ * @throws {@link SnapshotError} when the state file is damaged, truncated, of another version or
+ *   architecture (`code` says which), the memory file has the wrong size, an override matches
+ *   nothing, a resource another live VM uses has no override, or rebuilding the machine fails for any
+ *   other reason (`BAD_STATE`).
+ * @throws {@link KvmUnavailableError} when /dev/kvm cannot be opened, and {@link KvmCapabilityError}
+ *   when the host's KVM lacks a capability: these pass through unchanged, not as `BAD_STATE`.
+ * @throws {@link VmAbortError} when `options.signal` is already aborted.
  */
 export async function restoreVm(source: RestoreSource, options: RestoreOptions = {}): Promise<VirtualMachine> {
   if (options.signal?.aborted) throw new VmAbortError('the restore was aborted before it began', { cause: options.signal.reason });
@@ -175,7 +186,9 @@ export async function restoreVm(source: RestoreSource, options: RestoreOptions =
       placements: state.placements,
     });
   } catch (error) {
-    throw error instanceof SnapshotError ? error : new SnapshotError('BAD_STATE', `the snapshot cannot be restored: ${(error as Error).message}`, { cause: error });
+    // A host that cannot run VMs is not the snapshot's fault: its error says so (and what to do).
+    if (error instanceof SnapshotError || error instanceof KvmUnavailableError || error instanceof KvmCapabilityError) throw error;
+    throw new SnapshotError('BAD_STATE', `the snapshot cannot be restored: ${(error as Error).message}`, { cause: error });
   }
   step('machine');
   const { recipe } = state;

@@ -19,10 +19,15 @@ import type { VmRecipe } from './snapshot/state';
 import { VmSnapshot } from './snapshot/vm-snapshot';
 import { toVmExit, VmExit } from './vm-exit';
 
+/** The events a VirtualMachine emits, with their arguments. */
 export interface VirtualMachineEvents {
+  /** The vCPUs run. */
   start: [];
+  /** Every vCPU is parked (pause()). */
   pause: [];
+  /** The vCPUs run again (resume()). */
   resume: [];
+  /** The VM ended: how. */
   exit: [exit: VmExit];
 }
 
@@ -33,6 +38,10 @@ export interface VmOrigin {
   presentPages?: readonly (readonly number[])[];
 }
 
+/**
+ * A running (or ready) VM made by createVm() or restoreVm(): its console, devices, lifecycle, snapshots and how it
+ * ended.
+ */
 export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   /** The guest's COM1: read what it prints, write what it should receive. */
   readonly console: SerialConsole;
@@ -52,7 +61,11 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   /** A pause(), resume() or snapshot() in progress: they run one at a time. */
   #lifecycle: Promise<unknown> = Promise.resolve();
 
-  /** @internal Use createVm() or restoreVm(). */
+  /**
+   * Wraps an assembled machine; use createVm() or restoreVm() instead.
+   * @internal Use createVm() or restoreVm().
+   * @throws Nothing.
+   */
   constructor(linux: AssembledMachine, origin: VmOrigin, signal?: AbortSignal) {
     super();
     this.#origin = origin;
@@ -76,7 +89,10 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     return this.#devices.devices;
   }
 
-  /** The device with this id ('blk0', a disk's given id, 'serial0', ...). */
+  /**
+   * The device with this id ('blk0', a disk's given id, 'serial0', ...).
+   * @throws Nothing.
+   */
   device(id: string): Device | undefined {
     return this.#devices.byId(id);
   }
@@ -104,6 +120,7 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   /**
    * Stops the guest where it is: every vCPU leaves KVM_RUN and parks (using no CPU), and the devices
    * stop serving their queues, so nothing writes guest memory. Emits 'pause'. A no-op unless running.
+   * @throws Nothing: a VM that is not running is left as it is.
    */
   pause(): Promise<void> {
     return this.#serialized(async () => {
@@ -113,7 +130,10 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     });
   }
 
-  /** Lets a paused guest go on from where it stopped. Emits 'resume'. A no-op unless paused. */
+  /**
+   * Lets a paused guest go on from where it stopped. Emits 'resume'. A no-op unless paused.
+   * @throws Nothing.
+   */
   resume(): Promise<void> {
     return this.#serialized(async () => {
       if (!this.#machine.paused) return;
@@ -157,7 +177,12 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     });
   }
 
-  /** Starts the vCPUs; resolves once they run. Rejects with an AbortError if the signal is aborted. */
+  /**
+   * Starts the vCPUs; resolves once they run. Rejects with an AbortError if the signal is aborted.
+   * @throws {@link VmAbortError} when the signal is already aborted.
+   * @throws {@link ClosedError} when the VM was started before or disposed.
+   * @throws {@link DeviceError} when a device's back end cannot start.
+   */
   async start(options: { paused?: boolean } = {}): Promise<void> {
     if (this.#signal?.aborted) {
       await this.stop();
@@ -170,13 +195,19 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     if (this.#machine.phase === 'running') this.emit('start');
   }
 
-  /** Stops every vCPU (whatever the guest is doing) and resolves with how the VM ended. */
+  /**
+   * Stops every vCPU (whatever the guest is doing) and resolves with how the VM ended.
+   * @throws Nothing.
+   */
   async stop(): Promise<VmExit> {
     await this.#machine.stop();
     return this.exited;
   }
 
-  /** Stops the VM and releases its KVM fds, memory and threads. Idempotent. */
+  /**
+   * Stops the VM and releases its KVM fds, memory and threads. Idempotent.
+   * @throws Nothing.
+   */
   dispose(): Promise<void> {
     this.#disposal ??= (async () => {
       this.#signal?.removeEventListener('abort', this.#onAbort);
@@ -193,6 +224,10 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     return next;
   }
 
+  /**
+   * The same as dispose(), for `await using`.
+   * @throws Nothing.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
   }

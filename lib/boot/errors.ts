@@ -1,6 +1,10 @@
 // Errors of the Linux boot loader: a kernel image, command line or initrd this VMM cannot boot.
 import { VmmError } from '../kvm/errors';
 
+/**
+ * The codes of {@link BootError}: truncated file, bad magic, old boot protocol, no 64-bit entry, bad ELF, no fit,
+ * command line too long, payload that does not decompress.
+ */
 export type BootErrorCode =
   | 'TRUNCATED'
   | 'BAD_MAGIC'
@@ -16,8 +20,14 @@ export type BootErrorCode =
   | 'BAD_PAYLOAD'
   | 'UNSUPPORTED_COMPRESSION';
 
+/** A kernel image, initrd or command line this VMM cannot boot; `code` says what is wrong. */
 export class BootError extends VmmError {
+  /** What is wrong, as a stable code. */
   readonly code: BootErrorCode;
+  /**
+   * Makes the error with its code.
+   * @throws Nothing.
+   */
   constructor(code: BootErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;

@@ -46,9 +46,14 @@ export interface ElfKernel extends KernelImageInfo {
   readonly segments: readonly ElfSegment[];
 }
 
+/** A parsed kernel: a bzImage or an ELF vmlinux. */
 export type KernelImage = BzImage | ElfKernel;
 
-/** Parses a vmlinux (ELF) or bzImage file; throws BootError when it cannot be booted. */
+/**
+ * Parses a vmlinux (ELF) or bzImage file; throws BootError when it cannot be booted.
+ * @throws {@link BootError} when the image is neither a bootable ELF vmlinux nor a bzImage of boot protocol >=
+ *   2.12 with a 64-bit entry.
+ */
 export function parseKernel(file: Uint8Array): KernelImage {
   return isElf(file) ? parseElfKernel(file) : parseBzImage(file);
 }

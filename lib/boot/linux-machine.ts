@@ -26,13 +26,19 @@ import { EMULATION_HIDDEN_FEATURES, hostDecompressed, withEmulationParameters } 
 import { type KernelImage, parseKernel } from './kernel-image';
 import { type LoadedLinux, loadLinux } from './load-linux';
 
+/** What createLinuxMachine() builds a machine from. */
 export interface LinuxMachineConfig {
   /** The kernel's bytes, or the image parseKernel() made of them (so it is parsed once). */
   kernel: Uint8Array | KernelImage;
+  /** The initrd's bytes, loaded at the top of low RAM. */
   initrd?: Uint8Array;
+  /** The kernel command line; the devices' entries are appended. */
   cmdline: string;
+  /** Guest RAM in bytes. */
   memorySize: number;
+  /** The number of vCPUs (default 1). */
   vcpus?: number;
+  /** The KVM device (default `/dev/kvm`). */
   kvmPath?: string;
   /** CPUID features to hide from the guest (e.g. ones the host cannot run in guest ring 0). */
   hideCpuFeatures?: HideableFeature[];
@@ -68,7 +74,12 @@ export interface AssembledMachine {
   cmdline: string;
 }
 
+/**
+ * A Linux-protocol machine ready to start: the Machine, its console, its devices, the loaded kernel and the
+ * command line it got.
+ */
 export interface LinuxMachine extends AssembledMachine {
+  /** Where the kernel, initrd, command line and boot tables were put, and the E820 map. */
   loaded: LoadedLinux;
   /** 'elf' for a vmlinux, and for a bzImage the host decompressed; 'bzimage' when it unpacks itself. */
   bootedFormat: 'bzimage' | 'elf';
@@ -98,7 +109,13 @@ function machineDevices(config: Pick<LinuxMachineConfig, 'acpi' | 'devices'>): {
   return { manager, serial, sleep };
 }
 
-/** Creates the machine; the devices in `config.devices` are its from here on (closed on failure too). */
+/**
+ * Creates the machine; the devices in `config.devices` are its from here on (closed on failure too).
+ * @throws {@link BootError} when the kernel, initrd or command line cannot be booted.
+ * @throws {@link ConfigError} when the memory size, vCPU count or devices are invalid or clash.
+ * @throws {@link KvmUnavailableError} and {@link KvmCapabilityError} when KVM is not usable.
+ * @throws {@link KvmIoctlError} when creating the VM fails.
+ */
 export function createLinuxMachine(config: LinuxMachineConfig): LinuxMachine {
   return owningDevices(config.devices, () => buildLinuxMachine(config));
 }

@@ -2,6 +2,7 @@
 // access is routed to the owning device with the offset inside its range.
 import { BusError } from '../kvm/errors';
 
+/** What a device on an IoBus implements: a read and a write of a few bytes at an offset into its range. */
 export interface BusDevice {
   /** Fill `data` (its length is the access size) with the value read at `offset`. */
   read(offset: number, data: Uint8Array): void;
@@ -9,27 +10,42 @@ export interface BusDevice {
   write(offset: number, data: Uint8Array): void;
 }
 
+/** A range of addresses a device owns on a bus. */
 export interface BusRange {
+  /** The first address. */
   readonly base: number;
+  /** The length in bytes (or ports). */
   readonly size: number;
+  /** The device that owns it. */
   readonly device: BusDevice;
+  /** A name for messages. */
   readonly name: string;
 }
 
 /** Addresses are JS numbers: exact up to 2^53, which covers x86 port and physical address space. */
 export class IoBus {
+  /** Whether this bus carries port I/O or MMIO. */
   readonly kind: 'pio' | 'mmio';
   readonly #ranges: BusRange[] = [];
   #last: BusRange | undefined;
 
+  /**
+   * Makes an empty bus.
+   * @throws Nothing.
+   */
   constructor(kind: 'pio' | 'mmio') {
     this.kind = kind;
   }
 
+  /** The registered ranges, in address order. */
   get ranges(): readonly BusRange[] {
     return this.#ranges;
   }
 
+  /**
+   * Gives `device` the addresses [base, base + size).
+   * @throws {@link BusError} when the range is empty, out of bounds or overlaps one already registered.
+   */
   register(base: number | bigint, size: number, device: BusDevice, name = 'device'): void {
     const start = Number(base);
     const limit = this.kind === 'pio' ? 0x10000 : Number.MAX_SAFE_INTEGER;
@@ -46,6 +62,10 @@ export class IoBus {
     this.#ranges.sort((a, b) => a.base - b.base);
   }
 
+  /**
+   * Removes the range that starts at `base`; returns whether there was one.
+   * @throws Nothing.
+   */
   unregister(base: number | bigint): boolean {
     const start = Number(base);
     const index = this.#ranges.findIndex((r) => r.base === start);
@@ -55,7 +75,10 @@ export class IoBus {
     return true;
   }
 
-  /** The range holding [address, address + length), or undefined. */
+  /**
+   * The range holding [address, address + length), or undefined.
+   * @throws Nothing.
+   */
   find(address: number, length = 1): BusRange | undefined {
     if (!Number.isSafeInteger(address) || !Number.isSafeInteger(length)) return undefined;
     const last = this.#last;
@@ -76,7 +99,10 @@ export class IoBus {
     return undefined;
   }
 
-  /** Routes a read; returns false (and fills `data` with 0xff, as open bus) when nobody owns the address. */
+  /**
+   * Routes a read; returns false (and fills `data` with 0xff, as open bus) when nobody owns the address.
+   * @throws Whatever the device's read() throws.
+   */
   read(address: number, data: Uint8Array): boolean {
     const range = this.find(address, data.length);
     if (range === undefined) {
@@ -87,7 +113,10 @@ export class IoBus {
     return true;
   }
 
-  /** Routes a write; returns false when nobody owns the address. */
+  /**
+   * Routes a write; returns false when nobody owns the address.
+   * @throws Whatever the device's write() throws.
+   */
   write(address: number, data: Uint8Array): boolean {
     const range = this.find(address, data.length);
     if (range === undefined) return false;

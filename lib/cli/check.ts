@@ -3,6 +3,7 @@
 import { KvmCap, KvmCapName, REQUIRED_CAPABILITIES } from '../kvm/constants';
 import { VmmError } from '../kvm/errors';
 import { Kvm } from '../kvm/kvm';
+import { EXIT_FAILURE, EXIT_OK, type CliCommand } from './command';
 import { EMULATED_NS_PER_ITERATION, probeKernelMode } from './kernel-mode-probe';
 
 export interface CheckLine {
@@ -53,3 +54,28 @@ export async function checkKernelMode(path?: string): Promise<CheckLine> {
     return { ok: false, what: 'guest kernel-mode probe', advice: error instanceof Error ? error.message : String(error) };
   }
 }
+
+/** Prints the check lines; resolves with EXIT_OK when every line is ok. */
+async function runCheck(): Promise<number> {
+  const lines = checkHost();
+  if (lines.every((l) => l.ok)) lines.push(await checkKernelMode());
+  for (const line of lines) {
+    console.log(`${line.ok ? 'ok  ' : 'FAIL'} ${line.what}`);
+    if (line.advice) console.log(`     ${line.advice}`);
+  }
+  return lines.every((l) => l.ok) ? EXIT_OK : EXIT_FAILURE;
+}
+
+export const CHECK_COMMAND: CliCommand = {
+  name: 'check',
+  summary: 'report whether KVM is usable here, and whether guest kernel mode runs natively',
+  usage: '[options]',
+  description: `Reports /dev/kvm access, the KVM API version and each capability node-vmm uses, then times a
+ring-0 loop in a tiny guest to say whether guest kernel mode runs natively or is emulated (nested PVM).
+Each line starts with 'ok' or 'FAIL'; a FAIL line is followed by what to do about it.`,
+  options: [],
+  example: 'npx node-vmm check',
+  notes: `exit status: ${EXIT_OK} when every line is ok, ${EXIT_FAILURE} when any failed.
+`,
+  run: runCheck,
+};

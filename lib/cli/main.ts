@@ -1,50 +1,67 @@
 #!/usr/bin/env node
-// node-vmm command line: `check` (is KVM usable here?), `run` (boot a kernel on this terminal) and
-// `demo` (run a tiny guest).
+// node-vmm's command line: dispatches on the command table (commands.ts); `help [command]`,
+// `--version` and the usage errors (unknown commands and options, with a suggestion) are handled here.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { VmmError } from '../kvm/errors';
-import { checkHost, checkKernelMode } from './check';
-import { runDemo } from './demo';
-import { runCommand } from './run';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommandArgs, UsageError, type CliCommand } from './command';
+import { COMMANDS } from './commands';
+import { commandHelp, mainHelp } from './help';
+import { suggestion } from './suggest';
 
-const USAGE = `usage: node-vmm <command>
+/** The package's version, from the package.json two levels above dist/lib/cli. */
+function packageVersion(): string {
+  const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
+  return String(manifest.version);
+}
 
-commands:
-  check   report whether KVM is usable here: /dev/kvm access, API version, capabilities, and
-          whether guest kernel mode runs natively or emulated (a short timed probe)
-  run     boot a kernel (default: the bundled guest shell) on this terminal; 'run --help' for options
-  demo    run a few bytes of 64-bit guest code that print through a TypeScript device
-`;
+function findCommand(name: string): CliCommand {
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) throw new UsageError(`unknown command '${name}'${suggestion(name, [...COMMANDS.map((c) => c.name), 'help'])}`);
+  return command;
+}
+
+function usageError(error: UsageError, command: CliCommand | undefined): number {
+  const where = command === undefined ? 'node-vmm' : `node-vmm ${command.name}`;
+  const help = command === undefined ? "'node-vmm help' lists the commands" : `'node-vmm help ${command.name}' shows its options`;
+  process.stderr.write(`${where}: ${error.message}\n${help}\n`);
+  return EXIT_USAGE;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
-  switch (command) {
-    case 'check': {
-      const lines = checkHost();
-      if (lines.every((l) => l.ok)) lines.push(await checkKernelMode());
-      for (const line of lines) {
-        console.log(`${line.ok ? 'ok  ' : 'FAIL'} ${line.what}`);
-        if (line.advice) console.log(`     ${line.advice}`);
-      }
-      return lines.every((l) => l.ok) ? 0 : 1;
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    process.stderr.write(mainHelp(COMMANDS));
+    return EXIT_USAGE;
+  }
+  if (name === '--version' || name === '-v') {
+    console.log(packageVersion());
+    return EXIT_OK;
+  }
+  if (name === 'help' || name === '--help' || name === '-h') {
+    const [topic, ...extra] = rest;
+    try {
+      if (extra.length > 0) throw new UsageError(`help takes one command, got '${rest.join(' ')}'`);
+      process.stdout.write(topic === undefined ? mainHelp(COMMANDS) : commandHelp(findCommand(topic)));
+      return EXIT_OK;
+    } catch (error) {
+      if (error instanceof UsageError) return usageError(error, undefined);
+      throw error;
     }
-    case 'run':
-      return runCommand(argv.slice(1));
-    case 'demo': {
-      const started = process.hrtime.bigint();
-      const exit = await runDemo((bytes) => process.stdout.write(bytes));
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      console.log(`guest ended: ${exit.reason} (${exit.vcpus[0]?.exitCounts.IO ?? 0} port exits, ${ms.toFixed(1)} ms from create to exit)`);
-      return exit.reason === 'halted' ? 0 : 1;
+  }
+  let command: CliCommand | undefined;
+  try {
+    if (name.startsWith('-')) throw new UsageError(`unknown option '${name}'${suggestion(name, ['--help', '--version'])}`);
+    command = findCommand(name);
+    const parsed = parseCommandArgs(command, rest);
+    if (parsed.help) {
+      process.stdout.write(commandHelp(command));
+      return EXIT_OK;
     }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE);
-      return command === undefined ? 1 : 0;
-    default:
-      process.stderr.write(`node-vmm: unknown command '${command}'\n${USAGE}`);
-      return 2;
+    return await command.run(parsed.args);
+  } catch (error) {
+    if (error instanceof UsageError) return usageError(error, command);
+    throw error;
   }
 }
 
@@ -54,6 +71,6 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     console.error(error instanceof VmmError ? `node-vmm: ${error.message}` : error);
-    process.exitCode = 1;
+    process.exitCode = EXIT_FAILURE;
   },
 );

@@ -1,45 +1,15 @@
 // `node-vmm run`: boots a kernel (default: the bundled guest) with its serial console attached to
 // this terminal. On a TTY the terminal is put in raw mode (every key goes to the guest) and Ctrl-A x
 // stops the VM; otherwise stdin is piped to the guest and the guest's output to stdout.
-import { parseArgs } from 'node:util';
 import type { DiskOptions, NetworkOptions, VsockOptions } from '../api/device-options';
-import { VmmError } from '../kvm/errors';
 import { createVm } from '../api/create-vm';
 import type { VmConfig } from '../api/config';
 import { describeVmExit, VmExit } from '../api/vm-exit';
 import type { VirtualMachine } from '../api/virtual-machine';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommandArgs, UsageError, type CliCommand, type CliOption, type OptionValues } from './command';
+import { commandHelp } from './help';
 
-export const RUN_USAGE = `usage: node-vmm run [options]
-
-Boots a kernel with its serial console (COM1) attached to this terminal. With no options it boots
-the bundled guest, which starts a shell ('help' lists its commands; 'exit N' ends the VM with status N).
-
-options:
-  --kernel PATH    bzImage or ELF vmlinux to boot (default: the bundled guest)
-  --initrd PATH    initrd to load
-  --cmdline TEXT   kernel command line (default: '' for the bundled guest, 'console=ttyS0' otherwise)
-  --mem MIB        guest RAM in MiB (default 128)
-  --cpus N         number of vCPUs (default 1)
-  --acpi           describe the machine with ACPI tables (Linux then finds virtio devices, CPUs and
-                   COM1 through them, and can power off)
-  --disk PATH[,ro] a virtio-blk disk (repeatable; the first is /dev/vda); ',ro' makes it read-only
-  --net TAP[,mac=52:54:00:12:34:56]
-                   a virtio-net interface on a TAP device (repeatable; needs CAP_NET_ADMIN)
-  --vsock PATH[,cid=N]
-                   a virtio-vsock device whose host side listens on the Unix socket PATH (cid 3 by
-                   default); host programs connect and write 'CONNECT <port>\n'
-  --rng            a virtio-rng device (from the host's CSPRNG)
-  -h, --help       show this help
-
-example: printf 'blk 0\nrng\nexit 0\n' | node-vmm run --disk disk.img --rng
-
-console: on a terminal every key goes to the guest (raw mode); press Ctrl-A then x to stop the VM
-(Ctrl-A Ctrl-A sends a Ctrl-A). Without a terminal, stdin is piped to the guest.
-exit status: the guest's status for 'exit N', 0 when it resets, shuts down or is stopped, 1 on a fault
-or error (with a one-line message on stderr), 2 for bad arguments.
-`;
-
-export class UsageError extends VmmError {}
+export { UsageError };
 
 export type RunArgs = { help: true } | { help: false; config: VmConfig };
 
@@ -49,59 +19,61 @@ function integerOption(name: string, value: string | undefined): number | undefi
   return Number(value);
 }
 
+const RUN_OPTIONS: readonly CliOption[] = [
+  { name: 'kernel', type: 'string', value: 'PATH', summary: 'bzImage or ELF vmlinux to boot (default: the bundled guest)' },
+  { name: 'initrd', type: 'string', value: 'PATH', summary: 'initrd to load' },
+  { name: 'cmdline', type: 'string', value: 'TEXT', summary: "kernel command line (default: '' for the bundled guest, 'console=ttyS0' otherwise)" },
+  { name: 'mem', type: 'string', value: 'MIB', summary: 'guest RAM in MiB (default 128)' },
+  { name: 'cpus', type: 'string', value: 'N', summary: 'number of vCPUs (default 1)' },
+  { name: 'acpi', type: 'boolean', summary: 'describe the machine with ACPI tables (Linux then finds virtio devices, CPUs and\nCOM1 through them, and can power off)' },
+  { name: 'disk', type: 'string', multiple: true, value: 'PATH[,ro]', summary: "a virtio-blk disk (repeatable; the first is /dev/vda); ',ro' makes it read-only" },
+  { name: 'net', type: 'string', multiple: true, value: 'TAP[,mac=52:54:00:12:34:56]', summary: 'a virtio-net interface on a TAP device (repeatable; needs CAP_NET_ADMIN)' },
+  {
+    name: 'vsock',
+    type: 'string',
+    value: 'PATH[,cid=N]',
+    summary: "a virtio-vsock device whose host side listens on the Unix socket PATH (cid 3 by\ndefault); host programs connect and write 'CONNECT <port>\\n'",
+  },
+  { name: 'rng', type: 'boolean', summary: "a virtio-rng device (from the host's CSPRNG)" },
+];
+
 /** Parses `run`'s arguments (after the word 'run'); throws UsageError for anything it cannot use. */
 export function parseRunArgs(argv: string[]): RunArgs {
-  let values: {
-    kernel?: string;
-    initrd?: string;
-    cmdline?: string;
-    mem?: string;
-    cpus?: string;
-    acpi?: boolean;
-    disk?: string[];
-    net?: string[];
-    vsock?: string;
-    rng?: boolean;
-    help?: boolean;
-  };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        kernel: { type: 'string' },
-        initrd: { type: 'string' },
-        cmdline: { type: 'string' },
-        mem: { type: 'string' },
-        cpus: { type: 'string' },
-        acpi: { type: 'boolean' },
-        disk: { type: 'string', multiple: true },
-        net: { type: 'string', multiple: true },
-        vsock: { type: 'string' },
-        rng: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (values.help) return { help: true };
+  const parsed = parseCommandArgs(RUN_COMMAND, argv);
+  return parsed.help ? { help: true } : { help: false, config: runConfig(parsed.args.values) };
+}
+
+function stringOption(values: OptionValues, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function listOption(values: OptionValues, name: string): string[] | undefined {
+  const value = values[name];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : undefined;
+}
+
+function runConfig(values: OptionValues): VmConfig {
   const config: VmConfig = {};
-  if (values.kernel !== undefined) config.kernel = values.kernel;
-  if (values.initrd !== undefined) config.initrd = values.initrd;
-  const cmdline = values.cmdline ?? (values.kernel !== undefined ? 'console=ttyS0' : undefined);
+  const kernel = stringOption(values, 'kernel');
+  const initrd = stringOption(values, 'initrd');
+  if (kernel !== undefined) config.kernel = kernel;
+  if (initrd !== undefined) config.initrd = initrd;
+  const cmdline = stringOption(values, 'cmdline') ?? (kernel !== undefined ? 'console=ttyS0' : undefined);
   if (cmdline !== undefined) config.cmdline = cmdline;
-  const mem = integerOption('mem', values.mem);
+  const mem = integerOption('mem', stringOption(values, 'mem'));
   if (mem !== undefined) config.memoryMiB = mem;
-  const cpus = integerOption('cpus', values.cpus);
+  const cpus = integerOption('cpus', stringOption(values, 'cpus'));
   if (cpus !== undefined) config.vcpus = cpus;
   if (values.acpi === true) config.acpi = true;
-  if (values.disk !== undefined) config.disks = values.disk.map(parseDiskArg);
-  if (values.net !== undefined) config.networks = values.net.map(parseNetArg);
-  if (values.vsock !== undefined) config.vsock = parseVsockArg(values.vsock);
+  const disks = listOption(values, 'disk');
+  const networks = listOption(values, 'net');
+  const vsock = stringOption(values, 'vsock');
+  if (disks !== undefined) config.disks = disks.map(parseDiskArg);
+  if (networks !== undefined) config.networks = networks.map(parseNetArg);
+  if (vsock !== undefined) config.vsock = parseVsockArg(vsock);
   if (values.rng === true) config.rng = true;
-  return { help: false, config };
+  return config;
 }
 
 /** `PATH[,FLAG|KEY=VALUE...]`: the value and its options. */
@@ -143,12 +115,12 @@ function parseVsockArg(arg: string): VsockOptions {
 export function exitCodeFor(exit: VmExit): number {
   switch (exit.reason) {
     case 'exited':
-      return exit.status ?? 1;
+      return exit.status ?? EXIT_FAILURE;
     case 'fault':
     case 'error':
-      return 1;
+      return EXIT_FAILURE;
     default:
-      return 0;
+      return EXIT_OK;
   }
 }
 
@@ -254,21 +226,9 @@ function attachConsole(vm: VirtualMachine): () => void {
   };
 }
 
-/** Runs `node-vmm run ARGS`; resolves with the process exit code. */
-export async function runCommand(argv: string[]): Promise<number> {
-  let args: RunArgs;
-  try {
-    args = parseRunArgs(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`node-vmm run: ${error.message}\n${RUN_USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    process.stdout.write(RUN_USAGE);
-    return 0;
-  }
-  const vm = await createVm(args.config);
+/** Boots the VM with the console on this terminal; resolves with the process exit code. */
+async function runVm(config: VmConfig): Promise<number> {
+  const vm = await createVm(config);
   let detach: (() => void) | undefined;
   const onSignal = (): void => {
     void vm.stop();
@@ -290,3 +250,21 @@ export async function runCommand(argv: string[]): Promise<number> {
     await vm.dispose();
   }
 }
+
+export const RUN_COMMAND: CliCommand = {
+  name: 'run',
+  summary: 'boot a kernel (default: the bundled guest shell) on this terminal',
+  usage: '[options]',
+  description: `Boots a kernel with its serial console (COM1) attached to this terminal. With no options it boots
+the bundled guest, which starts a shell ('help' lists its commands; 'exit N' ends the VM with status N).`,
+  options: RUN_OPTIONS,
+  example: "printf 'blk 0\\nrng\\nexit 0\\n' | node-vmm run --disk disk.img --rng",
+  notes: `console: on a terminal every key goes to the guest (raw mode); press Ctrl-A then x to stop the VM
+(Ctrl-A Ctrl-A sends a Ctrl-A). Without a terminal, stdin is piped to the guest.
+exit status: the guest's status for 'exit N', ${EXIT_OK} when it resets, shuts down or is stopped, ${EXIT_FAILURE} on a fault
+or error (with a one-line message on stderr), ${EXIT_USAGE} for bad arguments.
+`,
+  run: async ({ values }) => runVm(runConfig(values)),
+};
+
+export const RUN_USAGE = commandHelp(RUN_COMMAND);

@@ -8,7 +8,9 @@ import type { MachineDevice } from '../runner/machine-device';
 
 /** A range of guest-physical (MMIO) or port (PIO) addresses. */
 export interface AddressRange {
+  /** The first address. */
   base: number;
+  /** The length in bytes. */
   size: number;
 }
 
@@ -30,13 +32,19 @@ export interface DevicePlacement {
   ordinal: number;
   /** Its position among the machine's devices with an MMIO window (ACPI names them by it). */
   windowOrdinal?: number;
+  /** The MMIO window given to the device, if it asked for one. */
   mmio?: AddressRange;
+  /** The interrupt line given to the device, if it asked for one. */
   irq?: number;
 }
 
 /** A device's saved state: a plain, structured-cloneable value (issue 10's snapshots write it). */
 export type DeviceState = unknown;
 
+/**
+ * A device of a machine, legacy or virtio, built in or the user's: what it needs, its vCPU-thread half, its
+ * command-line fragment and ACPI node, and its lifecycle hooks.
+ */
 export interface Device extends MachineDevice {
   /** What it is, e.g. 'serial', 'i8042', 'virtio-blk'. */
   readonly kind: string;
@@ -44,6 +52,7 @@ export interface Device extends MachineDevice {
   readonly requestedId: string | undefined;
   /** Generated ids are this plus the device's ordinal: 'blk0', 'net1'. */
   readonly idPrefix: string;
+  /** What the device needs from the machine: fixed ports and lines, or an MMIO window and a line from the pool. */
   readonly needs: DeviceNeeds;
   /** Called once by the manager before the machine is created; the device keeps its placement. */
   place(placement: DevicePlacement): void;
@@ -59,17 +68,24 @@ export interface Device extends MachineDevice {
 
 /** The bookkeeping every device does with its placement. */
 export abstract class PlacedDevice {
+  /** The id the device was created with, if any (otherwise the manager gives one). */
   readonly requestedId: string | undefined;
   #placement: DevicePlacement | undefined;
 
+  /**
+   * Makes the base of a device with an optional id of its own.
+   * @throws Nothing.
+   */
   constructor(requestedId: string | undefined) {
     this.requestedId = requestedId;
   }
 
+  /** The device's id (`blk0`, `serial0`, or the one it was given). */
   get id(): string {
     return this.placement.id;
   }
 
+  /** Whether the manager has placed the device yet. */
   get placed(): boolean {
     return this.#placement !== undefined;
   }
@@ -80,6 +96,10 @@ export abstract class PlacedDevice {
     return this.#placement;
   }
 
+  /**
+   * Records where the manager placed the device (its id, window and line); called once by the DeviceManager.
+   * @throws {@link ConfigError} when the device was already placed.
+   */
   place(placement: DevicePlacement): void {
     if (this.#placement !== undefined) throw new ConfigError(`device ${this.#placement.id} is already placed`);
     this.#placement = placement;

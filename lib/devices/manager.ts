@@ -17,18 +17,30 @@ export interface DeviceManagerOptions {
 const overlaps = (a: AddressRange, b: AddressRange): boolean => a.base < b.base + b.size && b.base < a.base + a.size;
 const hex = (value: number): string => `0x${value.toString(16)}`;
 
+/**
+ * Registers a machine's devices, gives each an id, a window and a line, refuses clashes, and builds the command
+ * line's device entries and the DSDT from them.
+ */
 export class DeviceManager {
   readonly #devices: Device[] = [];
   readonly #mmioBase: number;
   readonly #irqPool: readonly number[];
   #placed = false;
 
+  /**
+   * Makes an empty manager.
+   * @throws Nothing.
+   */
   constructor(options: DeviceManagerOptions = {}) {
     this.#mmioBase = options.mmioBase ?? VIRTIO_MMIO_BASE;
     this.#irqPool = options.irqPool ?? VIRTIO_IRQS;
   }
 
-  /** Registers a device (before place()). Returns it, for chaining. */
+  /**
+   * Registers a device (before place()). Returns it, for chaining.
+   * @throws {@link ConfigError} when the device is already registered, its id is taken, or it clashes with
+   *   another.
+   */
   add<T extends Device>(device: T): T {
     if (this.#placed) throw new ConfigError('devices cannot be added once the manager has placed them');
     if (this.#devices.includes(device)) throw new ConfigError(`device ${device.requestedId ?? device.kind} is registered twice`);
@@ -36,16 +48,23 @@ export class DeviceManager {
     return device;
   }
 
+  /** The registered devices, in registration order. */
   get devices(): readonly Device[] {
     return this.#devices;
   }
 
-  /** The device with this id (after place()). */
+  /**
+   * The device with this id (after place()).
+   * @throws Nothing.
+   */
   byId(id: string): Device | undefined {
     return this.#devices.find((device) => device.id === id);
   }
 
-  /** All devices of a kind, in registration order. */
+  /**
+   * All devices of a kind, in registration order.
+   * @throws Nothing.
+   */
   ofKind(kind: string): Device[] {
     return this.#devices.filter((device) => device.kind === kind);
   }
@@ -53,6 +72,8 @@ export class DeviceManager {
   /**
    * Gives every device its id, window and line. Throws ConfigError for two devices with one id, fixed
    * ranges or lines that clash, or a machine that runs out of windows or lines.
+   * @throws {@link ConfigError} when the pool of windows or lines runs out, or a device's fixed needs clash with
+   *   another's.
    */
   place(): void {
     if (this.#placed) return;
@@ -65,7 +86,10 @@ export class DeviceManager {
     this.#placed = true;
   }
 
-  /** The command-line fragments of every device, space-separated, in registration order. */
+  /**
+   * The command-line fragments of every device, space-separated, in registration order.
+   * @throws Nothing.
+   */
   kernelCmdline(): string {
     this.#requirePlaced();
     return this.#devices
@@ -74,13 +98,19 @@ export class DeviceManager {
       .join(' ');
   }
 
-  /** The DSDT nodes of every device that has one, in registration order. */
+  /**
+   * The DSDT nodes of every device that has one, in registration order.
+   * @throws Nothing.
+   */
   acpiNodes(): Uint8Array[] {
     this.#requirePlaced();
     return this.#devices.map((device) => device.acpiNode()).filter((node): node is Uint8Array => node !== undefined);
   }
 
-  /** Each device's saved state by id (devices without state are left out). */
+  /**
+   * Each device's saved state by id (devices without state are left out).
+   * @throws Whatever a device's saveState() throws (a {@link VmmError}).
+   */
   async saveStates(): Promise<Record<string, DeviceState>> {
     this.#requirePlaced();
     const states: Record<string, DeviceState> = {};
@@ -88,7 +118,11 @@ export class DeviceManager {
     return states;
   }
 
-  /** Puts saved states back; every device with state must have one, and every state a device. */
+  /**
+   * Puts saved states back; every device with state must have one, and every state a device.
+   * @throws {@link ConfigError} when the states do not match the registered devices; whatever a device's
+   *   restoreState() throws.
+   */
   restoreStates(states: Readonly<Record<string, DeviceState>>): void {
     this.#requirePlaced();
     const withState = this.#devices.filter((device) => device.saveState !== undefined);

@@ -21,12 +21,18 @@ export const BUNDLED_GUEST_SELFTEST_CMDLINE = 'nodevmm.mode=selftest';
  */
 export const BUNDLED_GUEST_BENCH_MARKER_ADDRESS = 0xd0200000;
 
-/** Absolute path of the bundled guest's bzImage (dist/guest/ next to dist/lib/). */
+/**
+ * Absolute path of the bundled guest's bzImage (dist/guest/ next to dist/lib/).
+ * @throws Nothing.
+ */
 export function bundledGuestPath(): string {
   return path.join(__dirname, '..', '..', 'guest', BUNDLED_GUEST_FILE);
 }
 
-/** Absolute path of the bundled guest as a PVH ELF (what QEMU's -kernel boots). */
+/**
+ * Absolute path of the bundled guest as a PVH ELF (what QEMU's -kernel boots).
+ * @throws Nothing.
+ */
 export function bundledGuestElfPath(): string {
   return path.join(__dirname, '..', '..', 'guest', BUNDLED_GUEST_ELF_FILE);
 }

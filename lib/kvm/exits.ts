@@ -5,9 +5,13 @@ import { RunPage, RUN_LAYOUT } from './run-page';
 
 const MAX_EXIT_DATA_WORDS = 16;
 
+/** A port I/O exit: the direction, port, width and count, and the data in the run page. */
 export interface IoExit {
+  /** Always `io`. */
   kind: 'io';
+  /** `in` reads the port, `out` writes it. */
   direction: 'in' | 'out';
+  /** The port. */
   port: number;
   /** Access width in bytes (1, 2 or 4). */
   size: number;
@@ -17,17 +21,24 @@ export interface IoExit {
   dataOffset: number;
 }
 
+/** An MMIO exit: the address, length, direction, and the data in the run page. */
 export interface MmioExit {
+  /** Always `mmio`. */
   kind: 'mmio';
+  /** The guest-physical address. */
   address: bigint;
+  /** The access's width in bytes. */
   length: number;
+  /** Whether the guest wrote (else it reads). */
   isWrite: boolean;
   /** Offset of the (up to 8) data bytes inside the kvm_run mapping. */
   dataOffset: number;
 }
 
+/** What a KVM_EXIT_SYSTEM_EVENT reports. */
 export type SystemEventType = 'shutdown' | 'reset' | 'crash' | 'wakeup' | 'suspend' | 'sev-term' | 'unknown';
 
+/** A decoded vCPU exit: port I/O, MMIO, halt, shutdown, a system event, an internal error... */
 export type VcpuExit =
   | IoExit
   | MmioExit
@@ -43,6 +54,7 @@ export type VcpuExit =
   | { kind: 'unknown'; hardwareExitReason: bigint }
   | { kind: 'other'; reason: number; name: string };
 
+/** The `kind` of a {@link VcpuExit}. */
 export type VcpuExitKind = VcpuExit['kind'];
 
 const EXIT_NAMES = new Map<number, string>(Object.entries(KvmExit).map(([name, value]) => [value, name]));
@@ -56,6 +68,10 @@ const SYSTEM_EVENT_TYPES = new Map<number, SystemEventType>([
 ]);
 const INTERNAL_ERROR_NAMES = new Map<number, string>(Object.entries(KvmInternalError).map(([name, value]) => [value, name]));
 
+/**
+ * The KVM_EXIT_* name of an exit reason.
+ * @throws Nothing.
+ */
 export function exitName(reason: number): string {
   return EXIT_NAMES.get(reason) ?? `EXIT_${reason}`;
 }
@@ -107,6 +123,10 @@ export class ExitFields {
 
 export const MMIO_DATA_OFFSET = RUN_LAYOUT['mmio.data'];
 
+/**
+ * Decodes the run page after KVM_RUN returned `reason` into a typed exit.
+ * @throws Nothing: an exit it does not know is decoded as `unknown`.
+ */
 export function decodeExit(reason: number, page: RunPage): VcpuExit {
   const fields = new ExitFields(page);
   switch (reason) {

@@ -7,11 +7,15 @@ import { CpuidEntry, decodeCpuid, emptyCpuid, MAX_CPUID_ENTRIES } from './struct
 import { decodeMsrList, emptyMsrList } from './structs/msrs';
 import { Vm } from './vm';
 
+/** Where KVM is opened unless told otherwise. */
 export const DEFAULT_KVM_PATH = '/dev/kvm';
 const MSR_LIST_CAPACITY = 1024;
 
+/** The open `/dev/kvm`: its API version, capabilities, supported CPUID and MSRs, and VM creation. */
 export class Kvm {
+  /** The device's path. */
   readonly path: string;
+  /** The KVM API version (12). */
   readonly apiVersion: number;
   readonly #handle: NativeFdHandle;
 
@@ -21,7 +25,10 @@ export class Kvm {
     this.apiVersion = valueIoctl(handle.fd, 'KVM_GET_API_VERSION');
   }
 
-  /** Opens /dev/kvm (or `path`); throws KvmUnavailableError saying what to do when that fails. */
+  /**
+   * Opens /dev/kvm (or `path`); throws KvmUnavailableError saying what to do when that fails.
+   * @throws {@link KvmUnavailableError} when the device is missing, not accessible, or of another API version.
+   */
   static open(path: string = DEFAULT_KVM_PATH): Kvm {
     let handle: NativeFdHandle;
     try {
@@ -44,26 +51,40 @@ export class Kvm {
     return kvm;
   }
 
+  /** The open file descriptor. */
   get fd(): number {
     if (this.#handle.closed) throw new ClosedError('the KVM handle is closed');
     return this.#handle.fd;
   }
 
+  /** Whether close() has been called. */
   get closed(): boolean {
     return this.#handle.closed;
   }
 
-  /** KVM_CHECK_EXTENSION: 0 when absent, otherwise a positive (capability-specific) value. */
+  /**
+   * KVM_CHECK_EXTENSION: 0 when absent, otherwise a positive (capability-specific) value.
+   * @throws {@link KvmIoctlError} when the ioctl fails.
+   * @throws {@link ClosedError} when the handle is closed.
+   */
   checkExtension(cap: KvmCapName | number): number {
     const number = typeof cap === 'number' ? cap : KvmCap[cap];
     return valueIoctl(this.fd, 'KVM_CHECK_EXTENSION', number);
   }
 
+  /**
+   * Whether the host's KVM has a capability.
+   * @throws {@link KvmIoctlError} when the ioctl fails.
+   * @throws {@link ClosedError} when the handle is closed.
+   */
   hasCapability(cap: KvmCapName): boolean {
     return this.checkExtension(cap) > 0;
   }
 
-  /** Throws KvmCapabilityError for the first capability the host lacks. */
+  /**
+   * Throws KvmCapabilityError for the first capability the host lacks.
+   * @throws {@link KvmCapabilityError} when one is missing.
+   */
   requireCapabilities(caps: readonly KvmCapName[] = REQUIRED_CAPABILITIES): void {
     for (const cap of caps) {
       if (!this.hasCapability(cap)) {
@@ -72,32 +93,52 @@ export class Kvm {
     }
   }
 
+  /** The size of a vCPU's run page mapping. */
   get vcpuMmapSize(): number {
     return valueIoctl(this.fd, 'KVM_GET_VCPU_MMAP_SIZE');
   }
 
-  /** KVM_GET_SUPPORTED_CPUID: every leaf the host can offer a guest. */
+  /**
+   * KVM_GET_SUPPORTED_CPUID: every leaf the host can offer a guest.
+   * @throws {@link KvmIoctlError} when the ioctl fails.
+   */
   supportedCpuid(): CpuidEntry[] {
     const bytes = emptyCpuid(MAX_CPUID_ENTRIES);
     structIoctl(this.fd, 'KVM_GET_SUPPORTED_CPUID', bytes);
     return decodeCpuid(bytes);
   }
 
-  /** KVM_GET_MSR_INDEX_LIST: the MSRs a VMM may save and restore. */
+  /**
+   * KVM_GET_MSR_INDEX_LIST: the MSRs a VMM may save and restore.
+   * @throws {@link KvmIoctlError} when the ioctl fails.
+   */
   msrIndexList(): number[] {
     const bytes = emptyMsrList(MSR_LIST_CAPACITY);
     structIoctl(this.fd, 'KVM_GET_MSR_INDEX_LIST', bytes);
     return decodeMsrList(bytes);
   }
 
+  /**
+   * Creates a VM.
+   * @throws {@link KvmIoctlError} when KVM_CREATE_VM fails.
+   * @throws {@link ClosedError} when the handle is closed.
+   */
   createVm(): Vm {
     return Vm.create(this);
   }
 
+  /**
+   * Closes the device; idempotent.
+   * @throws Nothing.
+   */
   close(): void {
     this.#handle.close();
   }
 
+  /**
+   * The same as close(), for `using`.
+   * @throws Nothing.
+   */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -7,10 +7,15 @@ import { PAGE_SIZE, RamRegion } from './layout';
 
 /** What another thread needs to view the same memory (structured-cloneable). */
 export interface RegionDescriptor {
+  /** The KVM memory slot. */
   slot: number;
+  /** The guest-physical start. */
   guestAddress: number;
+  /** The length in bytes. */
   size: number;
+  /** Where the region is mapped in this process. */
   hostAddress: bigint;
+  /** Whether the guest may only read it. */
   readonly: boolean;
   /**
    * One byte per page, set when the host wrote the page (device back ends filling guest buffers, the
@@ -19,8 +24,11 @@ export interface RegionDescriptor {
   written: SharedArrayBuffer;
 }
 
+/** A region with its views in this thread. */
 export interface GuestRegion extends RegionDescriptor {
+  /** The region's bytes (no copy). */
   readonly bytes: Uint8Array;
+  /** A DataView over the same bytes. */
   readonly view: DataView;
   /** `written` as bytes. */
   readonly writtenPages: Uint8Array;
@@ -71,7 +79,9 @@ class Region implements GuestRegion {
   }
 }
 
+/** How GuestMemory.allocate() maps the regions. */
 export interface AllocateOptions {
+  /** Use huge pages where the host has them. */
   hugepages?: boolean;
 }
 
@@ -98,7 +108,9 @@ function markPages(region: GuestRegion, offset: number, length: number): void {
   for (let page = offset >>> PAGE_SHIFT, end = last >>> PAGE_SHIFT; page <= end; page++) pages[page] = 1;
 }
 
+/** Guest RAM: natively mapped regions seen as ArrayBuffers, with every access bounds-checked against them. */
 export class GuestMemory {
+  /** The regions, in guest-physical order. */
   readonly regions: readonly GuestRegion[];
   readonly #mappings: NativeGuestMapping[];
   #disposed = false;
@@ -108,7 +120,11 @@ export class GuestMemory {
     this.#mappings = mappings;
   }
 
-  /** Allocates host memory for each region (anonymous, MAP_NORESERVE). This object owns it. */
+  /**
+   * Allocates host memory for each region (anonymous, MAP_NORESERVE). This object owns it.
+   * @throws {@link KvmIoctlError} when the mapping fails.
+   * @throws {@link ConfigError} when the layout is invalid.
+   */
   static allocate(layout: readonly RamRegion[], options: AllocateOptions = {}): GuestMemory {
     return GuestMemory.#map(layout, (region) => nativeCall(() => native().mapGuestMemory(region.size, { hugepages: options.hugepages ?? false })));
   }
@@ -116,6 +132,8 @@ export class GuestMemory {
   /**
    * Maps each region from a file copy-on-write (MAP_PRIVATE): a snapshot's memory file or memfd,
    * region n at `fileOffsets[n]`. Pages come in as the guest touches them; writes stay this VM's.
+   * @throws {@link ConfigError} when the layout and the file offsets do not match.
+   * @throws {@link KvmIoctlError} when the mapping fails.
    */
   static mapFile(layout: readonly RamRegion[], fd: number, fileOffsets: readonly number[]): GuestMemory {
     if (fileOffsets.length !== layout.length) throw new ConfigError(`a memory file offset per region: ${layout.length}, not ${fileOffsets.length}`);
@@ -145,25 +163,37 @@ export class GuestMemory {
     return new GuestMemory(regions, mappings);
   }
 
-  /** Views memory that another thread allocated (does not own it: the owner frees it). */
+  /**
+   * Views memory that another thread allocated (does not own it: the owner frees it).
+   * @throws {@link KvmIoctlError} when a region cannot be viewed.
+   */
   static attach(descriptors: readonly RegionDescriptor[]): GuestMemory {
     const regions = descriptors.map((d) => new Region(d, () => nativeCall(() => native().viewGuestMemory(d.hostAddress, d.size))));
     return new GuestMemory(regions, []);
   }
 
+  /** The total RAM in bytes. */
   get size(): number {
     return this.regions.reduce((sum, r) => sum + r.size, 0);
   }
 
+  /** Whether dispose() has unmapped the memory. */
   get disposed(): boolean {
     return this.#disposed;
   }
 
+  /**
+   * What another thread needs to view the same memory (GuestMemory.attach()).
+   * @throws Nothing.
+   */
   descriptors(): RegionDescriptor[] {
     return this.regions.map(({ slot, guestAddress, size, hostAddress, readonly, written }) => ({ slot, guestAddress, size, hostAddress, readonly, written }));
   }
 
-  /** True when [address, address + length) lies inside one region. */
+  /**
+   * True when [address, address + length) lies inside one region.
+   * @throws Nothing.
+   */
   contains(address: Address, length = 1): boolean {
     try {
       this.#locate(address, length);
@@ -173,49 +203,87 @@ export class GuestMemory {
     }
   }
 
-  /** A view (no copy) of guest memory; throws GuestMemoryError unless it lies inside one region. */
+  /**
+   * A view (no copy) of guest memory; throws GuestMemoryError unless it lies inside one region.
+   * @throws {@link GuestMemoryError} when the range is not inside one region.
+   */
   slice(address: Address, length: number): Uint8Array {
     const { region, offset } = this.#locate(address, length);
     return region.bytes.subarray(offset, offset + length);
   }
 
-  /** The host address backing a guest-physical address (for handing to the kernel, e.g. pread). */
+  /**
+   * The host address backing a guest-physical address (for handing to the kernel, e.g. pread).
+   * @throws {@link GuestMemoryError} when the range is not inside one region.
+   */
   hostAddress(address: Address, length = 1): bigint {
     const { region, offset } = this.#locate(address, length);
     return region.hostAddress + BigInt(offset);
   }
 
+  /**
+   * Reads a byte.
+   * @throws {@link GuestMemoryError} when the address is not in RAM.
+   */
   readU8(address: Address): number {
     const { region, offset } = this.#locate(address, 1);
     return region.view.getUint8(offset);
   }
+  /**
+   * Reads a little-endian 16-bit value.
+   * @throws {@link GuestMemoryError} when the range is not in RAM.
+   */
   readU16(address: Address): number {
     const { region, offset } = this.#locate(address, 2);
     return region.view.getUint16(offset, true);
   }
+  /**
+   * Reads a little-endian 32-bit value.
+   * @throws {@link GuestMemoryError} when the range is not in RAM.
+   */
   readU32(address: Address): number {
     const { region, offset } = this.#locate(address, 4);
     return region.view.getUint32(offset, true);
   }
+  /**
+   * Reads a little-endian 64-bit value.
+   * @throws {@link GuestMemoryError} when the range is not in RAM.
+   */
   readU64(address: Address): bigint {
     const { region, offset } = this.#locate(address, 8);
     return region.view.getBigUint64(offset, true);
   }
+  /**
+   * Writes a byte.
+   * @throws {@link GuestMemoryError} when the address is not in RAM.
+   */
   writeU8(address: Address, value: number): void {
     const { region, offset } = this.#locate(address, 1);
     region.view.setUint8(offset, value);
     markPages(region, offset, 1);
   }
+  /**
+   * Writes a little-endian 16-bit value.
+   * @throws {@link GuestMemoryError} when the range is not in RAM.
+   */
   writeU16(address: Address, value: number): void {
     const { region, offset } = this.#locate(address, 2);
     region.view.setUint16(offset, value, true);
     markPages(region, offset, 2);
   }
+  /**
+   * Writes a little-endian 32-bit value.
+   * @throws {@link GuestMemoryError} when the range is not in RAM.
+   */
   writeU32(address: Address, value: number): void {
     const { region, offset } = this.#locate(address, 4);
     region.view.setUint32(offset, value >>> 0, true);
     markPages(region, offset, 4);
   }
+  /**
+   * Writes a little-endian 64-bit value.
+   * @throws {@link GuestMemoryError} when the range is not in RAM.
+   */
   writeU64(address: Address, value: bigint | number): void {
     const { region, offset } = this.#locate(address, 8);
     region.view.setBigUint64(offset, BigInt.asUintN(64, BigInt(value)), true);
@@ -225,6 +293,7 @@ export class GuestMemory {
   /**
    * A view the host is about to write (a device-writable buffer): its pages are recorded as written,
    * so a snapshot copies them. Throws GuestMemoryError unless the range lies inside one region.
+   * @throws {@link GuestMemoryError} when the range is not inside one region.
    */
   writableSlice(address: Address, length: number): Uint8Array {
     const { region, offset } = this.#locate(address, length);
@@ -235,6 +304,9 @@ export class GuestMemory {
   /**
    * Writes `length` bytes of the region at `regionIndex`, from `offset`, to `fd` at `fileOffset`,
    * straight from the mapping (owner only; blocks the thread).
+   * @throws {@link ClosedError} when the memory has been released.
+   * @throws {@link ConfigError} when the range is outside the region.
+   * @throws {@link KvmIoctlError} when the write fails.
    */
   writeRangeToFile(regionIndex: number, offset: number, length: number, fd: number, fileOffset: number): void {
     if (this.#disposed) throw new ClosedError('guest memory has been released');
@@ -243,16 +315,26 @@ export class GuestMemory {
     nativeCall(() => native().pwriteFromMapping(fd, mapping, offset, length, fileOffset));
   }
 
-  /** Copies bytes out of guest memory. */
+  /**
+   * Copies bytes out of guest memory.
+   * @throws {@link GuestMemoryError} when the range is not inside one region.
+   */
   readBytes(address: Address, length: number): Uint8Array {
     return this.slice(address, length).slice();
   }
 
+  /**
+   * Copies bytes into guest memory.
+   * @throws {@link GuestMemoryError} when the range is not inside one region.
+   */
   writeBytes(address: Address, data: Uint8Array): void {
     this.writableSlice(address, data.length).set(data);
   }
 
-  /** Reads a NUL-terminated string of at most `maxLength` bytes (UTF-8). */
+  /**
+   * Reads a NUL-terminated string of at most `maxLength` bytes (UTF-8).
+   * @throws {@link GuestMemoryError} when the string runs outside RAM before its NUL or `maxLength`.
+   */
   readCString(address: Address, maxLength: number): string {
     const { region, offset } = this.#locate(address, 1);
     const end = Math.min(region.size, offset + maxLength);
@@ -262,14 +344,20 @@ export class GuestMemory {
     return Buffer.from(window.subarray(0, nul)).toString('utf8');
   }
 
-  /** Writes a string (UTF-8) followed by a NUL byte; returns the bytes written. */
+  /**
+   * Writes a string (UTF-8) followed by a NUL byte; returns the bytes written.
+   * @throws {@link GuestMemoryError} when the string and its NUL do not fit inside one region.
+   */
   writeCString(address: Address, text: string): number {
     const encoded = Buffer.from(`${text}\0`, 'utf8');
     this.writeBytes(address, encoded);
     return encoded.length;
   }
 
-  /** Releases the host memory (owner only). Views into it become empty; later access throws. */
+  /**
+   * Releases the host memory (owner only). Views into it become empty; later access throws.
+   * @throws Nothing.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
@@ -277,11 +365,18 @@ export class GuestMemory {
     this.#mappings.length = 0;
   }
 
+  /**
+   * The same as dispose(), for `using`.
+   * @throws Nothing.
+   */
   [Symbol.dispose](): void {
     this.dispose();
   }
 
-  /** Records [address, address + length) as written by the host (see RegionDescriptor.written). */
+  /**
+   * Records [address, address + length) as written by the host (see RegionDescriptor.written).
+   * @throws {@link GuestMemoryError} when the range is not inside one region.
+   */
   markWritten(address: Address, length: number): void {
     const { region, offset } = this.#locate(address, length);
     markPages(region, offset, length);

@@ -4,6 +4,7 @@ import type { IoBus } from '../bus/io-bus';
 import type { GuestMemory } from '../memory/guest-memory';
 import type { DeviceExit } from './messages';
 
+/** What a device's vCPU-thread half gets: the buses to register on, its channel, memory, and the vCPU. */
 export interface DeviceContext {
   /** Port I/O bus of this vCPU thread. */
   readonly pio: IoBus;
@@ -11,7 +12,9 @@ export interface DeviceContext {
   readonly mmio: IoBus;
   /** Guest RAM, viewed from this thread. */
   readonly memory: GuestMemory;
+  /** The index of the vCPU whose thread this is. */
   readonly vcpuIndex: number;
+  /** The number of vCPUs. */
   readonly vcpuCount: number;
   /** The device's id in its machine. */
   readonly deviceId: string;
@@ -26,4 +29,5 @@ export interface DeviceContext {
   requestExit(exit: DeviceExit): void;
 }
 
+/** A device module's setup export, run on each vCPU thread before the guest runs. */
 export type DeviceSetup = (context: DeviceContext, args: unknown) => void | Promise<void>;

@@ -19,11 +19,18 @@ export interface VmWiring {
 
 /** The narrow context a device's main-thread half gets when the VM exists. */
 export interface MachineAttachContext {
+  /** Guest memory. */
   readonly memory: GuestMemory;
+  /** The VM's wiring: interrupt lines, irqfds and ioeventfds. */
   readonly vm: VmWiring;
+  /** The number of vCPUs. */
   readonly vcpuCount: number;
 }
 
+/**
+ * The lowest-level device of a Machine: a module every vCPU worker loads, a channel to the main thread, and hooks
+ * the machine calls in order.
+ */
 export interface MachineDevice {
   /** Stable within its machine (e.g. 'serial0', a drive id): names its channel and its saved state. */
   readonly id: string;
@@ -42,6 +49,7 @@ export interface MachineDevice {
   quiesce?(): Promise<void>;
   /** The machine paused (its vCPUs are parked): stop serving the guest until resume(). */
   pause?(): Promise<void>;
+  /** Called after the vCPUs are allowed to run again (resume()). */
   resume?(): Promise<void>;
   /** Guest memory has been released: close fds, sockets and servers. Never throws. */
   close?(): void;

@@ -2,9 +2,12 @@
 import { VcpuError } from '../kvm/errors';
 import type { VcpuEnd, VcpuEndReason } from './messages';
 
+/** Why a machine ended. */
 export type MachineExitReason = 'halted' | 'stopped' | 'shutdown' | 'reset' | 'exited' | 'fault' | 'error';
 
+/** How a machine ended: the reason, and each vCPU's end. */
 export interface MachineExit {
+  /** Why it ended: halted, stopped, shutdown, reset, exited, fault or error. */
   reason: MachineExitReason;
   /** Every vCPU's end, in vCPU order. */
   vcpus: VcpuEnd[];

@@ -19,13 +19,17 @@ import type { MachineAttachContext, MachineDevice } from './machine-device';
 import { vcpuWorker, warmVcpuWorkers } from './worker-pool';
 import { DeviceModuleSpec, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuWorkerData, WorkerDevice, WorkerMessage } from './messages';
 
+/** The most vCPUs a machine may have. */
 export const MAX_VCPUS = 254;
 const liveMachines = new Set<Machine>();
 
+/** What Machine.create() builds a machine from. */
 export interface MachineConfig {
   /** Guest RAM in bytes (page multiple). */
   memorySize: number;
+  /** The number of vCPUs (default 1). */
   vcpus?: number;
+  /** The KVM device (default `/dev/kvm`). */
   kvmPath?: string;
   /** In-kernel PIC/IOAPIC/LAPIC and PIT (default false: bare vCPUs, HLT exits to the VMM). */
   irqchip?: boolean;
@@ -38,6 +42,7 @@ export interface MachineConfig {
   init?: VcpuInit | ((vcpu: number, memory: GuestMemory) => VcpuInit);
   /** What an access no device claims does: 'ignore' (reads all-ones, reported) or 'error' (ends the VM). */
   unhandledIo?: UnhandledIoPolicy;
+  /** Back guest RAM with huge pages where the host has them. */
   hugepages?: boolean;
   /**
    * Guest memory made elsewhere (a snapshot's, mapped copy-on-write); the machine owns it from here
@@ -57,9 +62,13 @@ export interface MachineConfig {
   emulatedKernelMode?: boolean;
 }
 
+/** The events a Machine emits, with their arguments. */
 export interface MachineEvents {
+  /** A guest access no device claimed (with `unhandledIo: 'ignore'`, the default). */
   'unhandled-io': [info: Extract<WorkerMessage, { type: 'unhandled-io' }>];
+  /** One vCPU ended. */
   'vcpu-end': [end: VcpuEnd];
+  /** Every vCPU ended: how the machine ended. */
   exit: [exit: MachineExit];
 }
 
@@ -72,11 +81,20 @@ interface VcpuThread {
   crash?: unknown;
 }
 
+/**
+ * A VM with its guest memory and one worker thread per vCPU, with no boot protocol: the caller puts code in memory
+ * and sets the registers.
+ */
 export class Machine extends EventEmitter<MachineEvents> {
+  /** The open `/dev/kvm`. */
   readonly kvm: Kvm;
+  /** The KVM VM. */
   readonly vm: Vm;
+  /** Guest RAM. */
   readonly memory: GuestMemory;
+  /** The number of vCPUs. */
   readonly vcpuCount: number;
+  /** Resolves once, when every vCPU has ended, with how the machine ended. */
   readonly exited: Promise<MachineExit>;
   readonly #config: MachineConfig;
   readonly #control: ControlBlock;
@@ -109,6 +127,10 @@ export class Machine extends EventEmitter<MachineEvents> {
   /**
    * Opens KVM, creates the VM and its memory (slots registered before the irqchip: the first slot
    * after KVM_CREATE_IRQCHIP costs milliseconds), then attaches the devices. Nothing runs until start().
+   * @throws {@link ConfigError} when the vCPU count, memory size or devices are invalid.
+   * @throws {@link KvmUnavailableError} when /dev/kvm cannot be opened.
+   * @throws {@link KvmCapabilityError} when a needed capability is missing.
+   * @throws {@link KvmIoctlError} when creating the VM or its memory fails.
    */
   static create(config: MachineConfig): Machine {
     void warmVcpuWorkers(); // workers for this machine's vCPUs start now, while the VM is set up
@@ -173,11 +195,16 @@ export class Machine extends EventEmitter<MachineEvents> {
     return this.#devices;
   }
 
+  /** Where the machine is in its life: created, starting, running, stopping or ended. */
   get phase(): Phase {
     return this.#phase;
   }
 
-  /** Spawns the vCPU workers, waits until each has created its vCPU and devices, then lets them run. */
+  /**
+   * Spawns the vCPU workers, waits until each has created its vCPU and devices, then lets them run.
+   * @throws {@link ClosedError} when the machine was already started or has ended.
+   * @throws {@link VcpuError} when a vCPU worker fails to start; whatever a device's start() throws.
+   */
   async start(options: { paused?: boolean } = {}): Promise<void> {
     if (this.#phase !== 'created') throw new ClosedError(`cannot start a machine that is ${this.#phase}`);
     this.#phase = 'starting';
@@ -227,6 +254,7 @@ export class Machine extends EventEmitter<MachineEvents> {
    * Parks every vCPU outside KVM_RUN (a vCPU inside it is kicked out), then pauses the devices (their
    * back ends stop serving queues and host sources); resolves when all are parked. A paused machine
    * uses no CPU and nothing writes guest memory.
+   * @throws Nothing: on a machine that is not running it does nothing.
    */
   async pause(): Promise<void> {
     if (this.#phase !== 'running' || this.#stopping) return;
@@ -237,7 +265,10 @@ export class Machine extends EventEmitter<MachineEvents> {
     await Promise.all(this.#devices.map(async (device) => device.pause?.()));
   }
 
-  /** Resumes the devices, then the vCPUs. */
+  /**
+   * Resumes the devices, then the vCPUs.
+   * @throws Nothing: on a machine that is not paused it does nothing.
+   */
   async resume(): Promise<void> {
     if (this.#phase !== 'running' || this.#stopping) return;
     if (this.#paused) {
@@ -256,6 +287,8 @@ export class Machine extends EventEmitter<MachineEvents> {
   /**
    * Every vCPU's whole state, read on its own thread (the machine must be paused). Pending I/O is
    * finished first, so the states are what the guest would run on with.
+   * @throws {@link ClosedError} when the machine is not paused or running.
+   * @throws {@link VcpuError} when a vCPU cannot report its state.
    */
   async saveVcpuStates(): Promise<VcpuState[]> {
     if (!this.#paused) throw new ClosedError('save the vCPUs of a paused machine only');
@@ -282,7 +315,10 @@ export class Machine extends EventEmitter<MachineEvents> {
     );
   }
 
-  /** The VM's in-kernel interrupt controllers, PIT and clock (machines with the irqchip). */
+  /**
+   * The VM's in-kernel interrupt controllers, PIT and clock (machines with the irqchip).
+   * @throws {@link KvmIoctlError} when KVM cannot report the irqchip, PIT or clock.
+   */
   saveVmState(): VmState {
     return saveVmState(this.vm);
   }
@@ -290,12 +326,16 @@ export class Machine extends EventEmitter<MachineEvents> {
   /**
    * The pages the guest wrote since the last call (or since the slots were made), per memory region
    * (one bit per page, from KVM's dirty log; machines created with logDirtyPages).
+   * @throws {@link KvmIoctlError} when KVM cannot report the dirty log.
    */
   takeDirtyPages(): Uint8Array[] {
     return this.memory.regions.map((region) => this.vm.getDirtyLog(region.slot));
   }
 
-  /** Stops every vCPU (even one spinning in the guest) and resolves with how the machine ended. */
+  /**
+   * Stops every vCPU (even one spinning in the guest) and resolves with how the machine ended.
+   * @throws Nothing.
+   */
   async stop(): Promise<MachineExit> {
     if (this.#phase === 'created') {
       this.#stopping = true;
@@ -308,6 +348,7 @@ export class Machine extends EventEmitter<MachineEvents> {
   /**
    * Stops the vCPUs (the devices quiesce before `exited` resolves), then releases guest memory, closes
    * the devices, the VM and /dev/kvm, in that order. Safe to call more than once.
+   * @throws Nothing.
    */
   async dispose(): Promise<void> {
     if (this.#phase === 'disposed') return;
@@ -322,11 +363,18 @@ export class Machine extends EventEmitter<MachineEvents> {
     this.kvm.close();
   }
 
+  /**
+   * The same as dispose(), for `await using`.
+   * @throws Nothing.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.dispose();
   }
 
-  /** Called at process exit: a vCPU blocked in KVM_RUN would keep its worker thread from ever ending. */
+  /**
+   * Called at process exit: a vCPU blocked in KVM_RUN would keep its worker thread from ever ending.
+   * @throws Nothing.
+   */
   static stopAllForExit(): void {
     for (const machine of liveMachines) machine.#stopAll();
   }

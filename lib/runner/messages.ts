@@ -17,6 +17,10 @@ export interface DeviceModuleSpec {
   args?: unknown;
 }
 
+/**
+ * What a guest access no device claims does: `ignore` (reads give all ones, writes are dropped) or `error` (the VM
+ * ends).
+ */
 export type UnhandledIoPolicy = 'ignore' | 'error';
 
 /** One device's vCPU-thread half as a worker gets it: its module and, if it has one, its channel end. */
@@ -65,14 +69,19 @@ export interface SerializedError {
   stack?: string;
 }
 
+/** How one vCPU ended: its reason, registers, exit counts and error. */
 export interface VcpuEnd {
+  /** The vCPU's index. */
   vcpu: number;
+  /** Why it ended. */
   reason: VcpuEndReason;
   /** The exit that ended it (absent for 'stopped' and most 'error's). */
   exit?: VcpuExit;
   /** Registers at the end (absent when they could not be read). */
   regs?: Regs;
+  /** Its special registers at the end, where they could be read. */
   sregs?: Sregs;
+  /** The error that ended it, for reasons `fault` and `error`. */
   error?: SerializedError;
   /** For 'device-exit': what the device asked for. */
   deviceExit?: DeviceExit;

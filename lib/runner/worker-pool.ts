@@ -8,6 +8,7 @@ import { ConfigError } from '../kvm/errors';
 import type { VcpuWorkerData } from './messages';
 
 const WORKER_PATH = path.join(__dirname, 'vcpu-worker.js');
+/** How many vCPU workers are kept started ahead of use unless configureVcpuWorkers() says otherwise. */
 export const DEFAULT_VCPU_WORKERS = 2;
 /**
  * A vCPU worker allocates little (exits are handled without allocating): a 1 MiB young generation
@@ -59,7 +60,10 @@ function refill(): void {
   while (idle.length < size) idle.push(startOne());
 }
 
-/** How many vCPU workers to keep started ahead of use (default 2; 0 starts each when needed). */
+/**
+ * How many vCPU workers to keep started ahead of use (default 2; 0 starts each when needed).
+ * @throws {@link ConfigError} when `size` is not a whole number in range.
+ */
 export function configureVcpuWorkers(options: { size: number }): void {
   if (!Number.isInteger(options.size) || options.size < 0 || options.size > MAX_VCPU_WORKERS) throw new ConfigError(`vCPU workers: a whole number from 0 to ${MAX_VCPU_WORKERS}, not ${options.size}`);
   size = options.size;
@@ -67,12 +71,19 @@ export function configureVcpuWorkers(options: { size: number }): void {
   refill();
 }
 
-/** Starts the pool's workers now; resolves once they are all ready (the time a pool costs). */
+/**
+ * Starts the pool's workers now; resolves once they are all ready (the time a pool costs).
+ * @throws Nothing.
+ */
 export async function warmVcpuWorkers(): Promise<void> {
   refill();
   await Promise.all(idle.map((entry) => entry.ready));
 }
 
+/**
+ * How many vCPU workers are kept started ahead of use.
+ * @throws Nothing.
+ */
 export function vcpuWorkerPoolSize(): number {
   return size;
 }

@@ -3,14 +3,13 @@
 // `// file: PATH` in the same section are written next to it (a device module, say). Each program
 // must exit 0 and print its `// expect: TEXT` line. No ```js block may escape: each is one or the other.
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { bundledGuestPath } from '../../lib/guest/bundled';
 import { requireKvm, retryUnderEmulation } from '../helpers/kvm';
+import { linkPackage, PACKAGE_ROOT, runNodeProgram } from '../helpers/node-program';
 
-const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 const EXAMPLE_TIMEOUT_MS = 120_000;
 
 export interface ReadmeExample {
@@ -47,24 +46,6 @@ export function readmeExamples(readme: string): ReadmeExample[] {
   return examples;
 }
 
-function run(file: string, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file], { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: EXAMPLE_TIMEOUT_MS });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Makes `require('node-vmm')` find this package: a node_modules link in the example's directory. */
-function linkPackage(dir: string): void {
-  fs.mkdirSync(path.join(dir, 'node_modules'), { recursive: true });
-  fs.symlinkSync(PACKAGE_ROOT, path.join(dir, 'node_modules', 'node-vmm'), 'dir');
-}
-
 describe('README examples', function () {
   const readme = fs.readFileSync(path.join(PACKAGE_ROOT, 'README.md'), 'utf8');
   const examples = readmeExamples(readme);
@@ -95,7 +76,7 @@ describe('README examples', function () {
       }
       const main = path.join(exampleDir, 'example.js');
       fs.writeFileSync(main, example.code);
-      const result = await run(main, exampleDir);
+      const result = await runNodeProgram(main, [], exampleDir, EXAMPLE_TIMEOUT_MS);
       assert.equal(result.code, 0, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
       assert.ok(result.stdout.includes(example.expect), `expected "${example.expect}" in:\n${result.stdout}\nstderr:\n${result.stderr}`);
     });

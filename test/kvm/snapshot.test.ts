@@ -10,6 +10,8 @@ import { createVm } from '../../lib/api/create-vm';
 import type { VmConfig } from '../../lib/api/config';
 import { restoreVm } from '../../lib/api/restore-vm';
 import { SnapshotError } from '../../lib/api/snapshot/errors';
+import { KvmUnavailableError } from '../../lib/kvm/errors';
+import { Kvm } from '../../lib/kvm/kvm';
 import { MEMORY_FILE_NAME, STATE_FILE_NAME } from '../../lib/api/snapshot/files';
 import type { VirtualMachine } from '../../lib/api/virtual-machine';
 import { Cleanup } from '../helpers/cleanup';
@@ -261,6 +263,22 @@ describe('pause, snapshot, restore and clone (real KVM, the bundled guest)', fun
       }
       assert.equal(openFdCount(), fdsBefore, 'no fd left behind');
       assert.equal(vmMappingCount(GUEST_BYTES), mapsBefore, 'no guest memory left behind');
+      // A host without /dev/kvm is the host's problem, not the snapshot's: its own error passes through.
+      const open = Kvm.open;
+      Kvm.open = (): Kvm => {
+        throw new KvmUnavailableError('missing', '/dev/kvm does not exist (stand-in for a host without KVM)');
+      };
+      try {
+        await assert.rejects(restoreVm(snapshot, { disks: { root: { path: path.join(dir, 'clone.img') } }, vsock: { socketPath: path.join(dir, 'clone.sock') } }), (error: unknown) => {
+          assert.ok(error instanceof KvmUnavailableError, `expected a KvmUnavailableError, got ${String(error)}`);
+          assert.equal(error.reason, 'missing');
+          return true;
+        });
+      } finally {
+        Kvm.open = open;
+      }
+      assert.equal(openFdCount(), fdsBefore, 'no fd left behind without KVM');
+      assert.equal(vmMappingCount(GUEST_BYTES), mapsBefore, 'no guest memory left behind without KVM');
       snapshot.dispose();
       await assert.rejects(restoreVm(snapshot), (error: unknown) => error instanceof SnapshotError && error.code === 'NOT_AVAILABLE');
       assert.match(await shell.run('echo still fine'), /^still fine\r\n$/, 'the original VM was not disturbed');

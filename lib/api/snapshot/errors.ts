@@ -2,6 +2,10 @@
 // anything is half-created (no fd, mapping or worker is left behind).
 import { VmmError } from '../../kvm/errors';
 
+/**
+ * The codes of {@link SnapshotError}: TRUNCATED, BAD_CHECKSUM, UNSUPPORTED_VERSION, WRONG_ARCH, BAD_MAGIC,
+ * BAD_STATE, MEMORY_SIZE, OVERRIDE_MISMATCH, RESOURCE_IN_USE, UNSUPPORTED_DEVICE, NOT_AVAILABLE, IO.
+ */
 export type SnapshotErrorCode =
   /** The state file is not a node-vmm snapshot (magic). */
   | 'BAD_MAGIC'
@@ -28,11 +32,20 @@ export type SnapshotErrorCode =
   /** Reading or writing a snapshot file failed. */
   | 'IO';
 
+/**
+ * A snapshot that cannot be taken or restored; `code` says why and `device`, where it is one device's fault, names
+ * it.
+ */
 export class SnapshotError extends VmmError {
+  /** Why, as a stable code. */
   readonly code: SnapshotErrorCode;
   /** The device an error is about, when it is about one. */
   readonly device: string | undefined;
 
+  /**
+   * Makes the error with its code and, optionally, the device at fault.
+   * @throws Nothing.
+   */
   constructor(code: SnapshotErrorCode, message: string, options?: { cause?: unknown; device?: string }) {
     super(message, options);
     this.code = code;

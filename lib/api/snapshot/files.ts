@@ -12,6 +12,7 @@ import { checkSnapshotState, type SnapshotState } from './state';
 export const STATE_FILE_NAME = 'vm.state';
 export const MEMORY_FILE_NAME = 'vm.mem';
 
+/** Where a snapshot's files are: the two paths, or a directory holding `vm.state` and `vm.mem`. */
 export type SnapshotFiles = { statePath: string; memoryPath: string } | { path: string };
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -8,17 +8,26 @@ import type { SnapshotState } from './state';
 
 const MEMFD_NAME = 'node-vmm snapshot memory';
 
+/** A snapshot held in memory: the VM's state, and its guest memory in a memfd that restores map copy-on-write. */
 export class VmSnapshot {
   readonly #state: SnapshotState;
   readonly #memory: NativeFdHandle;
 
-  /** @internal Made by VirtualMachine.snapshot(). */
+  /**
+   * Wraps a captured state and its memory; VirtualMachine.snapshot() makes these.
+   * @internal Made by VirtualMachine.snapshot().
+   * @throws Nothing.
+   */
   constructor(state: SnapshotState, memory: NativeFdHandle) {
     this.#state = state;
     this.#memory = memory;
   }
 
-  /** @internal A new memfd for a snapshot's memory. */
+  /**
+   * Creates the memfd a snapshot's memory is written into.
+   * @internal A new memfd for a snapshot's memory.
+   * @throws {@link KvmIoctlError} when memfd_create fails.
+   */
   static createMemory(): NativeFdHandle {
     return nativeCall(() => native().memfdCreate(MEMFD_NAME));
   }
@@ -37,31 +46,46 @@ export class VmSnapshot {
     }, 0);
   }
 
+  /** The number of vCPUs of the snapshotted VM. */
   get vcpus(): number {
     return this.#state.recipe.vcpus;
   }
 
+  /** Whether dispose() has freed the snapshot. */
   get disposed(): boolean {
     return this.#memory.closed;
   }
 
-  /** @internal */
+  /**
+   * The VM's saved state (devices, vCPUs, the machine's recipe).
+   * @internal
+   */
   get state(): SnapshotState {
     this.#requireLive();
     return this.#state;
   }
 
-  /** @internal The memfd holding guest memory (valid until dispose()). */
+  /**
+   * The memfd that holds guest memory.
+   * @internal The memfd holding guest memory (valid until dispose()).
+   */
   get memoryFd(): number {
     this.#requireLive();
     return this.#memory.fd;
   }
 
-  /** Releases the snapshot's memory (VMs restored from it are not affected). Idempotent. */
+  /**
+   * Releases the snapshot's memory (VMs restored from it are not affected). Idempotent.
+   * @throws Nothing.
+   */
   dispose(): void {
     this.#memory.close();
   }
 
+  /**
+   * The same as dispose(), for `using`.
+   * @throws Nothing.
+   */
   [Symbol.dispose](): void {
     this.dispose();
   }

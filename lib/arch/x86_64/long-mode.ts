@@ -14,7 +14,10 @@ export const CR4_PAE = 1n << 5n;
 export const EFER_LME = 1n << 8n;
 export const EFER_LMA = 1n << 10n;
 
-/** Writes the GDT, an empty IDT and identity page tables (first GiB) and returns the sregs for them. */
+/**
+ * Writes the GDT, an empty IDT and identity page tables (first GiB) and returns the sregs for them.
+ * @throws {@link GuestMemoryError} when guest memory does not cover the page tables' and GDT's addresses.
+ */
 export function enterLongMode(memory: GuestMemory): SregsPatch {
   const gdt = [0n, gdtEntry(GDT_CODE_64, 0, 0xfffff), gdtEntry(GDT_DATA, 0, 0xfffff), gdtEntry(GDT_TSS, 0, 0xfffff)];
   gdt.forEach((entry, i) => memory.writeU64(BOOT_GDT_ADDRESS + i * 8, entry));
@@ -40,7 +43,10 @@ export function enterLongMode(memory: GuestMemory): SregsPatch {
   };
 }
 
-/** Real mode with CS based at 0, so IP is a flat address below 64 KiB. */
+/**
+ * Real mode with CS based at 0, so IP is a flat address below 64 KiB.
+ * @throws Nothing.
+ */
 export function flatRealMode(): SregsPatch {
   return { cs: { base: 0n, selector: 0 } };
 }

@@ -14,11 +14,17 @@ export type SregsPatch = { [K in SegmentName]?: Partial<Segment> } & Partial<Omi
 
 /** Initial vCPU state, applied in the worker right after the vCPU is created. */
 export interface VcpuInit {
+  /** General registers to set (the rest keep KVM's reset values). */
   regs?: Partial<Regs>;
+  /** Special registers to change. */
   sregs?: SregsPatch;
+  /** The FPU state to set. */
   fpu?: Fpu;
+  /** MSRs to set. */
   msrs?: MsrEntry[];
+  /** The CPUID the vCPU reports (default: the host's supported set, filtered). */
   cpuid?: CpuidEntry[];
+  /** The multiprocessing state (e.g. runnable, or waiting for SIPI). */
   mpState?: number;
   /** Wire LAPIC LINT0 to ExtINT and LINT1 to NMI (needs the in-kernel irqchip). */
   wireLapicLint?: boolean;

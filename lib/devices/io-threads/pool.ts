@@ -10,6 +10,7 @@ import { serializeError, type SerializedError } from '../../runner/messages';
 import type { FromIoThread, HostContext, HostedEvent, HostedHalf, HostedMethod, HostedModuleSpec, ToIoThread } from './protocol';
 
 const WORKER_PATH = path.join(__dirname, 'io-worker.js');
+/** The number of I/O threads unless configureIoThreads() says otherwise. */
 export const DEFAULT_IO_THREADS = 1;
 export const MAX_IO_THREADS = 64;
 
@@ -103,18 +104,28 @@ let threadLimit = DEFAULT_IO_THREADS;
 const threads: IoThread[] = [];
 let nextHalfId = 1;
 
-/** How many I/O threads the process may start (default 1; 0 runs back ends on the main thread). */
+/**
+ * How many I/O threads the process may start (default 1; 0 runs back ends on the main thread).
+ * @throws {@link ConfigError} when `threads` is not a whole number in range.
+ */
 export function configureIoThreads(options: { threads: number }): void {
   const count = options.threads;
   if (!Number.isInteger(count) || count < 0 || count > MAX_IO_THREADS) throw new ConfigError(`I/O threads: a whole number from 0 to ${MAX_IO_THREADS}, not ${count}`);
   threadLimit = count;
 }
 
+/**
+ * How many I/O threads virtio back ends are spread over (0: the main thread).
+ * @throws Nothing.
+ */
 export function ioThreadCount(): number {
   return threadLimit;
 }
 
-/** Starts the I/O threads ahead of use (each costs tens of milliseconds to start). */
+/**
+ * Starts the I/O threads ahead of use (each costs tens of milliseconds to start).
+ * @throws Nothing.
+ */
 export function warmIoThreads(): void {
   while (threads.length < threadLimit) threads.push(new IoThread(forget));
 }

@@ -9,13 +9,21 @@ export const MAX_CPUID_ENTRIES = 256;
 /** kvm_cpuid_entry2.flags: the leaf has sub-leaves selected by ECX (index). */
 export const KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1;
 
+/** One CPUID leaf as KVM holds it (`kvm_cpuid_entry2`). */
 export interface CpuidEntry {
+  /** The leaf (EAX in). */
   function: number;
+  /** The subleaf (ECX in). */
   index: number;
+  /** KVM_CPUID_FLAG_* flags. */
   flags: number;
+  /** EAX out. */
   eax: number;
+  /** EBX out. */
   ebx: number;
+  /** ECX out. */
   ecx: number;
+  /** EDX out. */
   edx: number;
 }
 

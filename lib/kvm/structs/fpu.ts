@@ -17,17 +17,25 @@ const REGISTER_BYTES = 16;
 export const FPU_DEFAULT_FCW = 0x37f;
 export const FPU_DEFAULT_MXCSR = 0x1f80;
 
+/** The FPU and SSE state (`kvm_fpu`). */
 export interface Fpu {
   /** 8 x87 registers, 16 bytes each (80 bits used). */
   fpr: Uint8Array[];
+  /** The x87 control word. */
   fcw: number;
+  /** The x87 status word. */
   fsw: number;
+  /** The abridged x87 tag word. */
   ftwx: number;
+  /** The last x87 opcode. */
   lastOpcode: number;
+  /** The last x87 instruction pointer. */
   lastIp: bigint;
+  /** The last x87 data pointer. */
   lastDp: bigint;
   /** 16 XMM registers, 16 bytes each. */
   xmm: Uint8Array[];
+  /** The SSE control and status register. */
   mxcsr: number;
 }
 

@@ -6,8 +6,11 @@ const MSRS_HEADER = 8;
 const MSR_ENTRY_SIZE = 16;
 const MSR_LIST_HEADER = 4;
 
+/** One MSR: its index and value. */
 export interface MsrEntry {
+  /** The MSR's index. */
   index: number;
+  /** Its value. */
   data: bigint;
 }
 

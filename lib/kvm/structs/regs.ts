@@ -9,7 +9,9 @@ export const REGISTER_NAMES = [
   'rip', 'rflags',
 ] as const;
 
+/** The name of a general register (rax ... r15, rip, rflags). */
 export type RegisterName = (typeof REGISTER_NAMES)[number];
+/** The general registers (`kvm_regs`), each a bigint. */
 export type Regs = Record<RegisterName, bigint>;
 
 /** RFLAGS bit 1 is reserved and must be set. */

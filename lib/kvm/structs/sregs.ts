@@ -5,38 +5,65 @@ export const SREGS_SIZE = 312;
 const SEGMENT_SIZE = 24;
 const DTABLE_SIZE = 16;
 
+/** A segment register as KVM holds it (`kvm_segment`). */
 export interface Segment {
+  /** The base address. */
   base: bigint;
+  /** The limit. */
   limit: number;
+  /** The selector. */
   selector: number;
+  /** The type field. */
   type: number;
+  /** The present bit. */
   present: number;
+  /** The descriptor privilege level. */
   dpl: number;
+  /** The default-size bit. */
   db: number;
+  /** The descriptor-type bit (code or data, not system). */
   s: number;
+  /** The 64-bit code bit. */
   l: number;
+  /** The granularity bit. */
   g: number;
+  /** The available bit. */
   avl: number;
+  /** Whether the segment is unusable. */
   unusable: number;
 }
 
+/** A descriptor table register (`kvm_dtable`). */
 export interface DescriptorTable {
+  /** The base address. */
   base: bigint;
+  /** The limit. */
   limit: number;
 }
 
 export const SEGMENT_NAMES = ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'] as const;
+/** The name of a segment register (cs, ds, es, fs, gs, ss, tr, ldt). */
 export type SegmentName = (typeof SEGMENT_NAMES)[number];
 
+/** The special registers (`kvm_sregs`): segments, descriptor tables, control registers, EFER, the APIC base. */
 export interface Sregs extends Record<SegmentName, Segment> {
+  /** The GDT's base and limit. */
   gdt: DescriptorTable;
+  /** The IDT's base and limit. */
   idt: DescriptorTable;
+  /** CR0. */
   cr0: bigint;
+  /** CR2 (the last page-fault address). */
   cr2: bigint;
+  /** CR3 (the page-table root). */
   cr3: bigint;
+  /** CR4. */
   cr4: bigint;
+  /** CR8 (the task priority). */
   cr8: bigint;
+  /** The EFER MSR. */
   efer: bigint;
+  /** The APIC base MSR. */
   apicBase: bigint;
   /** 256 bits: pending external interrupts (when no in-kernel irqchip). */
   interruptBitmap: [bigint, bigint, bigint, bigint];

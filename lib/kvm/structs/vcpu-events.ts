@@ -11,15 +11,25 @@ export const KVM_VCPUEVENT_VALID_SMM = 0x8;
 export const KVM_VCPUEVENT_VALID_PAYLOAD = 0x10;
 export const KVM_VCPUEVENT_VALID_TRIPLE_FAULT = 0x20;
 
+/** Pending exceptions, interrupts, NMIs and SMIs (`kvm_vcpu_events`). */
 export interface VcpuEvents {
+  /** The pending or injected exception. */
   exception: { injected: number; nr: number; hasErrorCode: number; pending: number; errorCode: number };
+  /** The pending or injected interrupt. */
   interrupt: { injected: number; nr: number; soft: number; shadow: number };
+  /** The NMI state. */
   nmi: { injected: number; pending: number; masked: number };
+  /** The SIPI vector. */
   sipiVector: number;
+  /** KVM_VCPUEVENT_VALID_* flags. */
   flags: number;
+  /** The SMM state. */
   smi: { smm: number; pending: number; smmInsideNmi: number; latchedInit: number };
+  /** Whether a triple fault is pending. */
   tripleFaultPending: number;
+  /** Whether the exception has a payload. */
   exceptionHasPayload: number;
+  /** The exception's payload (e.g. CR2 for a page fault). */
   exceptionPayload: bigint;
 }
 

@@ -7,8 +7,11 @@ const XCRS_HEADER = 8;
 const XCR_ENTRY_SIZE = 16;
 const MAX_XCRS = 16;
 
+/** An extended control register and its value. */
 export interface Xcr {
+  /** The register's number. */
   xcr: number;
+  /** Its value. */
   value: bigint;
 }
 

@@ -7,12 +7,19 @@ import { ACPI_SLEEP_PORT } from './acpi-sleep';
 
 const MODULE_PATH = path.join(__dirname, 'acpi-sleep.js');
 
+/** The ACPI sleep control register (port 0x600 by default): S5 ends the VM with reason `shutdown`. */
 export class AcpiSleepDevice extends PlacedDevice implements Device {
   readonly kind = 'acpi-sleep';
   readonly idPrefix = 'acpi-sleep';
+  /** Its one port. */
   readonly needs: DeviceNeeds;
+  /** The port. */
   readonly port: number;
 
+  /**
+   * Makes the device.
+   * @throws Nothing.
+   */
   constructor(options: { id?: string; port?: number } = {}) {
     super(options.id ?? 'acpi-sleep');
     this.port = options.port ?? ACPI_SLEEP_PORT;
@@ -23,10 +30,16 @@ export class AcpiSleepDevice extends PlacedDevice implements Device {
     return { module: MODULE_PATH, args: { port: this.port } };
   }
 
+  /**
+   * @throws Nothing.
+   */
   kernelCmdline(): string {
     return '';
   }
 
+  /**
+   * @throws Nothing.
+   */
   acpiNode(): undefined {
     return undefined;
   }

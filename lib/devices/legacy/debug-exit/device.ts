@@ -7,12 +7,19 @@ import { DEBUG_EXIT_PORT, DEBUG_EXIT_PORT_SPAN, type DebugExitArgs } from './deb
 
 const MODULE_PATH = path.join(__dirname, 'debug-exit.js');
 
+/** A port (0x501 by default) a guest writes its exit status to: the VM ends with reason `exited` and that status. */
 export class DebugExitDevice extends PlacedDevice implements Device {
   readonly kind = 'debug-exit';
   readonly idPrefix = 'debug-exit';
+  /** Its one port. */
   readonly needs: DeviceNeeds;
+  /** The port. */
   readonly port: number;
 
+  /**
+   * Makes the device.
+   * @throws Nothing.
+   */
   constructor(options: { id?: string; port?: number } = {}) {
     super(options.id ?? 'debug-exit');
     this.port = options.port ?? DEBUG_EXIT_PORT;
@@ -23,10 +30,16 @@ export class DebugExitDevice extends PlacedDevice implements Device {
     return { module: MODULE_PATH, args: { port: this.port } satisfies DebugExitArgs };
   }
 
+  /**
+   * @throws Nothing.
+   */
   kernelCmdline(): string {
     return '';
   }
 
+  /**
+   * @throws Nothing.
+   */
   acpiNode(): undefined {
     return undefined;
   }

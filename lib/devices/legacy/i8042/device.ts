@@ -10,9 +10,14 @@ import { createI8042State, I8042_COMMAND_PORT, I8042_DATA_PORT, I8042_IRQ, SYSTE
 
 const MODULE_PATH = path.join(__dirname, 'i8042.js');
 
+/**
+ * An i8042 keyboard controller, enough for Linux: self-test, command byte, and the reset command (0xFE) that ends
+ * the VM with reason `reset`.
+ */
 export class I8042Device extends PlacedDevice implements Device {
   readonly kind = 'i8042';
   readonly idPrefix = 'i8042-';
+  /** Ports 0x60 and 0x64 and line 1. */
   readonly needs: DeviceNeeds = {
     irq: { line: I8042_IRQ },
     ports: [
@@ -21,8 +26,13 @@ export class I8042Device extends PlacedDevice implements Device {
       { base: I8042_COMMAND_PORT, size: 1 },
     ],
   };
+  /** The controller's shared state. */
   readonly state = createI8042State();
 
+  /**
+   * Makes the controller.
+   * @throws Nothing.
+   */
   constructor(options: { id?: string } = {}) {
     super(options.id ?? 'i8042');
   }
@@ -31,10 +41,16 @@ export class I8042Device extends PlacedDevice implements Device {
     return { module: MODULE_PATH, args: { state: this.state } satisfies I8042Args };
   }
 
+  /**
+   * @throws Nothing.
+   */
   kernelCmdline(): string {
     return '';
   }
 
+  /**
+   * @throws Nothing.
+   */
   acpiNode(): Uint8Array {
     return device(
       'PS2K',
@@ -43,10 +59,16 @@ export class I8042Device extends PlacedDevice implements Device {
     );
   }
 
+  /**
+   * @throws Nothing.
+   */
   saveState(): unknown {
     return saveSharedBuffers({ state: this.state });
   }
 
+  /**
+   * @throws {@link ConfigError} when the state is not a saved i8042 state.
+   */
   restoreState(state: unknown): void {
     restoreSharedBuffers(`i8042 ${this.id}`, { state: this.state }, state);
   }

@@ -16,7 +16,9 @@ import { createSerialState, type SerialOptions, type SerialSharedState } from '.
 
 const MODULE_PATH = path.join(__dirname, 'serial-module.js');
 
+/** What a {@link SerialDevice} is made from: an id, and the port and line (default COM1). */
 export interface SerialDeviceOptions extends SerialOptions {
+  /** An id of its own (default `serial0`). */
   id?: string;
   /** First I/O port (default COM1's 0x3f8). */
   port?: number;
@@ -24,16 +26,28 @@ export interface SerialDeviceOptions extends SerialOptions {
   irq?: number;
 }
 
+/**
+ * A 16550A UART (COM1 by default: port 0x3f8, IRQ 4) whose state every vCPU thread and the main thread share; its
+ * console is a Duplex stream.
+ */
 export class SerialDevice extends PlacedDevice implements Device {
   readonly kind = 'serial';
   readonly idPrefix = 'serial';
+  /** Its 8 ports and its interrupt line. */
   readonly needs: DeviceNeeds;
+  /** The first I/O port. */
   readonly port: number;
+  /** The interrupt line. */
   readonly irq: number;
+  /** The UART's shared state (registers, FIFOs). */
   readonly state: SerialSharedState;
   /** The guest's side of the port as a Duplex stream. */
   readonly console: SerialConsole;
 
+  /**
+   * Makes the UART and its console stream.
+   * @throws Nothing.
+   */
   constructor(options: SerialDeviceOptions = {}) {
     super(options.id);
     this.port = options.port ?? COM1_PORT;
@@ -47,23 +61,38 @@ export class SerialDevice extends PlacedDevice implements Device {
     return { module: MODULE_PATH, args: { state: this.state, port: this.port, irq: this.irq } satisfies SerialModuleArgs };
   }
 
+  /**
+   * @throws Nothing.
+   */
   connect(_vcpu: number, port: MessagePort): void {
     port.on('message', () => this.console.outputReady());
   }
 
+  /**
+   * @throws Nothing.
+   */
   attach(context: MachineAttachContext): void {
     this.console.bindIrq((level) => context.vm.irqLine(this.irq, level));
   }
 
+  /**
+   * @throws Nothing.
+   */
   async quiesce(): Promise<void> {
     this.console.finish();
   }
 
+  /**
+   * @throws Nothing.
+   */
   kernelCmdline(): string {
     return '';
   }
 
-  /** COM1, COM2, ... by ordinal, as PNP0501 with its ports and edge-triggered line. */
+  /**
+   * COM1, COM2, ... by ordinal, as PNP0501 with its ports and edge-triggered line.
+   * @throws Nothing.
+   */
   acpiNode(): Uint8Array {
     const ordinal = this.placement.ordinal;
     return device(
@@ -74,10 +103,16 @@ export class SerialDevice extends PlacedDevice implements Device {
     );
   }
 
+  /**
+   * @throws Nothing.
+   */
   saveState(): unknown {
     return saveSharedBuffers({ registers: this.state.registers, tx: this.state.tx, rx: this.state.rx });
   }
 
+  /**
+   * @throws {@link ConfigError} when the state is not a saved UART state.
+   */
   restoreState(state: unknown): void {
     restoreSharedBuffers(`serial ${this.id}`, { registers: this.state.registers, tx: this.state.tx, rx: this.state.rx }, state);
   }

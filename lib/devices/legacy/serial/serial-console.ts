@@ -9,11 +9,19 @@ import type { SerialSharedState } from './serial-state';
 /** How long to wait before retrying input the guest's receiver had no room for. */
 const INPUT_RETRY_MS = 2;
 
+/**
+ * The guest's serial port as a Duplex stream: what the guest writes is read from it, what is written to it the
+ * guest receives.
+ */
 export class SerialConsole extends Duplex {
   readonly #device: Serial8250;
   #setIrq: ((level: boolean) => void) | undefined;
   #ended = false;
 
+  /**
+   * Makes the stream over the UART's shared state.
+   * @throws Nothing.
+   */
   constructor(state: SerialSharedState) {
     super();
     this.#device = new Serial8250(state, {
@@ -23,17 +31,29 @@ export class SerialConsole extends Duplex {
     });
   }
 
-  /** @internal The interrupt line input raises (set by the SerialDevice once the VM exists). */
+  /**
+   * Connects the stream to the UART's interrupt line (the machine does this).
+   * @internal The interrupt line input raises (set by the SerialDevice once the VM exists).
+   * @throws Nothing.
+   */
   bindIrq(setIrq: (level: boolean) => void): void {
     this.#setIrq = setIrq;
   }
 
-  /** @internal The guest transmitted: push what it wrote to readers. */
+  /**
+   * Tells the stream the guest wrote output (called when the vCPU half says so).
+   * @internal The guest transmitted: push what it wrote to readers.
+   * @throws Nothing.
+   */
   outputReady(): void {
     this.#drain();
   }
 
-  /** @internal The machine stopped: deliver what is left, then end the readable side. */
+  /**
+   * Hands over what is left of the guest's output and ends the readable side.
+   * @internal The machine stopped: deliver what is left, then end the readable side.
+   * @throws Nothing.
+   */
   finish(): void {
     if (this.#ended) return;
     this.#ended = true;
@@ -41,10 +61,18 @@ export class SerialConsole extends Duplex {
     this.push(null);
   }
 
+  /**
+   * Readable's hook: output is pushed as it comes.
+   * @throws Nothing.
+   */
   override _read(): void {
     this.#drain();
   }
 
+  /**
+   * Writable's hook: queues bytes for the guest's receive FIFO.
+   * @throws Nothing: bytes past the 4 KiB input buffer wait.
+   */
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const feed = (bytes: Uint8Array): void => {
       if (this.#ended) {

@@ -30,18 +30,29 @@ export function blkDescription(file: Pick<BlockFile, 'sectors' | 'readOnly'>): V
   return { deviceId: VirtioDeviceId.BLOCK, features: bits.reduce((all, bit) => all | (1n << bit), 0n), queueSizes: [BLK_QUEUE_SIZE], config };
 }
 
+/** What a {@link VirtioBlkDevice} is made from. */
 export interface VirtioBlkOptions extends BlockFileOptions {
   /** A stable id (default 'blk<n>'); also GET_ID's answer unless `serial` is given. */
   id?: string;
+  /** The backing file or block device. */
   path: string;
+  /** A fixed MMIO window base (default: placed by the machine). */
   base?: number;
+  /** A fixed interrupt line (default: placed by the machine). */
   irq?: number;
 }
 
+/** A virtio-blk disk on a host file or block device, served by synchronous preadv/pwritev on an I/O thread. */
 export class VirtioBlkDevice extends VirtioMmioDevice {
+  /** The open backing file. */
   readonly file: BlockFile;
   readonly #release: () => void;
 
+  /**
+   * Opens the backing file and makes the device.
+   * @throws {@link ConfigError} when the file cannot be opened or is not a regular file or block device,
+   *   or (writable) another live VM holds it.
+   */
   constructor(options: VirtioBlkOptions) {
     const file = new BlockFile(options.path, { ...(options.readOnly !== undefined ? { readOnly: options.readOnly } : {}), ...(options.id !== undefined ? { id: options.id } : {}) });
     const args: BlkBackendArgs = { fd: file.fd, sectors: file.sectors, readOnly: file.readOnly, id: file.id };
@@ -68,6 +79,9 @@ export class VirtioBlkDevice extends VirtioMmioDevice {
     this.#release = release;
   }
 
+  /**
+   * @throws Nothing.
+   */
   override close(): void {
     super.close();
     this.file.close();

@@ -23,6 +23,7 @@ export function netDescription(mac: Uint8Array): VirtioDeviceDescription {
   };
 }
 
+/** What a {@link VirtioNetDevice} is made from. */
 export interface VirtioNetOptions {
   /** A stable id (default 'net<n>'). */
   id?: string;
@@ -30,16 +31,25 @@ export interface VirtioNetOptions {
   tap: string;
   /** "52:54:00:12:34:56" (default: random, locally administered). */
   mac?: string;
+  /** A fixed MMIO window base (default: placed by the machine). */
   base?: number;
+  /** A fixed interrupt line (default: placed by the machine). */
   irq?: number;
 }
 
+/** A virtio-net interface on a TAP device of the host. */
 export class VirtioNetDevice extends VirtioMmioDevice {
+  /** The open TAP device. */
   readonly tap: TapDevice;
   /** The guest's MAC address, as "52:54:00:12:34:56". */
   readonly mac: string;
   readonly #release: () => void;
 
+  /**
+   * Opens (or creates) the TAP device and makes the device.
+   * @throws {@link ConfigError} when the TAP name or MAC is invalid or the TAP is claimed by another live VM.
+   * @throws {@link KvmIoctlError} when the TAP cannot be opened (e.g. no CAP_NET_ADMIN).
+   */
   constructor(options: VirtioNetOptions) {
     const mac = parseMac(options.mac);
     const owner = {};
@@ -73,6 +83,9 @@ export class VirtioNetDevice extends VirtioMmioDevice {
     this.mac = formatMac(mac);
   }
 
+  /**
+   * @throws Nothing.
+   */
   override close(): void {
     super.close();
     this.tap.close();

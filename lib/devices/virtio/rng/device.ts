@@ -13,7 +13,12 @@ export function rngDescription(): VirtioDeviceDescription {
   return { deviceId: VirtioDeviceId.ENTROPY, features: (1n << VirtioFeature.INDIRECT_DESC) | (1n << VirtioFeature.EVENT_IDX), queueSizes: [RNG_QUEUE_SIZE] };
 }
 
+/** A virtio-rng device that fills the guest's buffers from the host's CSPRNG. */
 export class VirtioRngDevice extends VirtioMmioDevice {
+  /**
+   * Makes the device, with an optional id, window and line.
+   * @throws Nothing.
+   */
   constructor(options: { id?: string; base?: number; irq?: number } = {}) {
     super({ ...options, kind: 'virtio-rng', idPrefix: 'rng', device: rngDescription(), backend: { module: BACKEND_MODULE }, counters: RNG_COUNTERS });
   }

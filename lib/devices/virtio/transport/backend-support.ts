@@ -8,6 +8,7 @@ import { SplitVirtqueue } from './split-virtqueue';
 /**
  * The queues the driver set up, or undefined: before DRIVER_OK (the device uses no buffer until then,
  * virtio 1.2, 2.1.2), or when one is missing or unusable (the device is then marked NEEDS_RESET).
+ * @throws Nothing: a queue the driver set up badly marks the device NEEDS_RESET and gives `undefined`.
  */
 export function openQueues(context: BackendContext, indices: readonly number[]): SplitVirtqueue[] | undefined {
   if ((context.transport.status & DeviceStatus.DRIVER_OK) === 0) return undefined;
@@ -23,7 +24,10 @@ export function openQueues(context: BackendContext, indices: readonly number[]):
   }
 }
 
-/** Interrupts the driver if it wants to hear about the buffers used since the last signal. */
+/**
+ * Interrupts the driver if it wants to hear about the buffers used since the last signal.
+ * @throws Nothing.
+ */
 export function signalUsed(context: BackendContext, queue: SplitVirtqueue): void {
   if (queue.shouldSignal() && context.transport.raiseInterrupt(InterruptBit.USED_BUFFER)) context.signal();
 }
@@ -31,6 +35,7 @@ export function signalUsed(context: BackendContext, queue: SplitVirtqueue): void
 /**
  * The guest broke a queue's rules: NEEDS_RESET and a configuration-change interrupt. Anything that is
  * not a VirtqueueError is a host-side failure and is returned for the back end to keep.
+ * @throws Nothing.
  */
 export function deviceBroken(context: BackendContext, error: unknown): Error | undefined {
   context.transport.markNeedsReset();

@@ -5,6 +5,7 @@ import type { DeviceCounters } from '../../counters';
 import type { VirtioMmioTransport } from './mmio-transport';
 import type { QueueMemory } from './split-virtqueue';
 
+/** The back end of a virtio device: the code that serves its queues on one host thread. */
 export interface VirtioBackend {
   /** Resolves once the back end can serve (e.g. its host socket listens); awaited before the VM runs. */
   ready?(): Promise<void>;
@@ -19,6 +20,7 @@ export interface VirtioBackend {
    * itself, since the host stops delivering notifications. Used for pause and snapshots.
    */
   pause?(): void;
+  /** Take work from host-side sources again after pause(). */
   resume?(): void;
   /**
    * The machine is ending: finish or cancel what is in flight and release what the back end opened
@@ -27,11 +29,15 @@ export interface VirtioBackend {
   quiesce?(): void | Promise<void>;
   /** The back end's own state beyond the transport's (e.g. a connection table), for a snapshot. */
   saveState?(): unknown;
+  /** Puts back what saveState() returned (on restore, before activate()). */
   restoreState?(state: unknown): void;
 }
 
+/** What a back end gets: the transport, guest memory for its queues, the interrupt and its counters. */
 export interface BackendContext {
+  /** The device's transport as this thread sees it (status, features, queue configuration). */
   transport: VirtioMmioTransport;
+  /** Guest memory, as the queues read and write it. */
   memory: QueueMemory;
   /** Injects the device's interrupt (irqfd). */
   signal: () => void;
@@ -44,10 +50,13 @@ export interface BackendContext {
  * a VirtioBackend. `args` must be structured-cloneable (fd numbers, paths, SharedArrayBuffers).
  */
 export interface BackendModuleSpec {
+  /** The module's absolute path. */
   module: string;
   /** Default 'createBackend'. */
   export?: string;
+  /** Passed to the export as its second argument; must be structured-cloneable. */
   args?: unknown;
 }
 
+/** A back end made on the main thread: called once per device with its context. */
 export type BackendFactory = (context: BackendContext) => VirtioBackend;

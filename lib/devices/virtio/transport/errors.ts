@@ -2,6 +2,7 @@
 // queue (NEEDS_RESET) and the host never touches memory outside guest RAM.
 import { VmmError } from '../../../kvm/errors';
 
+/** The codes of {@link VirtqueueError}. */
 export type VirtqueueErrorCode =
   | 'BAD_QUEUE_SIZE'
   | 'RING_MISALIGNED'
@@ -17,8 +18,17 @@ export type VirtqueueErrorCode =
   | 'INDIRECT_NOT_NEGOTIATED'
   | 'LENGTH_OVERFLOW';
 
+/**
+ * A guest's virtqueue broke a rule of the virtio spec (bad address, loop, overlong chain...); the device then
+ * reports NEEDS_RESET.
+ */
 export class VirtqueueError extends VmmError {
+  /** Which rule was broken, as a stable code. */
   readonly code: VirtqueueErrorCode;
+  /**
+   * Makes the error with its code.
+   * @throws Nothing.
+   */
   constructor(code: VirtqueueErrorCode, message: string) {
     super(`virtqueue: ${message}`);
     this.code = code;

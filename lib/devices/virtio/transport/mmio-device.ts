@@ -30,6 +30,10 @@ const NOTIFY_WIDTH = 4;
 /** Linux's name for a virtio-mmio device in ACPI. */
 const VIRTIO_MMIO_ACPI_HID = 'LNRO0005';
 
+/**
+ * What a {@link VirtioMmioDevice} is made from: its description, its back end, and optionally an id, kind, window
+ * and line.
+ */
 export interface VirtioMmioDeviceOptions {
   /** A stable id (default: `<idPrefix><n>`). */
   id?: string;
@@ -41,6 +45,7 @@ export interface VirtioMmioDeviceOptions {
   base?: number;
   /** Its interrupt line (default: placed by the machine). */
   irq?: number;
+  /** The device's id, features, queue sizes and config space. */
   device: VirtioDeviceDescription;
   /**
    * The back end: a module (hosted on an I/O thread; its export gets `(context, args)`) or a factory
@@ -57,10 +62,17 @@ interface OwnedFds {
   notify: EventFd[];
 }
 
+/**
+ * A virtio device over MMIO (modern, version 2): its transport, the eventfds that connect it to the guest without
+ * vCPU exits, and its back end (a module on an I/O thread, or a factory on the main thread). Subclass or construct
+ * it for a device of your own.
+ */
 export class VirtioMmioDevice extends PlacedDevice implements Device {
   readonly kind: string;
   readonly idPrefix: string;
+  /** A 4 KiB MMIO window and an interrupt line, fixed or from the machine's pool. */
   readonly needs: DeviceNeeds;
+  /** The transport's shared state (registers, queues), the same memory every vCPU thread serves the window from. */
   readonly state: VirtioMmioState;
   /** The transport as the main thread sees it (status, features, config space). */
   readonly transport: VirtioMmioTransport;
@@ -75,6 +87,11 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
   /** A host-side failure of the back end (guest errors only set NEEDS_RESET). */
   error: Error | undefined;
 
+  /**
+   * Makes the device from its description and back end; nothing is opened until the machine attaches it.
+   * @throws {@link ConfigError} when the back end is neither a factory nor a module spec, or the description is
+   *   invalid.
+   */
   constructor(options: VirtioMmioDeviceOptions) {
     super(options.id);
     if (typeof options.backend !== 'function' && (typeof options.backend !== 'object' || options.backend === null || typeof options.backend.module !== 'string')) {
@@ -97,6 +114,7 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
     return (this.placement.mmio as { base: number }).base;
   }
 
+  /** The interrupt line the device was placed on. */
   get irq(): number {
     return this.placement.irq as number;
   }
@@ -106,7 +124,11 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
     return { module: MODULE_PATH, args: { state: this.state, base: this.base, statusFd: fds.status.fd } satisfies VirtioMmioModuleArgs };
   }
 
-  /** Creates the eventfds and wires them into the VM: an irqfd for the line, an ioeventfd per queue. */
+  /**
+   * Creates the eventfds and wires them into the VM: an irqfd for the line, an ioeventfd per queue.
+   * @throws {@link ConfigError} when the device is already attached or has not been placed.
+   * @throws {@link KvmIoctlError} when an eventfd or its registration fails.
+   */
   attach(context: MachineAttachContext): void {
     if (this.#fds !== undefined) throw new ConfigError(`virtio device ${this.id} is already attached to a machine`);
     const created: EventFd[] = [];
@@ -131,7 +153,10 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
     }
   }
 
-  /** Hosts the back end (on an I/O thread for a module, here for a factory) and starts it. */
+  /**
+   * Hosts the back end (on an I/O thread for a module, here for a factory) and starts it.
+   * @throws {@link IoThreadError} when the back end module cannot be loaded or fails to start on its I/O thread.
+   */
   async start(): Promise<void> {
     if (this.#host !== undefined || this.#quiesced) return;
     const fds = this.#requireFds();
@@ -157,22 +182,35 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
     this.#host = await hostHalf({ module: HOST_MODULE_PATH, export: 'hostVirtioBackend', args }, onEvent);
   }
 
-  /** Stops serving the queues until resume() (the vCPUs are paused). */
+  /**
+   * Stops serving the queues until resume() (the vCPUs are paused).
+   * @throws Nothing.
+   */
   async pause(): Promise<void> {
     await this.#host?.call('pause');
   }
 
+  /**
+   * Lets the back end take work again after pause().
+   * @throws Nothing.
+   */
   async resume(): Promise<void> {
     await this.#host?.call('resume');
   }
 
+  /**
+   * @throws Nothing.
+   */
   async quiesce(): Promise<void> {
     if (this.#quiesced) return;
     this.#quiesced = true;
     await this.#host?.call('quiesce');
   }
 
-  /** Closes the eventfds (the machine calls it after quiesce and after guest memory is released). */
+  /**
+   * Closes the eventfds (the machine calls it after quiesce and after guest memory is released).
+   * @throws Nothing.
+   */
   close(): void {
     const fds = this.#fds;
     this.#fds = undefined;
@@ -181,11 +219,17 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
     for (const fd of [fds.irq, fds.status, ...fds.notify]) fd.close();
   }
 
-  /** How Linux learns of the device without ACPI (needs CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES). */
+  /**
+   * How Linux learns of the device without ACPI (needs CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES).
+   * @throws {@link ConfigError} when the device has not been placed.
+   */
   kernelCmdline(): string {
     return `virtio_mmio.device=${VIRTIO_MMIO_WINDOW / 1024}K@0x${this.base.toString(16)}:${this.irq}`;
   }
 
+  /**
+   * @throws {@link ConfigError} when the device has not been placed.
+   */
   acpiNode(): Uint8Array {
     const ordinal = this.placement.windowOrdinal ?? 0;
     return amlDevice(
@@ -197,12 +241,18 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
     );
   }
 
-  /** The transport (registers, queue setup and ring positions) and the back end's own state. */
+  /**
+   * The transport (registers, queue setup and ring positions) and the back end's own state.
+   * @throws {@link IoThreadError} when the back end on its I/O thread cannot report its state.
+   */
   async saveState(): Promise<unknown> {
     const backend = await this.#host?.call('saveState');
     return { transport: saveSharedBuffers({ slots: this.state.slots, config: this.state.config }), ...(backend !== undefined ? { backend } : {}) };
   }
 
+  /**
+   * @throws {@link ConfigError} when the state is not one this device saved.
+   */
   restoreState(state: unknown): void {
     const saved = state as { transport?: unknown; backend?: unknown } | null;
     if (typeof saved !== 'object' || saved === null) throw new ConfigError(`virtio device ${this.id}: saved state is not an object`);

@@ -43,6 +43,7 @@ export const DeviceStatus = {
 
 export const InterruptBit = { USED_BUFFER: 1, CONFIG_CHANGE: 2 } as const;
 
+/** Feature bits of the transport every virtio device may offer (VERSION_1, EVENT_IDX...). */
 export const VirtioFeature = {
   INDIRECT_DESC: 28n,
   EVENT_IDX: 29n,
@@ -51,6 +52,7 @@ export const VirtioFeature = {
 
 export const featureBit = (bit: bigint): bigint => 1n << bit;
 
+/** The virtio device ids of the devices node-vmm knows (net, block, entropy, vsock). */
 export const VirtioDeviceId = { NET: 1, BLOCK: 2, ENTROPY: 4, VSOCK: 19 } as const;
 /** VendorID reported by node-vmm's devices ("NVMM", little-endian). */
 export const NODE_VMM_VENDOR_ID = 0x4d4d564e;

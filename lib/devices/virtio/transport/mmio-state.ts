@@ -56,7 +56,9 @@ export interface VirtioMmioState {
   readonly config: SharedArrayBuffer;
 }
 
+/** What a virtio device is, as the driver sees it: its device id, features, queue sizes and config space. */
 export interface VirtioDeviceDescription {
+  /** The virtio device id ({@link VirtioDeviceId}). */
   deviceId: number;
   /** Feature bits the device offers (VERSION_1 is added by the transport). */
   features: bigint;

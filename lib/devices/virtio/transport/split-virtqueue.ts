@@ -37,13 +37,20 @@ export interface SplitQueueConfig {
   eventIdx?: boolean;
 }
 
+/**
+ * One request the driver made available: a chain of descriptors, split into what the device reads and what it
+ * writes.
+ */
 export interface DescriptorChain {
+  /** The index of the chain's first descriptor (what pushUsed() takes back). */
   head: number;
   /** Device-readable buffers, in order (views of guest memory, no copies). */
   readable: Uint8Array[];
   /** Device-writable buffers, in order. */
   writable: Uint8Array[];
+  /** The total length of the readable buffers. */
   readableBytes: number;
+  /** The total length of the writable buffers. */
   writableBytes: number;
 }
 

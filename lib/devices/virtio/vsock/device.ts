@@ -49,6 +49,7 @@ export async function claimSocketPath(socketPath: string): Promise<void> {
   fs.rmSync(socketPath, { force: true });
 }
 
+/** What a {@link VirtioVsockDevice} is made from. */
 export interface VirtioVsockOptions {
   /** A stable id (default 'vsock<n>'). */
   id?: string;
@@ -56,15 +57,25 @@ export interface VirtioVsockOptions {
   cid: number | bigint;
   /** The host side's Unix socket (see backend.ts); must not be in use (claimSocketPath). */
   socketPath: string;
+  /** A fixed MMIO window base (default: placed by the machine). */
   base?: number;
+  /** A fixed interrupt line (default: placed by the machine). */
   irq?: number;
 }
 
+/** A virtio-vsock device whose host side is Firecracker's hybrid Unix socket (`CONNECT <port>` / `OK <port>`). */
 export class VirtioVsockDevice extends VirtioMmioDevice {
+  /** The guest's context id. */
   readonly cid: bigint;
+  /** The Unix socket the host side listens on. */
   readonly socketPath: string;
   readonly #release: () => void;
 
+  /**
+   * Checks the CID and socket path and claims the path; the socket listens once the machine starts.
+   * @throws {@link ConfigError} when the CID is out of range, the path is too long, something listens there, or
+   *   another live VM holds it.
+   */
   constructor(options: VirtioVsockOptions) {
     const cid = BigInt(options.cid);
     const args: VsockBackendArgs = { guestCid: cid, socketPath: options.socketPath };
@@ -89,6 +100,9 @@ export class VirtioVsockDevice extends VirtioMmioDevice {
     this.#release = release;
   }
 
+  /**
+   * @throws Nothing.
+   */
   override close(): void {
     super.close();
     this.#release();
