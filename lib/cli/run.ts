@@ -6,6 +6,7 @@ import type { DiskOptions, NetworkOptions, VsockOptions } from '../api/device-op
 import { VmmError } from '../kvm/errors';
 import { createVm } from '../api/create-vm';
 import type { VmConfig } from '../api/config';
+import { readFirecrackerConfigFile } from '../api/firecracker/config-file';
 import { describeVmExit, VmExit } from '../api/vm-exit';
 import type { VirtualMachine } from '../api/virtual-machine';
 
@@ -29,6 +30,9 @@ options:
                    a virtio-vsock device whose host side listens on the Unix socket PATH (cid 3 by
                    default); host programs connect and write 'CONNECT <port>\n'
   --rng            a virtio-rng device (from the host's CSPRNG)
+  --config-file PATH
+                   a Firecracker config file (boot-source, drives, machine-config, ...) instead of
+                   the options above
   -h, --help       show this help
 
 example: printf 'blk 0\nrng\nexit 0\n' | node-vmm run --disk disk.img --rng
@@ -63,6 +67,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
     vsock?: string;
     rng?: boolean;
     help?: boolean;
+    'config-file'?: string;
   };
   try {
     ({ values } = parseArgs({
@@ -81,12 +86,19 @@ export function parseRunArgs(argv: string[]): RunArgs {
         vsock: { type: 'string' },
         rng: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        'config-file': { type: 'string' },
       },
     }));
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   if (values.help) return { help: true };
+  const configFile = values['config-file'];
+  if (configFile !== undefined) {
+    const others = Object.keys(values).filter((key) => key !== 'config-file');
+    if (others.length > 0) throw new UsageError(`--config-file describes the whole VM: drop --${others.join(', --')}`);
+    return { help: false, config: readFirecrackerConfigFile(configFile).toVmConfig() };
+  }
   const config: VmConfig = {};
   if (values.kernel !== undefined) config.kernel = values.kernel;
   if (values.initrd !== undefined) config.initrd = values.initrd;
