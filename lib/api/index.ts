@@ -13,3 +13,8 @@ export type { RestoreOptions, RestoreSource, RestoreStep } from './restore-vm';
 export { VmSnapshot } from './snapshot/vm-snapshot';
 export { SnapshotError, type SnapshotErrorCode } from './snapshot/errors';
 export type { SnapshotFiles } from './snapshot/files';
+export { createApiServer, ApiServer, type ApiServerOptions, type ApiServerEvents } from './firecracker/api-server';
+export { FirecrackerApiError, FirecrackerConfigError } from './firecracker/errors';
+export { parseFirecrackerConfig, readFirecrackerConfigFile } from './firecracker/config-file';
+export { VmSpec } from './firecracker/vm-spec';
+export type { InstanceState } from './firecracker/instance';

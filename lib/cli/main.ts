@@ -5,6 +5,7 @@ import { VmmError } from '../kvm/errors';
 import { checkHost, checkKernelMode } from './check';
 import { runDemo } from './demo';
 import { runCommand } from './run';
+import { serveCommand } from './serve';
 
 const USAGE = `usage: node-vmm <command>
 
@@ -12,6 +13,7 @@ commands:
   check   report whether KVM is usable here: /dev/kvm access, API version, capabilities, and
           whether guest kernel mode runs natively or emulated (a short timed probe)
   run     boot a kernel (default: the bundled guest shell) on this terminal; 'run --help' for options
+  serve   serve Firecracker's REST API for one VM on a Unix socket; 'serve --help' for options
   demo    run a few bytes of 64-bit guest code that print through a TypeScript device
 `;
 
@@ -29,6 +31,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'run':
       return runCommand(argv.slice(1));
+    case 'serve':
+      return serveCommand(argv.slice(1));
     case 'demo': {
       const started = process.hrtime.bigint();
       const exit = await runDemo((bytes) => process.stdout.write(bytes));
