@@ -18,3 +18,5 @@ export { FirecrackerApiError, FirecrackerConfigError } from './firecracker/error
 export { parseFirecrackerConfig, readFirecrackerConfigFile } from './firecracker/config-file';
 export { VmSpec } from './firecracker/vm-spec';
 export type { InstanceState } from './firecracker/instance';
+export type { VmMetrics, DeviceMetrics, VmLatency } from './vm-metrics';
+export type { VcpuExitCounts } from '../runner/machine';

@@ -1,7 +1,9 @@
 // `node-vmm serve`: what orchestrators run one Firecracker process as. It takes Firecracker's own
 // options (--api-sock, --config-file, --no-api, --id, --metrics-path, --log-path), serves its REST API
 // on the socket for one VM, sends the guest's console to stdout, and ends when the VM ends.
+import * as http from 'node:http';
 import { parseArgs } from 'node:util';
+import { prometheusText } from '../api/firecracker/prometheus';
 import { ApiServer, createApiServer } from '../api/firecracker/api-server';
 import { readFirecrackerConfigFile } from '../api/firecracker/config-file';
 import { FirecrackerInstance } from '../api/firecracker/instance';
@@ -22,6 +24,8 @@ options:
   --id ID              the instance id GET / reports (default anonymous-instance)
   --log-path PATH      log to this file or FIFO (opened without blocking)
   --metrics-path PATH  write Firecracker's metrics (JSON lines) to this file or FIFO
+  --metrics-port N     serve the VM's counters in Prometheus' text format on http://127.0.0.1:N/metrics
+  --metrics-host ADDR  the address for --metrics-port (default 127.0.0.1)
   -h, --help           show this help
 `;
 
@@ -31,6 +35,8 @@ export interface ServeArgs {
   id?: string;
   logPath?: string;
   metricsPath?: string;
+  metricsPort?: number;
+  metricsHost?: string;
 }
 
 /** Parses `serve`'s arguments (after the word 'serve'). */
@@ -48,6 +54,8 @@ export function parseServeArgs(argv: string[]): ServeArgs | { help: true } {
         id: { type: 'string' },
         'log-path': { type: 'string' },
         'metrics-path': { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'metrics-host': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -64,11 +72,34 @@ export function parseServeArgs(argv: string[]): ServeArgs | { help: true } {
   }
   const args: ServeArgs = {};
   if (values['no-api'] !== true) args.apiSock = text('api-sock') as string;
-  for (const [key, name] of [['configFile', 'config-file'], ['id', 'id'], ['logPath', 'log-path'], ['metricsPath', 'metrics-path']] as const) {
+  const port = text('metrics-port');
+  if (port !== undefined) {
+    if (!/^[0-9]+$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw new UsageError(`--metrics-port must be a port number from 1 to 65535, got '${port}'`);
+    args.metricsPort = Number(port);
+  }
+  for (const [key, name] of [['configFile', 'config-file'], ['id', 'id'], ['logPath', 'log-path'], ['metricsPath', 'metrics-path'], ['metricsHost', 'metrics-host']] as const) {
     const value = text(name);
     if (value !== undefined) args[key] = value;
   }
   return args;
+}
+
+const DEFAULT_METRICS_HOST = '127.0.0.1';
+
+/** GET /metrics: the VM's counters as Prometheus text (empty before the VM starts). */
+function servePrometheus(instance: FirecrackerInstance, port: number, host: string): Promise<http.Server> {
+  const server = http.createServer((request, response) => {
+    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
+      response.writeHead(404).end();
+      return;
+    }
+    const metrics = instance.vm?.metrics();
+    response.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(metrics === undefined ? '' : prometheusText(metrics, instance.id));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
 }
 
 function specOf(args: ServeArgs): VmSpec {
@@ -103,6 +134,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   } else {
     instance = new FirecrackerInstance({ id, spec, console: process.stdout, input: process.stdin });
   }
+  const prometheus = args.metricsPort === undefined ? undefined : await servePrometheus(instance, args.metricsPort, args.metricsHost ?? DEFAULT_METRICS_HOST);
   const ended = new Promise<VmExit | undefined>((resolve) => {
     instance.once('exit', resolve);
     const onSignal = (): void => resolve(undefined);
@@ -114,6 +146,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     const exit = await ended;
     return exit === undefined ? 0 : exitCodeFor(exit);
   } finally {
+    if (prometheus !== undefined) await new Promise<void>((resolve) => prometheus.close(() => resolve()).closeAllConnections());
     if (server !== undefined) await server.close();
     else await instance.dispose();
     process.stdin.destroy(); // else a terminal or pipe keeps the process alive

@@ -5,6 +5,7 @@
 // oversized bodies and concurrent requests.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { bundledGuestElfPath, BUNDLED_GUEST_PROMPT, BUNDLED_GUEST_READY_MARKER } from '../../lib/guest/bundled';
@@ -16,6 +17,16 @@ import { makeSocketDir } from '../helpers/socket-dir';
 const GUEST_MIB = 48;
 const BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off';
 const DISK_BYTES = 1024 * 1024;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+    probe.on('error', reject);
+  });
+}
 
 function faultOf(response: { status: number; body: unknown }): string {
   assert.equal(response.status, 400, `expected 400, got ${response.status} ${JSON.stringify(response.body)}`);
@@ -165,6 +176,52 @@ describe('Firecracker API: node-vmm serve (real KVM, the bundled guest)', functi
       assert.equal(((await apiRequest(second.sock, 'GET', '/')).body as { state: string }).state, 'Running');
       second.server.child.stdin.write('note\n');
       await second.server.waitFor(/before-the-snapshot/);
+    } finally {
+      await local.run();
+    }
+  });
+
+  it('counts: blk bytes move after a known guest read, in the metrics file (deltas) and Prometheus (totals)', async function () {
+    retryUnderEmulation(this, 2);
+    const local = new Cleanup();
+    try {
+      const port = await freePort();
+      const metricsPath = path.join(dir, 'metrics.json');
+      const { server, sock } = await serve(local, 'metrics', ['--metrics-port', String(port)]);
+      assert.equal((await apiRequest(sock, 'PUT', '/metrics', { metrics_path: metricsPath, emit_id: true })).status, 204);
+      assert.match(faultOf(await apiRequest(sock, 'PUT', '/metrics', { metrics_path: metricsPath })), /Reinitialization/);
+      await gettingStarted(sock);
+      let at = await server.waitFor(new RegExp(BUNDLED_GUEST_PROMPT));
+      const flush = async (): Promise<Record<string, Record<string, number>>> => {
+        assert.equal((await apiRequest(sock, 'PUT', '/actions', { action_type: 'FlushMetrics' })).status, 204);
+        const lines = fs.readFileSync(metricsPath, 'utf8').trim().split('\n');
+        return JSON.parse(lines[lines.length - 1] as string) as Record<string, Record<string, number>>;
+      };
+      await flush(); // what booting did
+      for (const sector of [1, 2]) {
+        server.child.stdin.write(`blk ${sector}\n`);
+        at = await server.waitFor(new RegExp(BUNDLED_GUEST_PROMPT), at);
+      }
+      const line = await flush();
+      assert.equal(line.id as unknown, 'anonymous-instance');
+      assert.equal(line.block_rootfs?.read_count, 2, JSON.stringify(line));
+      assert.equal(line.block?.read_bytes, 2 * 512, JSON.stringify(line));
+      assert.equal(line.block?.write_count, 0);
+      assert.ok((line.vcpu?.exit_io_out ?? 0) > 0, 'the console output was port writes');
+      assert.ok((line.vcpu?.exit_mmio_write ?? 0) > 0, 'the virtio notifies and registers were MMIO writes');
+      const again = await flush();
+      assert.equal(again.block_rootfs?.read_count, 0, 'a flush holds what happened since the previous one');
+      const text = await new Promise<string>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/metrics' }, (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          response.on('end', () => resolve(body));
+        }).on('error', reject);
+      });
+      assert.match(text, /# TYPE node_vmm_block_read_count_total counter/);
+      const reads = /^node_vmm_block_device_read_count_total\{instance="anonymous-instance",device="rootfs"\} (\d+)$/m.exec(text);
+      assert.equal(reads?.[1], '2', `cumulative reads in:\n${text}`);
+      assert.match(text, /^node_vmm_vcpu_exits_total\{instance="anonymous-instance",vcpu="0",reason="MMIO"\} \d+$/m);
     } finally {
       await local.run();
     }

@@ -27,8 +27,6 @@ export interface ApiServerOptions {
   input?: Readable;
   /** Largest request body accepted, in bytes (default 51200, Firecracker's). */
   maxPayloadBytes?: number;
-  /** Called for FlushMetrics (node-vmm's serve wires its metrics file here). */
-  flushMetrics?: () => void;
   /** Called for SendCtrlAltDel. */
   sendCtrlAltDel?: () => void;
 }
@@ -96,9 +94,6 @@ export class ApiServer extends EventEmitter<ApiServerEvents> {
         body: () => parseJsonBody(body),
         id,
         vmmVersion: this.#version,
-        flushMetrics: this.#options.flushMetrics ?? (() => {
-          throw new FirecrackerApiError('The metrics system is not initialized: configure it with PUT /metrics or --metrics-path.');
-        }),
         sendCtrlAltDel: this.#options.sendCtrlAltDel ?? (() => {
           throw new FirecrackerApiError('SendCtrlAltDel is not supported by this server.');
         }),

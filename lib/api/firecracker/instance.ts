@@ -13,6 +13,7 @@ import type { VirtualMachine } from '../virtual-machine';
 import type { VmExit } from '../vm-exit';
 import { FirecrackerApiError, FirecrackerConfigError } from './errors';
 import { VmmLog } from './logger';
+import { MetricsFile } from './metrics-file';
 import type { BootSource, Drive, Logger, MachineConfig, MetricsConfig, NetworkInterface, Vsock } from './sections';
 import { VmSpec } from './vm-spec';
 
@@ -37,8 +38,6 @@ export interface SnapshotLoadRequest {
 export interface InstanceEvents {
   /** The VM ended (the guest reset, halted or faulted, or it was stopped). */
   exit: [exit: VmExit];
-  /** Latencies of the lifecycle operations, in microseconds, by Firecracker's latencies_us names. */
-  latency: [name: 'load_snapshot' | 'full_create_snapshot' | 'pause_vm' | 'resume_vm', microseconds: number];
 }
 
 export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
@@ -48,6 +47,7 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
   readonly #console: Writable;
   readonly #input: Readable | undefined;
   #vm: VirtualMachine | undefined;
+  #metrics: MetricsFile | undefined;
   /** Set once InstanceStart or a snapshot load begins: configuration is closed from then on. */
   #starting = false;
 
@@ -59,6 +59,17 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
     this.#console = options.console;
     this.#input = options.input;
     if (this.spec.logger !== undefined) this.log.configure(this.spec.logger);
+    if (this.spec.metrics !== undefined) this.#metrics = this.#openMetrics(this.spec.metrics);
+  }
+
+  #openMetrics(config: MetricsConfig): MetricsFile {
+    return new MetricsFile(config, this.id, () => this.#vm?.metrics());
+  }
+
+  /** FlushMetrics: one line to the metrics file now. */
+  flushMetrics(): void {
+    if (this.#metrics === undefined) throw new FirecrackerApiError('The metrics system is not initialized: configure it with PUT /metrics or --metrics-path.');
+    this.#metrics.flush();
   }
 
   get vm(): VirtualMachine | undefined {
@@ -155,6 +166,8 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
 
   putMetrics(metrics: MetricsConfig): void {
     this.requireNotStarted();
+    if (this.#metrics !== undefined) throw new FirecrackerApiError('Reinitialization of metrics not allowed.');
+    this.#metrics = this.#openMetrics(metrics);
     this.spec.metrics = metrics;
   }
 
@@ -176,25 +189,19 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
 
   async pause(): Promise<void> {
     const vm = this.#requireVm();
-    const started = process.hrtime.bigint();
     await vm.pause();
-    this.#latency('pause_vm', started);
   }
 
   async resume(): Promise<void> {
     const vm = this.#requireVm();
-    const started = process.hrtime.bigint();
     await vm.resume();
-    this.#latency('resume_vm', started);
   }
 
   /** PUT /snapshot/create: Firecracker takes snapshots of paused microVMs only. */
   async createSnapshot(request: SnapshotCreateRequest): Promise<void> {
     const vm = this.#requireVm();
     if (!vm.paused) throw new FirecrackerApiError('Cannot create a snapshot of a running microVM: pause it first (PATCH /vm {"state": "Paused"}).');
-    const started = process.hrtime.bigint();
     await vm.snapshot({ statePath: request.snapshot_path, memoryPath: request.mem_file_path });
-    this.#latency('full_create_snapshot', started);
   }
 
   /** PUT /snapshot/load: only on an instance nothing has been configured on, as in Firecracker. */
@@ -207,7 +214,6 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
     if (request.network_overrides.length > 0) options.networks = Object.fromEntries(request.network_overrides.map((o) => [o.iface_id, { tap: o.host_dev_name }]));
     if (request.vsock_override !== undefined) options.vsock = { socketPath: request.vsock_override.uds_path };
     this.#starting = true;
-    const started = process.hrtime.bigint();
     let vm: VirtualMachine;
     try {
       vm = await restoreVm({ statePath: request.snapshot_path, memoryPath: request.mem_file_path }, options);
@@ -216,7 +222,6 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
       throw error;
     }
     await this.#run(vm, async () => undefined);
-    this.#latency('load_snapshot', started);
   }
 
   async #run(vm: VirtualMachine, start: () => Promise<void>): Promise<void> {
@@ -240,10 +245,6 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
     });
   }
 
-  #latency(name: 'load_snapshot' | 'full_create_snapshot' | 'pause_vm' | 'resume_vm', started: bigint): void {
-    this.emit('latency', name, Number((process.hrtime.bigint() - started) / 1000n));
-  }
-
   /** Stops the VM (if any) and releases it and the log. */
   async dispose(): Promise<void> {
     const vm = this.#vm;
@@ -252,6 +253,8 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
       if (!vm.console.readableEnded) await new Promise<void>((resolve) => vm.console.once('end', resolve).once('close', resolve));
       vm.console.unpipe(this.#console);
     }
+    this.#metrics?.flush();
+    this.#metrics?.close();
     this.log.close();
   }
 }

@@ -17,7 +17,6 @@ export interface RouteContext {
   /** The {id} part of /drives/{id} and /network-interfaces/{id}. */
   id: string;
   vmmVersion: string;
-  flushMetrics: () => void;
   sendCtrlAltDel: () => void;
 }
 
@@ -118,7 +117,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
     PUT: async (c) => {
       const action = parseAction(c.body());
       if (action === 'InstanceStart') await c.instance.start();
-      else if (action === 'FlushMetrics') c.flushMetrics();
+      else if (action === 'FlushMetrics') c.instance.flushMetrics();
       else c.sendCtrlAltDel();
       return NO_CONTENT;
     },
