@@ -27,8 +27,6 @@ export interface ApiServerOptions {
   input?: Readable;
   /** Largest request body accepted, in bytes (default 51200, Firecracker's). */
   maxPayloadBytes?: number;
-  /** Called for SendCtrlAltDel. */
-  sendCtrlAltDel?: () => void;
 }
 
 export interface ApiServerEvents {
@@ -51,7 +49,6 @@ export class ApiServer extends EventEmitter<ApiServerEvents> {
   readonly instance: FirecrackerInstance;
   readonly #server: http.Server;
   readonly #maxPayload: number;
-  readonly #options: ApiServerOptions;
   readonly #version = vmmVersion();
   #queue: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
@@ -60,7 +57,6 @@ export class ApiServer extends EventEmitter<ApiServerEvents> {
   constructor(options: ApiServerOptions) {
     super();
     this.socketPath = options.socketPath;
-    this.#options = options;
     this.#maxPayload = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.instance = new FirecrackerInstance({ id: options.id ?? DEFAULT_ID, console: options.console ?? process.stdout, ...(options.input !== undefined ? { input: options.input } : {}), ...(options.spec !== undefined ? { spec: options.spec } : {}) });
     this.instance.on('exit', (exit) => this.emit('exit', exit));
@@ -94,9 +90,6 @@ export class ApiServer extends EventEmitter<ApiServerEvents> {
         body: () => parseJsonBody(body),
         id,
         vmmVersion: this.#version,
-        sendCtrlAltDel: this.#options.sendCtrlAltDel ?? (() => {
-          throw new FirecrackerApiError('SendCtrlAltDel is not supported by this server.');
-        }),
       });
     };
     text.catch(() => undefined); // seen by work(); a refused body must not be an unhandled rejection meanwhile

@@ -17,7 +17,6 @@ export interface RouteContext {
   /** The {id} part of /drives/{id} and /network-interfaces/{id}. */
   id: string;
   vmmVersion: string;
-  sendCtrlAltDel: () => void;
 }
 
 export type RouteResult = { status: 200; body: unknown } | { status: 204 };
@@ -118,7 +117,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
       const action = parseAction(c.body());
       if (action === 'InstanceStart') await c.instance.start();
       else if (action === 'FlushMetrics') c.instance.flushMetrics();
-      else c.sendCtrlAltDel();
+      else throw new FirecrackerApiError("SendCtrlAltDel is not supported by node-vmm yet: its i8042 cannot put a key sequence to the guest.");
       return NO_CONTENT;
     },
   },
