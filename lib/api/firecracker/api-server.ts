@@ -43,7 +43,7 @@ function vmmVersion(): string {
   }
 }
 
-/** A Firecracker API server listening on its socket; close() stops the VM and removes the socket. */
+/** A Firecracker API server listening on its Unix socket for one VM; close() stops the VM and removes the socket. */
 export class ApiServer extends EventEmitter<ApiServerEvents> {
   readonly socketPath: string;
   readonly instance: FirecrackerInstance;
@@ -109,7 +109,10 @@ export class ApiServer extends EventEmitter<ApiServerEvents> {
     );
   }
 
-  /** Stops serving, stops and releases the VM, removes the socket. Idempotent. */
+  /**
+   * Stops serving, stops and releases the VM, removes the socket. Idempotent.
+   * @throws Nothing.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await new Promise<void>((resolve) => {

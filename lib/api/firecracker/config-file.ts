@@ -24,7 +24,10 @@ function isEmpty(value: unknown): boolean {
   return (Array.isArray(value) && value.length === 0) || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
 }
 
-/** Reads a parsed Firecracker config document. */
+/**
+ * Reads a parsed Firecracker config document (JSON.parse of a --config-file) into a VmSpec.
+ * @throws {@link FirecrackerConfigError} when a section is malformed, out of range, unknown, or asks for what node-vmm lacks (its `field` is the JSON path).
+ */
 export function parseFirecrackerConfig(document: unknown): VmSpec {
   const body = new JsonObject(document, '', SECTIONS);
   for (const [section, why] of Object.entries(UNSUPPORTED_SECTIONS)) body.unsupported(section, why, isEmpty);
@@ -55,7 +58,11 @@ export function parseFirecrackerConfig(document: unknown): VmSpec {
   return spec;
 }
 
-/** Reads and parses a config file (`--config-file`). */
+/**
+ * Reads and parses a Firecracker config file (`--config-file`).
+ * @throws {@link VmFileError} when the file cannot be read.
+ * @throws {@link FirecrackerConfigError} when it is not JSON or not a valid configuration.
+ */
 export function readFirecrackerConfigFile(path: string): VmSpec {
   let text: string;
   try {

@@ -9,6 +9,7 @@ import { type BootSource, defaultMachineConfig, type Drive, type Logger, type Ma
 /** Firecracker's command line when boot-source gives no boot_args. */
 export const FIRECRACKER_DEFAULT_BOOT_ARGS = 'reboot=k panic=1 nomodule 8250.nr_uarts=0 i8042.noaux i8042.nomux i8042.dumbkbd swiotlb=noforce';
 
+/** A Firecracker configuration before InstanceStart (what the config file or the API requests set). */
 export class VmSpec {
   bootSource: BootSource | undefined;
   machineConfig: MachineConfig = defaultMachineConfig();
@@ -19,7 +20,10 @@ export class VmSpec {
   logger: Logger | undefined;
   metrics: MetricsConfig | undefined;
 
-  /** Adds a drive, or replaces the one with its drive_id. */
+  /**
+   * Adds a drive, or replaces the one with its drive_id.
+   * @throws {@link FirecrackerConfigError} when it is a second root drive or its file is another drive's.
+   */
   putDrive(drive: Drive, path = 'drives'): void {
     const root = this.drives.find((d) => d.is_root_device && d.drive_id !== drive.drive_id);
     if (drive.is_root_device && root !== undefined) throw new FirecrackerConfigError(path, `a root block device already exists (drive ${root.drive_id})`);
@@ -28,6 +32,10 @@ export class VmSpec {
     replaceOrAdd(this.drives, drive, (d) => d.drive_id === drive.drive_id);
   }
 
+  /**
+   * Adds a network interface, or replaces the one with its iface_id.
+   * @throws {@link FirecrackerConfigError} when its TAP or MAC is another interface's.
+   */
   putNetworkInterface(iface: NetworkInterface, path = 'network-interfaces'): void {
     const sameTap = this.networkInterfaces.find((n) => n.host_dev_name === iface.host_dev_name && n.iface_id !== iface.iface_id);
     if (sameTap !== undefined) throw new FirecrackerConfigError(`${path}.host_dev_name`, `${iface.host_dev_name} is already interface ${sameTap.iface_id}'s`);
@@ -50,7 +58,10 @@ export class VmSpec {
     return `${args} root=${device} ${root.is_read_only ? 'ro' : 'rw'}`.trim();
   }
 
-  /** createVm() options for this spec; throws when there is no boot source (InstanceStart without a kernel). */
+  /**
+   * The createVm() options this configuration stands for.
+   * @throws {@link FirecrackerConfigError} when no boot source is set (InstanceStart without a kernel).
+   */
   toVmConfig(): VmConfig {
     if (this.bootSource === undefined) throw new FirecrackerConfigError('boot-source', 'no kernel: configure boot-source (kernel_image_path) before InstanceStart');
     return {
