@@ -1,7 +1,7 @@
 // `node-vmm run`: boots a kernel (default: the bundled guest) with its serial console attached to
 // this terminal. On a TTY the terminal is put in raw mode (every key goes to the guest) and Ctrl-A x
 // stops the VM; otherwise stdin is piped to the guest and the guest's output to stdout.
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { DiskOptions, NetworkOptions, VsockOptions } from '../api/device-options';
 import { VmmError } from '../kvm/errors';
 import { createVm } from '../api/create-vm';
@@ -47,6 +47,15 @@ export class UsageError extends VmmError {}
 
 export type RunArgs = { help: true } | { help: false; config: VmConfig };
 
+/** node:util's parseArgs, strict and without positionals, its errors as UsageError. */
+export function parseOptions(argv: string[], options: NonNullable<ParseArgsConfig['options']>): Record<string, string | boolean | (string | boolean)[] | undefined> {
+  try {
+    return parseArgs({ args: argv, strict: true, allowPositionals: false, options }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
 function integerOption(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^[0-9]+$/.test(value)) throw new UsageError(`--${name} must be a positive integer, got '${value}'`);
@@ -69,29 +78,20 @@ export function parseRunArgs(argv: string[]): RunArgs {
     help?: boolean;
     'config-file'?: string;
   };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        kernel: { type: 'string' },
-        initrd: { type: 'string' },
-        cmdline: { type: 'string' },
-        mem: { type: 'string' },
-        cpus: { type: 'string' },
-        acpi: { type: 'boolean' },
-        disk: { type: 'string', multiple: true },
-        net: { type: 'string', multiple: true },
-        vsock: { type: 'string' },
-        rng: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        'config-file': { type: 'string' },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  values = parseOptions(argv, {
+    kernel: { type: 'string' },
+    initrd: { type: 'string' },
+    cmdline: { type: 'string' },
+    mem: { type: 'string' },
+    cpus: { type: 'string' },
+    acpi: { type: 'boolean' },
+    disk: { type: 'string', multiple: true },
+    net: { type: 'string', multiple: true },
+    vsock: { type: 'string' },
+    rng: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+    'config-file': { type: 'string' },
+  }) as typeof values;
   if (values.help) return { help: true };
   const configFile = values['config-file'];
   if (configFile !== undefined) {

@@ -2,14 +2,13 @@
 // options (--api-sock, --config-file, --no-api, --id, --metrics-path, --log-path), serves its REST API
 // on the socket for one VM, sends the guest's console to stdout, and ends when the VM ends.
 import * as http from 'node:http';
-import { parseArgs } from 'node:util';
 import { prometheusText } from '../api/firecracker/prometheus';
 import { ApiServer, createApiServer } from '../api/firecracker/api-server';
 import { readFirecrackerConfigFile } from '../api/firecracker/config-file';
 import { FirecrackerInstance } from '../api/firecracker/instance';
 import { VmSpec } from '../api/firecracker/vm-spec';
 import type { VmExit } from '../api/vm-exit';
-import { exitCodeFor, UsageError } from './run';
+import { exitCodeFor, parseOptions, UsageError } from './run';
 
 export const SERVE_USAGE = `usage: node-vmm serve --api-sock PATH [options]
        node-vmm serve --no-api --config-file vm.json [options]
@@ -41,27 +40,17 @@ export interface ServeArgs {
 
 /** Parses `serve`'s arguments (after the word 'serve'). */
 export function parseServeArgs(argv: string[]): ServeArgs | { help: true } {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        'api-sock': { type: 'string' },
-        'config-file': { type: 'string' },
-        'no-api': { type: 'boolean' },
-        id: { type: 'string' },
-        'log-path': { type: 'string' },
-        'metrics-path': { type: 'string' },
-        'metrics-port': { type: 'string' },
-        'metrics-host': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const values = parseOptions(argv, {
+    'api-sock': { type: 'string' },
+    'config-file': { type: 'string' },
+    'no-api': { type: 'boolean' },
+    id: { type: 'string' },
+    'log-path': { type: 'string' },
+    'metrics-path': { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'metrics-host': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help === true) return { help: true };
   const text = (name: string): string | undefined => values[name] as string | undefined;
   if (values['no-api'] === true) {

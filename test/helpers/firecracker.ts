@@ -1,5 +1,5 @@
-// Driving `node-vmm serve` as Firecracker's clients do: a child process whose stdout (the guest's
-// console) is watched for lines, and HTTP requests over its Unix socket with node's http client.
+// Driving the CLI as its users do: a child process whose stdout (the guest's console) is watched for
+// patterns (`node-vmm run`, `node-vmm serve`), and HTTP requests over its Unix socket with node's http client.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -31,15 +31,15 @@ export function apiRequest(socketPath: string, method: string, urlPath: string, 
   });
 }
 
-/** A `node-vmm serve` child process. */
-export class ServeProcess {
+/** A `node-vmm COMMAND ...` child process whose stdout is watched. */
+export class CliProcess {
   readonly child: ChildProcessWithoutNullStreams;
   stdout = '';
   stderr = '';
   readonly closed: Promise<number | null>;
 
   constructor(args: string[]) {
-    this.child = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout.on('data', (chunk: Buffer) => (this.stdout += chunk.toString('latin1')));
     this.child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.closed = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
@@ -63,13 +63,28 @@ export class ServeProcess {
       };
       const onClose = (): void => {
         clearTimeout(timer);
-        reject(new Error(`node-vmm serve exited before printing ${pattern}; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
+        reject(new Error(`node-vmm exited before printing ${pattern}; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
       };
-      const timer = setTimeout(() => reject(new Error(`no ${pattern} after ${STALL_MS / 1000} s of silence; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`)), STALL_MS);
+      const timer = setTimeout(() => {
+        this.child.kill('SIGKILL');
+        reject(new Error(`no ${pattern} after ${STALL_MS / 1000} s of silence; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`));
+      }, STALL_MS);
       this.child.stdout.on('data', onData);
       this.child.once('close', onClose);
       check();
     });
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    return this.closed;
+  }
+}
+
+/** A `node-vmm serve` child process. */
+export class ServeProcess extends CliProcess {
+  constructor(args: string[]) {
+    super(['serve', ...args]);
   }
 
   /** Waits until the socket answers GET /. */
@@ -87,10 +102,5 @@ export class ServeProcess {
       if (this.child.exitCode !== null || Date.now() > deadline) throw new Error(`node-vmm serve did not listen on ${socketPath}; stderr:\n${this.stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-  }
-
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
-    return this.closed;
   }
 }

@@ -24,6 +24,19 @@ function isEmpty(value: unknown): boolean {
   return (Array.isArray(value) && value.length === 0) || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
 }
 
+/** Reads a list section whose entries have ids; an id listed twice is refused (the API would replace it). */
+function readList<T>(body: JsonObject, key: string, parse: (value: unknown, path: string) => T, idField: string, idOf: (entry: T) => string, put: (entry: T, path: string) => void): void {
+  if (!body.has(key)) return;
+  const seen = new Set<string>();
+  requireArray(body.raw(key), key).forEach((value, i) => {
+    const path = jsonPath(key, i);
+    const entry = parse(value, path);
+    if (seen.has(idOf(entry))) throw new FirecrackerConfigError(`${path}.${idField}`, `${idOf(entry)} is listed twice`);
+    seen.add(idOf(entry));
+    put(entry, path);
+  });
+}
+
 /**
  * Reads a parsed Firecracker config document (JSON.parse of a --config-file) into a VmSpec.
  * @throws {@link FirecrackerConfigError} when a section is malformed, out of range, unknown, or asks for what node-vmm lacks (its `field` is the JSON path).
@@ -35,22 +48,8 @@ export function parseFirecrackerConfig(document: unknown): VmSpec {
   if (!body.has('boot-source')) throw new FirecrackerConfigError('boot-source', 'is required (kernel_image_path)');
   spec.bootSource = parseBootSource(body.raw('boot-source'), 'boot-source');
   if (body.has('machine-config')) spec.machineConfig = parseMachineConfig(body.raw('machine-config'), 'machine-config');
-  if (body.has('drives')) {
-    requireArray(body.raw('drives'), 'drives').forEach((entry, i) => {
-      const path = jsonPath('drives', i);
-      const drive = parseDrive(entry, path);
-      if (spec.drives.some((d) => d.drive_id === drive.drive_id)) throw new FirecrackerConfigError(`${path}.drive_id`, `drive ${drive.drive_id} is listed twice`);
-      spec.putDrive(drive, path);
-    });
-  }
-  if (body.has('network-interfaces')) {
-    requireArray(body.raw('network-interfaces'), 'network-interfaces').forEach((entry, i) => {
-      const path = jsonPath('network-interfaces', i);
-      const iface = parseNetworkInterface(entry, path);
-      if (spec.networkInterfaces.some((n) => n.iface_id === iface.iface_id)) throw new FirecrackerConfigError(`${path}.iface_id`, `interface ${iface.iface_id} is listed twice`);
-      spec.putNetworkInterface(iface, path);
-    });
-  }
+  readList(body, 'drives', parseDrive, 'drive_id', (d) => d.drive_id, (drive, path) => spec.putDrive(drive, path));
+  readList(body, 'network-interfaces', parseNetworkInterface, 'iface_id', (n) => n.iface_id, (iface, path) => spec.putNetworkInterface(iface, path));
   if (body.has('vsock')) spec.vsock = parseVsock(body.raw('vsock'), 'vsock');
   if (body.has('entropy')) spec.entropy = parseEntropy(body.raw('entropy'), 'entropy');
   if (body.has('logger')) spec.logger = parseLogger(body.raw('logger'), 'logger');
