@@ -104,7 +104,7 @@ export class ApiServer extends EventEmitter<ApiServerEvents> {
       (error: unknown) => {
         const message = error instanceof VmmError ? error.message : `internal error: ${String((error as Error)?.message ?? error)}`;
         this.instance.log.log('Error', 'api_server', `${method} ${url}: ${message}`);
-        respondJson(response, 400, { fault_message: message }, error instanceof FirecrackerApiError && /payload/.test(message));
+        respondJson(response, 400, { fault_message: message });
       },
     );
   }
@@ -127,10 +127,11 @@ export class ApiServer extends EventEmitter<ApiServerEvents> {
   }
 }
 
-function respondJson(response: http.ServerResponse, status: number, body: unknown, closeConnection = false): void {
+/** A refused body goes on draining (it is not kept), so a client still sending it reads the answer instead of a reset. */
+function respondJson(response: http.ServerResponse, status: number, body: unknown): void {
   if (response.destroyed || response.headersSent) return;
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...(closeConnection ? { Connection: 'close' } : {}) });
+  response.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   response.end(text);
 }
 
