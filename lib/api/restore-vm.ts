@@ -207,6 +207,7 @@ export async function restoreVm(source: RestoreSource, options: RestoreOptions =
     throw error;
   }
   step('start');
+  vm.recordLatency('restore', started);
   if (timings !== undefined) timings.total = Number(process.hrtime.bigint() - started) / 1e6;
   return vm;
 }

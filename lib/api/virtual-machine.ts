@@ -18,6 +18,7 @@ import { recipeOf } from './snapshot/recipe';
 import type { VmRecipe } from './snapshot/state';
 import { VmSnapshot } from './snapshot/vm-snapshot';
 import { toVmExit, VmExit } from './vm-exit';
+import { collectMetrics, type VmLatency, type VmMetrics } from './vm-metrics';
 
 /** The events a VirtualMachine emits, with their arguments. */
 export interface VirtualMachineEvents {
@@ -57,6 +58,7 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   readonly #origin: VmOrigin;
   readonly #tracker: PageTracker;
   #started = false;
+  readonly #latencies: Partial<Record<VmLatency, number>> = {};
   #disposal: Promise<void> | undefined;
   /** A pause(), resume() or snapshot() in progress: they run one at a time. */
   #lifecycle: Promise<unknown> = Promise.resolve();
@@ -112,6 +114,21 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     return this.#machine.vcpuCount;
   }
 
+  /**
+   * The VM's counters now: exits per vCPU (by reason and direction), each counting device's
+   * counters by id (blk bytes and requests, net frames and bytes, vsock, rng) and the last lifecycle
+   * latencies. Cheap: it reads shared counters, nothing stops.
+   * @throws Nothing.
+   */
+  metrics(): VmMetrics {
+    return collectMetrics(this.#machine, this.#devices.devices, this.#latencies);
+  }
+
+  /** @internal Records how long a lifecycle operation took (restoreVm records 'restore'). */
+  recordLatency(name: VmLatency, started: bigint): void {
+    this.#latencies[name] = Number((process.hrtime.bigint() - started) / 1000n);
+  }
+
   /** True between pause() and resume() (and for a VM restored with `paused: true`). */
   get paused(): boolean {
     return this.#machine.paused;
@@ -125,7 +142,9 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   pause(): Promise<void> {
     return this.#serialized(async () => {
       if (this.#machine.phase !== 'running' || this.#machine.paused) return;
+      const started = process.hrtime.bigint();
       await this.#machine.pause();
+      this.recordLatency('pause', started);
       if (this.#machine.paused) this.emit('pause');
     });
   }
@@ -137,7 +156,9 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
   resume(): Promise<void> {
     return this.#serialized(async () => {
       if (!this.#machine.paused) return;
+      const started = process.hrtime.bigint();
       await this.#machine.resume();
+      this.recordLatency('resume', started);
       this.emit('resume');
     });
   }
@@ -155,12 +176,14 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     return this.#serialized(async () => {
       if (this.#machine.phase !== 'running') throw new SnapshotError('NOT_AVAILABLE', `a snapshot needs a running VM, this one is ${this.#machine.phase}`);
       const wasPaused = this.#machine.paused;
+      const started = process.hrtime.bigint();
       if (!wasPaused) await this.#machine.pause();
       try {
         const recipe = recipeOf(this.#origin.machine, this.#devices.devices);
         const state = await captureState({ machine: this.#machine, devices: this.#devices, recipe, tracker: this.#tracker });
         if (files !== undefined) {
           writeSnapshotFiles(files, state, this.#machine.memory);
+          this.recordLatency('snapshot', started);
           return undefined;
         }
         const memory = VmSnapshot.createMemory();
@@ -170,6 +193,7 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
           memory.close();
           throw error;
         }
+        this.recordLatency('snapshot', started);
         return new VmSnapshot(state, memory);
       } finally {
         if (!wasPaused) await this.#machine.resume();

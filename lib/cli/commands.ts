@@ -4,5 +4,6 @@ import { CHECK_COMMAND } from './check';
 import type { CliCommand } from './command';
 import { DEMO_COMMAND } from './demo';
 import { RUN_COMMAND } from './run';
+import { SERVE_COMMAND } from './serve';
 
-export const COMMANDS: readonly CliCommand[] = [RUN_COMMAND, CHECK_COMMAND, DEMO_COMMAND];
+export const COMMANDS: readonly CliCommand[] = [RUN_COMMAND, SERVE_COMMAND, CHECK_COMMAND, DEMO_COMMAND];

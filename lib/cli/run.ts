@@ -4,6 +4,7 @@
 import type { DiskOptions, NetworkOptions, VsockOptions } from '../api/device-options';
 import { createVm } from '../api/create-vm';
 import type { VmConfig } from '../api/config';
+import { readFirecrackerConfigFile } from '../api/firecracker/config-file';
 import { describeVmExit, VmExit } from '../api/vm-exit';
 import type { VirtualMachine } from '../api/virtual-machine';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommandArgs, UsageError, type CliCommand, type CliOption, type OptionValues } from './command';
@@ -35,6 +36,7 @@ const RUN_OPTIONS: readonly CliOption[] = [
     summary: "a virtio-vsock device whose host side listens on the Unix socket PATH (cid 3 by\ndefault); host programs connect and write 'CONNECT <port>\\n'",
   },
   { name: 'rng', type: 'boolean', summary: "a virtio-rng device (from the host's CSPRNG)" },
+  { name: 'config-file', type: 'string', value: 'PATH', summary: 'a Firecracker config file (boot-source, drives, machine-config, ...) instead of\nthe options above' },
 ];
 
 /** Parses `run`'s arguments (after the word 'run'); throws UsageError for anything it cannot use. */
@@ -54,6 +56,12 @@ function listOption(values: OptionValues, name: string): string[] | undefined {
 }
 
 function runConfig(values: OptionValues): VmConfig {
+  const configFile = stringOption(values, 'config-file');
+  if (configFile !== undefined) {
+    const others = Object.keys(values).filter((key) => key !== 'config-file' && values[key] !== undefined);
+    if (others.length > 0) throw new UsageError(`--config-file describes the whole VM: drop --${others.join(', --')}`);
+    return readFirecrackerConfigFile(configFile).toVmConfig();
+  }
   const config: VmConfig = {};
   const kernel = stringOption(values, 'kernel');
   const initrd = stringOption(values, 'initrd');

@@ -17,11 +17,24 @@ import type { VcpuState } from '../arch/x86_64/vcpu-state';
 import { restoreVmState, saveVmState, type VmState } from '../arch/x86_64/vm-state';
 import type { MachineAttachContext, MachineDevice } from './machine-device';
 import { vcpuWorker, warmVcpuWorkers } from './worker-pool';
+import { IO_IN_SLOT, IO_OUT_SLOT, MMIO_READ_SLOT, MMIO_WRITE_SLOT, VCPU_COUNTER_SLOTS } from './vcpu-loop';
+import { exitName } from '../kvm/exits';
 import { DeviceModuleSpec, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuWorkerData, WorkerDevice, WorkerMessage } from './messages';
 
 /** The most vCPUs a machine may have. */
 export const MAX_VCPUS = 254;
 const liveMachines = new Set<Machine>();
+
+/** One vCPU's exits so far (Machine.vcpuExitCounts). */
+export interface VcpuExitCounts {
+  /** By KVM exit reason name (IO, MMIO, HLT, INTR, ...). */
+  byReason: Record<string, number>;
+  /** Port reads and writes, MMIO reads and writes (a string I/O exit counts once). */
+  ioIn: number;
+  ioOut: number;
+  mmioRead: number;
+  mmioWrite: number;
+}
 
 /** What Machine.create() builds a machine from. */
 export interface MachineConfig {
@@ -98,6 +111,7 @@ export class Machine extends EventEmitter<MachineEvents> {
   readonly exited: Promise<MachineExit>;
   readonly #config: MachineConfig;
   readonly #control: ControlBlock;
+  readonly #exitCounters: SharedArrayBuffer;
   readonly #threads: VcpuThread[] = [];
   readonly #devices: readonly MachineDevice[];
   /** Main-thread ends of the devices' channels, closed when the machine ends. */
@@ -119,6 +133,7 @@ export class Machine extends EventEmitter<MachineEvents> {
     this.memory = memory;
     this.vcpuCount = config.vcpus ?? 1;
     this.#control = new ControlBlock(this.vcpuCount);
+    this.#exitCounters = new SharedArrayBuffer(this.vcpuCount * VCPU_COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT);
     this.exited = new Promise((resolve) => {
       this.#resolveExited = resolve;
     });
@@ -409,7 +424,21 @@ export class Machine extends EventEmitter<MachineEvents> {
       unhandledIo: this.#config.unhandledIo ?? 'ignore',
       emulatedKernelMode: this.#config.emulatedKernelMode ?? kernelModeEmulated(),
       msrIndices: msrIndices(this.kvm),
+      exitCounters: this.#exitCounters,
     };
+  }
+
+  /** Each vCPU's exits so far: by KVM exit reason, and port/MMIO exits by direction. Cheap: reads shared counters. */
+  vcpuExitCounts(): VcpuExitCounts[] {
+    const all = new Float64Array(this.#exitCounters);
+    return Array.from({ length: this.vcpuCount }, (_, index) => {
+      const slots = all.subarray(index * VCPU_COUNTER_SLOTS, (index + 1) * VCPU_COUNTER_SLOTS);
+      const byReason: Record<string, number> = {};
+      slots.subarray(0, IO_IN_SLOT).forEach((count, code) => {
+        if (count > 0) byReason[exitName(code)] = count;
+      });
+      return { byReason, ioIn: slots[IO_IN_SLOT] as number, ioOut: slots[IO_OUT_SLOT] as number, mmioRead: slots[MMIO_READ_SLOT] as number, mmioWrite: slots[MMIO_WRITE_SLOT] as number };
+    });
   }
 
   /** Each device's vCPU-thread half for one worker, with a fresh private channel where the device takes one. */

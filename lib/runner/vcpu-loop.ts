@@ -12,6 +12,13 @@ import { DeviceExit, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuEndReason, 
 /** Unhandled accesses reported to the main thread per vCPU before going quiet. */
 const UNHANDLED_REPORT_LIMIT = 16;
 const EXIT_COUNT_SLOTS = 64;
+/** After the exit reasons: port reads and writes, MMIO reads and writes (Firecracker's exit_io_in, ...). */
+export const IO_IN_SLOT = EXIT_COUNT_SLOTS;
+export const IO_OUT_SLOT = EXIT_COUNT_SLOTS + 1;
+export const MMIO_READ_SLOT = EXIT_COUNT_SLOTS + 2;
+export const MMIO_WRITE_SLOT = EXIT_COUNT_SLOTS + 3;
+/** Float64 counters per vCPU: one per exit reason (KVM's reasons are small integers), then the four above. */
+export const VCPU_COUNTER_SLOTS = EXIT_COUNT_SLOTS + 4;
 
 const END_REASONS: Partial<Record<VcpuExit['kind'], VcpuEndReason>> = {
   hlt: 'hlt',
@@ -45,6 +52,8 @@ export interface VcpuLoopOptions {
   recover?: (exit: VcpuExit) => string | undefined;
   /** Reads the vCPU's whole state (asked for while it is paused: Request.SAVE). */
   saveState?: () => VcpuState;
+  /** Where to count exits (VCPU_COUNTER_SLOTS float64s, e.g. over a SharedArrayBuffer the main thread reads); default private. */
+  counters?: Float64Array;
 }
 
 export class VcpuLoop {
@@ -58,8 +67,8 @@ export class VcpuLoop {
   readonly #bytes: Uint8Array;
   readonly #fields: ExitFields;
   readonly #dataViews = new Map<number, Uint8Array>();
-  /** Exits seen, by exit reason (KVM's reasons are small integers; larger ones share the last slot). */
-  readonly #exitCounts = new Float64Array(EXIT_COUNT_SLOTS);
+  /** Exits seen, by exit reason (larger reasons share the last slot), then by direction (VCPU_COUNTER_SLOTS). */
+  readonly #exitCounts: Float64Array;
   readonly #pendingExit: PendingDeviceExit;
   readonly #recover: ((exit: VcpuExit) => string | undefined) | undefined;
   readonly #recovered: Record<string, number> = {};
@@ -77,6 +86,7 @@ export class VcpuLoop {
     this.#pendingExit = options.pendingExit;
     this.#recover = options.recover;
     this.#saveState = options.saveState;
+    this.#exitCounts = options.counters ?? new Float64Array(VCPU_COUNTER_SLOTS);
     this.#bytes = this.#vcpu.runPage.bytes;
     this.#fields = new ExitFields(this.#vcpu.runPage);
   }
@@ -179,6 +189,7 @@ export class VcpuLoop {
     const port = fields.ioPort;
     const count = fields.ioCount;
     const dataOffset = fields.ioDataOffset;
+    this.#exitCounts[out ? IO_OUT_SLOT : IO_IN_SLOT]++;
     for (let i = 0; i < count; i++) {
       const data = this.#data(dataOffset + i * size, size);
       const handled = out ? this.#pio.write(port, data) : this.#pio.read(port, data);
@@ -192,6 +203,7 @@ export class VcpuLoop {
     const length = fields.mmioLength;
     const write = fields.mmioIsWrite;
     const data = this.#data(MMIO_DATA_OFFSET, Math.min(length, 8));
+    this.#exitCounts[write ? MMIO_WRITE_SLOT : MMIO_READ_SLOT]++;
     const handled = write ? this.#mmio.write(address, data) : this.#mmio.read(address, data);
     if (!handled) this.#unhandled('mmio', address, length, write);
   }
@@ -208,7 +220,7 @@ export class VcpuLoop {
 
   #end(reason: VcpuEndReason, exit: VcpuExit | undefined, error: unknown): VcpuEnd {
     const exitCounts: Record<string, number> = {};
-    this.#exitCounts.forEach((count, code) => {
+    this.#exitCounts.subarray(0, EXIT_COUNT_SLOTS).forEach((count, code) => {
       if (count > 0) exitCounts[exitName(code)] = count;
     });
     const end: VcpuEnd = { vcpu: this.#index, reason, exitCounts, recovered: { ...this.#recovered } };

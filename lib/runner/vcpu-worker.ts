@@ -12,7 +12,7 @@ import { ControlBlock, State } from './control';
 import type { DeviceContext, DeviceSetup } from './device-context';
 import type { VcpuWorkerData, WorkerMessage } from './messages';
 import type { AssignMessage, PooledWorkerData } from './worker-pool';
-import { PendingDeviceExit, VcpuLoop } from './vcpu-loop';
+import { PendingDeviceExit, VCPU_COUNTER_SLOTS, VcpuLoop } from './vcpu-loop';
 import { setIrqLine } from '../kvm/vm';
 
 function post(message: WorkerMessage): void {
@@ -73,6 +73,7 @@ async function main(): Promise<void> {
       pendingExit,
       ...(data.emulatedKernelMode ? { recover: (exit) => completeEmulationFailure(exit, vcpu, memory) } : {}),
       saveState: () => saveVcpuState(vcpu, data.msrIndices),
+      counters: new Float64Array(data.exitCounters, data.vcpuIndex * VCPU_COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT, VCPU_COUNTER_SLOTS),
     });
     const end = loop.run();
     post({ type: 'end', end });

@@ -4,10 +4,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bundledGuestPath } from '../../lib/guest/bundled';
+import { CliProcess } from '../helpers/firecracker';
 import { requireKvm, retryUnderEmulation } from '../helpers/kvm';
 
 const CLI = path.resolve(__dirname, '..', '..', 'lib', 'cli', 'main.js');
-const STALL_MS = 60_000;
 
 describe('node-vmm run', function () {
   before(function () {
@@ -17,46 +17,14 @@ describe('node-vmm run', function () {
 
   it('runs the bundled guest shell from piped stdin and exits with the guest status', async function () {
     retryUnderEmulation(this, 2);
-    const child = spawn(process.execPath, [CLI, 'run'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const waitFor = (pattern: RegExp, from: number): Promise<number> =>
-      new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          const match = pattern.exec(stdout.slice(from));
-          if (!match) return false;
-          clearTimeout(timer);
-          child.stdout.off('data', onData);
-          child.off('close', onClose);
-          resolve(from + match.index + match[0].length);
-          return true;
-        };
-        const onData = (): void => {
-          timer.refresh();
-          check();
-        };
-        const onClose = (): void => {
-          clearTimeout(timer);
-          reject(new Error(`node-vmm run exited before printing ${pattern}; stdout:\n${stdout}\nstderr:\n${stderr}`));
-        };
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL');
-          reject(new Error(`no ${pattern} after ${STALL_MS / 1000} s of silence; stdout:\n${stdout}\nstderr:\n${stderr}`));
-        }, STALL_MS);
-        child.stdout.on('data', onData);
-        child.once('close', onClose);
-        check();
-      });
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('latin1')));
-    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    let at = await waitFor(/node-vmm> /, 0);
-    child.stdin.write('echo hi\n');
-    at = await waitFor(/\bhi\r?\n[^]*?node-vmm> /, at);
-    child.stdin.write('exit 3\n');
-    const code = await closed;
-    assert.equal(code, 3, `stdout:\n${stdout}\nstderr:\n${stderr}`);
-    assert.equal(stderr, '');
+    const run = new CliProcess(['run']);
+    let at = await run.waitFor(/node-vmm> /, 0);
+    run.child.stdin.write('echo hi\n');
+    at = await run.waitFor(/\bhi\r?\n[^]*?node-vmm> /, at);
+    run.child.stdin.write('exit 3\n');
+    const code = await run.closed;
+    assert.equal(code, 3, `stdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+    assert.equal(run.stderr, '');
   });
 
   it('keeps input piped in before the guest is up (printf ... | node-vmm run)', async function () {
