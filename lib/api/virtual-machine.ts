@@ -124,7 +124,11 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     return collectMetrics(this.#machine, this.#devices.devices, this.#latencies);
   }
 
-  /** @internal Records how long a lifecycle operation took (restoreVm records 'restore'). */
+  /**
+   * Records how long a lifecycle operation took, for metrics() (restoreVm records 'restore'). Internal.
+   * @internal
+   * @throws Nothing.
+   */
   recordLatency(name: VmLatency, started: bigint): void {
     this.#latencies[name] = Number((process.hrtime.bigint() - started) / 1000n);
   }

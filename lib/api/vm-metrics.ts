@@ -8,6 +8,7 @@ import type { Machine, VcpuExitCounts } from '../runner/machine';
 /** Lifecycle operations the VM times (their last duration, microseconds). */
 export type VmLatency = 'pause' | 'resume' | 'snapshot' | 'restore';
 
+/** One device's counters in vm.metrics(). */
 export interface DeviceMetrics {
   /** The device's kind ('virtio-blk', 'virtio-net', 'virtio-vsock', 'virtio-rng', ...). */
   kind: string;
@@ -15,6 +16,7 @@ export interface DeviceMetrics {
   counters: Record<string, number>;
 }
 
+/** What vm.metrics() returns: exits per vCPU, counters per device, lifecycle latencies. */
 export interface VmMetrics {
   /** Each vCPU's exits: by KVM exit reason, and port/MMIO exits by direction. */
   vcpus: VcpuExitCounts[];

@@ -29,10 +29,13 @@ const liveMachines = new Set<Machine>();
 export interface VcpuExitCounts {
   /** By KVM exit reason name (IO, MMIO, HLT, INTR, ...). */
   byReason: Record<string, number>;
-  /** Port reads and writes, MMIO reads and writes (a string I/O exit counts once). */
+  /** Port reads (IN, INS); a string I/O exit counts once, here and in the three below. */
   ioIn: number;
+  /** Port writes (OUT, OUTS). */
   ioOut: number;
+  /** MMIO reads. */
   mmioRead: number;
+  /** MMIO writes. */
   mmioWrite: number;
 }
 
@@ -428,7 +431,10 @@ export class Machine extends EventEmitter<MachineEvents> {
     };
   }
 
-  /** Each vCPU's exits so far: by KVM exit reason, and port/MMIO exits by direction. Cheap: reads shared counters. */
+  /**
+   * Each vCPU's exits so far: by KVM exit reason, and port/MMIO exits by direction. Cheap: reads shared counters.
+   * @throws Nothing.
+   */
   vcpuExitCounts(): VcpuExitCounts[] {
     const all = new Float64Array(this.#exitCounters);
     return Array.from({ length: this.vcpuCount }, (_, index) => {

@@ -14,6 +14,7 @@ import { FirecrackerInstance } from './instance';
 import { route, type RouteResult } from './routes';
 import type { VmSpec } from './vm-spec';
 
+/** What createApiServer() takes: the socket, and how the VM's console and configuration start. */
 export interface ApiServerOptions {
   /** The Unix socket to listen on (a stale socket file there is replaced). */
   socketPath: string;
@@ -29,7 +30,9 @@ export interface ApiServerOptions {
   maxPayloadBytes?: number;
 }
 
+/** The events an ApiServer emits. */
 export interface ApiServerEvents {
+  /** The VM ended (how: a VmExit). */
   exit: [exit: VmExit];
 }
 
@@ -45,7 +48,9 @@ function vmmVersion(): string {
 
 /** A Firecracker API server listening on its Unix socket for one VM; close() stops the VM and removes the socket. */
 export class ApiServer extends EventEmitter<ApiServerEvents> {
+  /** The Unix socket the server listens on. */
   readonly socketPath: string;
+  /** The one VM this server configures and runs (its `vm` once InstanceStart or a snapshot load made it). */
   readonly instance: FirecrackerInstance;
   readonly #server: http.Server;
   readonly #maxPayload: number;
@@ -53,7 +58,11 @@ export class ApiServer extends EventEmitter<ApiServerEvents> {
   #queue: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
 
-  /** @internal Use createApiServer(). */
+  /**
+   * Builds a server that does not listen yet: use createApiServer(), which also listens.
+   * @internal
+   * @throws Nothing.
+   */
   constructor(options: ApiServerOptions) {
     super();
     this.socketPath = options.socketPath;
@@ -64,7 +73,11 @@ export class ApiServer extends EventEmitter<ApiServerEvents> {
     this.#server.on('clientError', (_error, socket) => socket.destroy());
   }
 
-  /** @internal */
+  /**
+   * Starts listening on the socket, replacing a stale socket file. Internal: createApiServer() calls it.
+   * @internal
+   * @throws {@link FirecrackerApiError} (as a rejection) when the socket cannot be listened on.
+   */
   listen(): Promise<void> {
     removeStaleSocket(this.socketPath);
     return new Promise((resolve, reject) => {

@@ -17,6 +17,7 @@ import { MetricsFile } from './metrics-file';
 import type { BootSource, Drive, Logger, MachineConfig, MetricsConfig, NetworkInterface, Vsock } from './sections';
 import { VmSpec } from './vm-spec';
 
+/** What GET / reports as the VM's state. */
 export type InstanceState = 'Not started' | 'Running' | 'Paused';
 
 export const NOT_SUPPORTED_BEFORE_START = 'The requested operation is not supported before starting the microVM.';

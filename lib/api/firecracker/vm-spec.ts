@@ -11,13 +11,21 @@ export const FIRECRACKER_DEFAULT_BOOT_ARGS = 'reboot=k panic=1 nomodule 8250.nr_
 
 /** A Firecracker configuration before InstanceStart (what the config file or the API requests set). */
 export class VmSpec {
+  /** PUT /boot-source, or the file's `boot-source`: the kernel, initrd and boot args. */
   bootSource: BootSource | undefined;
+  /** `machine-config`: vCPUs and memory (Firecracker's defaults until set). */
   machineConfig: MachineConfig = defaultMachineConfig();
+  /** `drives`, in the order they were put (see orderedDrives()). */
   readonly drives: Drive[] = [];
+  /** `network-interfaces`. */
   readonly networkInterfaces: NetworkInterface[] = [];
+  /** `vsock`: the guest CID and the host's Unix socket. */
   vsock: Vsock | undefined;
+  /** Whether `entropy` (a virtio-rng device) was configured. */
   entropy = false;
+  /** `logger`. */
   logger: Logger | undefined;
+  /** `metrics`: the metrics file. */
   metrics: MetricsConfig | undefined;
 
   /**
@@ -44,12 +52,18 @@ export class VmSpec {
     replaceOrAdd(this.networkInterfaces, iface, (n) => n.iface_id === iface.iface_id);
   }
 
-  /** The drives in the order the guest sees them: the root drive first (/dev/vda), as Firecracker attaches it. */
+  /**
+   * The drives in the order the guest sees them: the root drive first (/dev/vda), as Firecracker attaches it.
+   * @throws Nothing.
+   */
   orderedDrives(): Drive[] {
     return [...this.drives.filter((d) => d.is_root_device), ...this.drives.filter((d) => !d.is_root_device)];
   }
 
-  /** The kernel command line: boot_args (or Firecracker's default) plus `root=` for a root drive. */
+  /**
+   * The kernel command line: boot_args (or Firecracker's default) plus `root=` for a root drive.
+   * @throws Nothing.
+   */
   cmdline(): string {
     const args = this.bootSource?.boot_args ?? FIRECRACKER_DEFAULT_BOOT_ARGS;
     const root = this.drives.find((d) => d.is_root_device);
@@ -77,7 +91,10 @@ export class VmSpec {
     };
   }
 
-  /** GET /vm/config: Firecracker's FullVmConfiguration. */
+  /**
+   * GET /vm/config: Firecracker's FullVmConfiguration.
+   * @throws Nothing.
+   */
   toJson(): Record<string, unknown> {
     return {
       'boot-source': this.bootSource ?? null,
