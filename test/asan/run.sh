@@ -20,17 +20,23 @@ UBSAN_RUNTIME=$(realpath "$(gcc -print-file-name=libubsan.so)")
 
 # Tools the tests run that are neither Node nor ours would inherit the preloaded runtimes; they are
 # not instrumented, and what ASan says of them is not about our code (their leaks at exit; QEMU's
-# coroutines switch stacks with swapcontext, which ASan warns of in every QEMU process). They run
-# without the preload through these wrappers, first on PATH.
+# coroutines switch stacks with swapcontext, which ASan warns of in every QEMU process; LSan's exit
+# scan of curl crashed and hung it). They run without the preload through these wrappers, first on
+# PATH. bash keeps the preload (the node processes a script starts need it) with leak detection off.
 SHIMS=$OUT/bin
 rm -rf "$SHIMS" "$REPORTS"
 mkdir -p "$SHIMS" "$REPORTS"
-for tool in ip mkfs.ext4 debugfs e2fsck xz iasl cpio tar objdump objcopy udhcpd qemu-system-x86_64; do
-  real=$(command -v "$tool" || true)
-  [ -n "$real" ] || continue
-  printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$@"\n' "$real" >"$SHIMS/$tool"
-  chmod +x "$SHIMS/$tool"
+shim() { # shim TOOL LINE: a wrapper that runs LINE, then the real TOOL
+  local real
+  real=$(command -v "$1" || true)
+  [ -n "$real" ] || return 0
+  printf '#!/bin/sh\n%s\nexec %s "$@"\n' "$2" "$real" >"$SHIMS/$1"
+  chmod +x "$SHIMS/$1"
+}
+for tool in ip mkfs.ext4 debugfs e2fsck xz iasl cpio tar objdump objcopy udhcpd qemu-system-x86_64 curl mktemp sleep grep rm cat; do
+  shim "$tool" 'unset LD_PRELOAD'
 done
+shim bash 'ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"; export ASAN_OPTIONS'
 
 # halt_on_error, exitcode: the first error ends the process (failing its test); detect_leaks: LSan at
 # every process exit, with test/asan/lsan.supp for V8's own heap bookkeeping. allow_user_segv_handler:

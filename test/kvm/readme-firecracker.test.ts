@@ -26,7 +26,7 @@ describe("README: Firecracker's getting-started with curl --unix-socket (real KV
   const cleanup = new Cleanup();
   before(function () {
     requireKvm(this);
-    if (spawnSync('curl', ['--version']).status !== 0) missingPrerequisite(this, 'curl is not installed', 'apt-get install curl; .ci/run installs it');
+    if (spawnSync('curl', ['--version'], { timeout: 10_000 }).status !== 0) missingPrerequisite(this, 'curl is not installed', 'apt-get install curl; .ci/run installs it');
   });
   after(() => cleanup.run());
 
@@ -38,7 +38,7 @@ describe("README: Firecracker's getting-started with curl --unix-socket (real KV
     fs.writeFileSync(path.join(bin, 'node-vmm'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`, { mode: 0o755 });
     const child = spawn('bash', ['-e', '-c', walkthrough()], {
       cwd: PACKAGE_ROOT,
-      env: { ...process.env, PATH: `${bin}:${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`, TMPDIR: dir },
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}:${path.dirname(process.execPath)}`, TMPDIR: dir },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 150_000,
     });
