@@ -8,6 +8,7 @@
  *   marker    forever: a 32-bit write of the running count to BENCH_MARKER_ADDRESS every ~100 us
  * (P = nodevmm.vsock). The host times the whole VM at two counts, so boot cancels out. */
 #include "bench.h"
+#include "tsc.h"
 #include "arena.h"
 #include "blk.h"
 #include "ulib.h"
@@ -160,12 +161,6 @@ static long vsock_rx(long kib) {
 
 static long pio(long count) {
   return sys(SYS_PIO_LOOP, PIO_BENCH_PORT, count);
-}
-
-static inline unsigned long rdtsc(void) {
-  unsigned int low, high;
-  __asm__ volatile("rdtsc" : "=a"(low), "=d"(high));
-  return (unsigned long)high << 32 | low;
 }
 
 /* TSC ticks per MARKER_INTERVAL_US, measured against the timer over CALIBRATION_TICKS ticks. */

@@ -5,6 +5,7 @@
  * The clock's page is guest memory that KVM fills (the pvclock_vcpu_time_info layout); its MSR is
  * saved and restored with the vCPU, and KVM_SET_CLOCK carries the time over a snapshot. */
 #include "kernel.h"
+#include "tsc.h"
 
 #define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01u
 #define NS_PER_TICK (1000000000ul / TICK_HZ)
@@ -22,12 +23,6 @@ static volatile struct __attribute__((packed, aligned(64))) {
 
 static int clock_ready;
 static u64 boot_ns;
-
-static u64 rdtsc(void) {
-  u32 low, high;
-  __asm__ volatile("rdtsc" : "=a"(low), "=d"(high));
-  return ((u64)high << 32) | low;
-}
 
 static u64 clock_ns(void) {
   u32 version;
