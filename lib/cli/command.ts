@@ -80,3 +80,15 @@ export function parseCommandArgs(command: Pick<CliCommand, 'name' | 'options' | 
   if (parsed.values.help === true) return { help: true };
   return { help: false, args: parsed };
 }
+
+/** A string option's value, or undefined when it was not given. */
+export function stringOption(values: OptionValues, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A repeatable string option's values, or undefined when it was not given. */
+export function listOption(values: OptionValues, name: string): string[] | undefined {
+  const value = values[name];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : undefined;
+}

@@ -7,7 +7,7 @@ import type { VmConfig } from '../api/config';
 import { readFirecrackerConfigFile } from '../api/firecracker/config-file';
 import { describeVmExit, VmExit } from '../api/vm-exit';
 import type { VirtualMachine } from '../api/virtual-machine';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommandArgs, UsageError, type CliCommand, type CliOption, type OptionValues } from './command';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, listOption, parseCommandArgs, stringOption, UsageError, type CliCommand, type CliOption, type OptionValues } from './command';
 import { commandHelp } from './help';
 
 export { UsageError };
@@ -43,16 +43,6 @@ const RUN_OPTIONS: readonly CliOption[] = [
 export function parseRunArgs(argv: string[]): RunArgs {
   const parsed = parseCommandArgs(RUN_COMMAND, argv);
   return parsed.help ? { help: true } : { help: false, config: runConfig(parsed.args.values) };
-}
-
-function stringOption(values: OptionValues, name: string): string | undefined {
-  const value = values[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-function listOption(values: OptionValues, name: string): string[] | undefined {
-  const value = values[name];
-  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : undefined;
 }
 
 function runConfig(values: OptionValues): VmConfig {

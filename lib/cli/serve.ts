@@ -8,7 +8,7 @@ import { readFirecrackerConfigFile } from '../api/firecracker/config-file';
 import { FirecrackerInstance } from '../api/firecracker/instance';
 import { VmSpec } from '../api/firecracker/vm-spec';
 import type { VmExit } from '../api/vm-exit';
-import { EXIT_OK, parseCommandArgs, UsageError, type CliCommand, type CliOption, type OptionValues } from './command';
+import { EXIT_OK, parseCommandArgs, stringOption, UsageError, type CliCommand, type CliOption, type OptionValues } from './command';
 import { exitCodeFor } from './run';
 
 export interface ServeArgs {
@@ -39,7 +39,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | { help: true } {
 }
 
 function serveArgs(values: OptionValues): ServeArgs {
-  const text = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const text = (name: string): string | undefined => stringOption(values, name);
   if (values['no-api'] === true) {
     if (text('config-file') === undefined) throw new UsageError('--no-api needs --config-file (nothing else could configure the VM)');
     if (text('api-sock') !== undefined) throw new UsageError('--no-api and --api-sock contradict each other');
