@@ -64,6 +64,11 @@ export class TickMeter {
     this.#since = Date.now();
   }
 
+  /** Milliseconds measured so far, the open window included. */
+  measuredMs(): number {
+    return this.#measuredMs + (this.#since === undefined ? 0 : Date.now() - this.#since);
+  }
+
   stop(): void {
     if (this.#since !== undefined) this.#measuredMs += Date.now() - this.#since;
     this.#since = undefined;

@@ -27,7 +27,7 @@ import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { hostDevice, type HostedDevice } from '../helpers/hosted-device';
 import { makeSocketDir } from '../helpers/socket-dir';
-import { TickMeter, tickRatio, ticksAgainstBaseline } from '../helpers/ticks';
+import { MIN_TICK_WINDOW_MS, TickMeter, tickRatio, ticksAgainstBaseline } from '../helpers/ticks';
 import { TestDriver } from '../helpers/virtqueue-driver';
 
 const MiB = 1024 * 1024;
@@ -154,24 +154,42 @@ describe('hostile drivers against the bounds of vsock and rng (back ends on an I
     assert.ok(await until(() => { const ops = driver.drain(); seenOps.push(...ops); return ops.includes(VsockOp.RESPONSE); }), `the connection is made (ops ${seenOps.join(',')}; counters ${JSON.stringify(counters.read())})`);
     const chunk = Buffer.alloc(SLOT_BYTES - VSOCK_HEADER_SIZE, 0x42);
     let sent = 0;
-    const ticks = await ticksAgainstBaseline(async () => {
-      // 16 MiB offered against a 256 KiB window, never waiting for credit.
-      while (sent < 16 * MiB && counters.get('creditViolations') === 0) {
-        while (driver.send(VsockOp.RW, 4000, 7000, chunk)) sent += chunk.length;
-        driver.drain();
-        await new Promise((resolve) => setTimeout(resolve, 1));
+    let packets = 0;
+    // The driver's own work (a ring of 4 KiB packets written on this loop, slower still under ASan,
+    // whose allocator serves all of node) stays outside the measured windows: they hold only the
+    // device's work on its I/O thread, judged against a busy-sibling baseline.
+    const { baseline } = await ticksAgainstBaseline(async () => undefined);
+    const meter = new TickMeter();
+    // 16 MiB offered against a 256 KiB window, never waiting for credit.
+    while (sent < 16 * MiB && counters.get('creditViolations') === 0) {
+      while (driver.send(VsockOp.RW, 4000, 7000, chunk, 0, false)) {
+        sent += chunk.length;
+        packets++;
       }
-    });
+      driver.notifyTx();
+      meter.start();
+      const served = await until(() => {
+        driver.drain();
+        return counters.get('creditViolations') > 0 || driver.tx.usedIndex() === (packets & 0xffff);
+      }, 20_000);
+      meter.stop();
+      assert.ok(served, `the device serves its transmit queue (counters ${JSON.stringify(counters.read())})`);
+    }
+    meter.start();
+    const gone = await until(() => counters.get('openConnections') === 0);
+    const tail = MIN_TICK_WINDOW_MS - meter.measuredMs();
+    if (tail > 0) await new Promise((resolve) => setTimeout(resolve, tail));
+    const busy = meter.close();
+    assert.ok(gone, 'the connection is gone');
     assert.ok(counters.get('creditViolations') >= 1, 'the credit violation was noticed');
     assert.ok(counters.get('unforwardedPeak') <= VSOCK_BUF_ALLOC, `unforwarded bytes peaked at ${counters.get('unforwardedPeak')} (window ${VSOCK_BUF_ALLOC})`);
-    assert.ok(await until(() => counters.get('openConnections') === 0), 'the connection is gone');
+    const ticks = { busy, baseline, relative: tickRatio(busy) / Math.max(tickRatio(baseline), 1e-3) };
     return { relative: ticks.relative, line: `event loop: ${ticks.busy.ticks}/${ticks.busy.expected} ticks while the device worked, ${ticks.baseline.ticks}/${ticks.baseline.expected} with a busy sibling thread` };
   }
 
   it('vsock: a guest that ignores its credit is reset, and what it made the host hold stays within the window', async function () {
     this.timeout(120_000);
-    // The test's own driver writes its rings on this event loop too, so one slow round on a loaded
-    // machine (or under ASan) is judged with a second; the bounds hold in both.
+    // One slow round on a loaded machine is judged with a second; the bounds hold in both.
     const rounds = [await creditRound(1, memory)];
     if ((rounds[0] as { relative: number }).relative < MIN_TICK_RATIO) {
       // A second guest of its own: the first device still serves its rings in the first memory.
