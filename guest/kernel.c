@@ -168,7 +168,7 @@ static void setup_timer_and_pic(void) {
   outb(PIC2 + 1, 2);
   outb(PIC1 + 1, 1);
   outb(PIC2 + 1, 1);
-  outb(PIC1 + 1, (u8)~((1 << 0) | (1 << 2) | (1 << 4))); /* timer, cascade, COM1 */
+  outb(PIC1 + 1, (u8)~((1 << 0) | (1 << 1) | (1 << 2) | (1 << 4))); /* timer, keyboard, cascade, COM1 */
   outb(PIC2 + 1, 0xff);
   timer_start();
 }
@@ -301,6 +301,12 @@ static u64 info_value(u64 which) {
   }
 }
 
+/* The i8042's reset line: the VM ends with reason 'reset'. */
+__attribute__((noreturn)) static void reboot(void) {
+  outb(I8042_COMMAND, I8042_PULSE_RESET);
+  for (;;) __asm__ volatile("cli; hlt");
+}
+
 static u64 system_call(struct frame *f) {
   switch (f->rax) {
     case SYS_WRITE:
@@ -319,9 +325,7 @@ static u64 system_call(struct frame *f) {
     case SYS_TICKS: return uptime_ticks();
     case SYS_INFO: return info_value(f->rdi);
     case SYS_EXIT: debug_exit((u32)f->rdi); return 0;
-    case SYS_REBOOT:
-      outb(I8042_COMMAND, I8042_PULSE_RESET);
-      for (;;) __asm__ volatile("cli; hlt");
+    case SYS_REBOOT: reboot();
     case SYS_PIO_LOOP: {
       u64 left = f->rsi;
       if (left > 0) __asm__ volatile("1: outb %%al, %%dx; dec %%rcx; jnz 1b" : "+c"(left) : "d"((u16)f->rdi), "a"(0) : "memory");
@@ -360,6 +364,15 @@ void trap(struct frame *f) {
   if (f->vector == SERIAL_VECTOR) {
     serial_on_interrupt();
     outb(PIC1, PIC_EOI);
+    return;
+  }
+  if (f->vector == KEYBOARD_VECTOR) {
+    int pressed = keyboard_on_interrupt();
+    outb(PIC1, PIC_EOI);
+    if (pressed) {
+      serial_puts("node-vmm-guest: ctrl-alt-del, rebooting\n");
+      reboot();
+    }
     return;
   }
   if (f->vector == TIMER_VECTOR + 7 || f->vector == SPURIOUS_VECTOR || (f->vector > TIMER_VECTOR && f->vector < TIMER_VECTOR + 8)) {

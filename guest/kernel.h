@@ -34,6 +34,9 @@ void serial_on_interrupt(void);
 int serial_take_char(void);
 int serial_scratch_ok(void);
 
+/* keyboard.c: true once Ctrl-Alt-Del has been pressed */
+int keyboard_on_interrupt(void);
+
 /* smp.c */
 u32 mp_table_cpus(void);
 void lapic_virtual_wire(void);

@@ -9,6 +9,7 @@
 #define TSS_SEL 0x28
 
 #define TIMER_VECTOR 32
+#define KEYBOARD_VECTOR 33
 #define SERIAL_VECTOR 36
 #define SPURIOUS_VECTOR 255
 

@@ -5,8 +5,9 @@ import { EventEmitter } from 'node:events';
 import type { AssembledMachine } from '../boot/linux-machine';
 import type { Device } from '../devices/device';
 import type { DeviceManager } from '../devices/manager';
+import { I8042Device } from '../devices/legacy/i8042/device';
 import type { SerialConsole } from '../devices/legacy/serial/serial-console';
-import { ClosedError } from '../kvm/errors';
+import { ClosedError, DeviceError } from '../kvm/errors';
 import type { Machine } from '../runner/machine';
 import './dispose-symbol';
 import { VmAbortError } from './errors';
@@ -131,6 +132,18 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
    */
   recordLatency(name: VmLatency, started: bigint): void {
     this.#latencies[name] = Number((process.hrtime.bigint() - started) / 1000n);
+  }
+
+  /**
+   * Presses Ctrl-Alt-Del on the guest's keyboard (the i8042), as Firecracker's `SendCtrlAltDel` action: Linux
+   * (and the bundled guest) reboot on it, which ends the VM with reason `reset`.
+   * @throws {@link DeviceError} when the VM is not running, or the keys sent before are still unread.
+   */
+  sendCtrlAltDel(): void {
+    if (this.#machine.phase !== 'running') throw new DeviceError('Ctrl-Alt-Del needs a running VM');
+    const keyboard = this.#devices.devices.find((d): d is I8042Device => d instanceof I8042Device);
+    if (keyboard === undefined) throw new DeviceError('this VM has no i8042 keyboard controller');
+    keyboard.sendCtrlAltDel();
   }
 
   /** True between pause() and resume() (and for a VM restored with `paused: true`). */

@@ -132,6 +132,21 @@ describe('createVm with the bundled guest', function () {
     assert.doesNotMatch(logB.text, /from-vm-a/);
   });
 
+  it('sendCtrlAltDel(): the keys reach the guest through the i8042 and its IRQ 1, which reboots (the VM ends with reset)', async function () {
+    retryUnderEmulation(this, 2);
+    await using vm = await createVm({});
+    const log = new ConsoleLog(vm);
+    assert.throws(() => vm.sendCtrlAltDel(), (e: Error) => e.name === 'DeviceError', 'refused before start');
+    await vm.start();
+    await log.until(escape(PROMPT));
+    vm.sendCtrlAltDel();
+    const exit = await vm.exited;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(exit.reason, 'reset', `output:\n${log.text}`);
+    assert.match(log.text, /node-vmm-guest: ctrl-alt-del, rebooting/);
+    assert.throws(() => vm.sendCtrlAltDel(), (e: Error) => e.name === 'DeviceError', 'refused once the VM ended');
+  });
+
   it('stops a running VM when its AbortSignal is aborted', async function () {
     retryUnderEmulation(this, 2);
     const controller = new AbortController();

@@ -91,6 +91,11 @@ describe('Firecracker API: node-vmm serve (real KVM, the bundled guest)', functi
       await server.waitFor(new RegExp(Buffer.from('firecracker-disk').toString('hex')), at);
       const log = fs.readFileSync(path.join(dir, 'boot.sock.log'), 'utf8');
       assert.match(log, /\[vm-one\] \[Info\] \[vmm::builder\] started the microVM/);
+      // SendCtrlAltDel: through the i8042 the guest reboots, and serve ends with it (exit code 0), as Firecracker does.
+      const sent = await apiRequest(sock, 'PUT', '/actions', { action_type: 'SendCtrlAltDel' });
+      assert.equal(sent.status, 204, JSON.stringify(sent.body));
+      await server.waitFor(/node-vmm-guest: ctrl-alt-del, rebooting/);
+      assert.equal(await server.closed, 0, server.stderr);
     } finally {
       await local.run();
     }
@@ -115,6 +120,7 @@ describe('Firecracker API: node-vmm serve (real KVM, the bundled guest)', functi
         ['PATCH', '/vm', { state: 'Paused' }, /not supported before starting/],
         ['PUT', '/snapshot/create', { snapshot_path: '/s', mem_file_path: '/m' }, /not supported before starting/],
         ['PATCH', '/drives/a', { drive_id: 'a' }, /not supported before starting/],
+        ['PUT', '/actions', { action_type: 'SendCtrlAltDel' }, /not supported before starting/],
         ['GET', '/nowhere', undefined, /Invalid request method and\/or path: GET \/nowhere/],
         ['DELETE', '/machine-config', undefined, /Invalid request method and\/or path: DELETE/],
         ['PUT', '/logger', 'x'.repeat(51201), /larger than the limit of 51200/],

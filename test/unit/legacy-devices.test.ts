@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { setup as setupDebugExit, DEBUG_EXIT_PORT } from '../../lib/devices/legacy/debug-exit/debug-exit';
-import { createI8042State, I8042_CMD_AUX_LOOP, I8042_CMD_AUX_TEST, I8042_CMD_ENABLE_AUX, I8042_CMD_WRITE_AUX, I8042_CMD_WRITE_CONFIG, I8042_COMMAND_PORT, I8042_DATA_PORT, setup as setupI8042 } from '../../lib/devices/legacy/i8042/i8042';
+import { I8042Device } from '../../lib/devices/legacy/i8042/device';
+import { createI8042State, I8042_BUFFER_BYTES, I8042_CMD_AUX_LOOP, I8042_CMD_AUX_TEST, I8042_CMD_ENABLE_AUX, I8042_CMD_WRITE_AUX, I8042_CMD_WRITE_CONFIG, I8042_COMMAND_PORT, I8042_DATA_PORT, setup as setupI8042 } from '../../lib/devices/legacy/i8042/i8042';
 import { fakeContext } from '../helpers/fake-context';
 
 describe('i8042', () => {
@@ -75,6 +76,58 @@ describe('i8042', () => {
     setupI8042(context, { state: createI8042State() });
     context.outb(I8042_COMMAND_PORT, 0xfe);
     assert.deepEqual(context.exits, [{ kind: 'reset' }]);
+  });
+
+  /** The device's main-thread half, attached to a VM whose lines are recorded. */
+  function keyboard(): { device: I8042Device; lines: Array<[number, boolean]> } {
+    const device = new I8042Device();
+    const lines: Array<[number, boolean]> = [];
+    device.attach({ memory: undefined as never, vcpuCount: 1, vm: { irqfd: () => undefined, ioeventfd: () => undefined, irqLine: (irq, level) => lines.push([irq, level]) } });
+    return { device, lines };
+  }
+
+  /** Reads the output buffer as a driver does: data while OBF is set. */
+  function drain(context: ReturnType<typeof fakeContext>): number[] {
+    const bytes: number[] = [];
+    while (context.inb(I8042_COMMAND_PORT) & 0x01) bytes.push(context.inb(I8042_DATA_PORT));
+    return bytes;
+  }
+
+  it('puts Ctrl-Alt-Del to the guest as set 1 while translating (the default): 1d 38 e0 53, one IRQ 1 edge per byte', () => {
+    const { device, lines } = keyboard();
+    const context = fakeContext();
+    setupI8042(context, { state: device.state });
+    device.sendCtrlAltDel();
+    assert.deepEqual(lines, [[1, true], [1, false]], 'the host raises the first edge');
+    assert.deepEqual(drain(context), [0x1d, 0x38, 0xe0, 0x53]);
+    assert.deepEqual(context.irqs, [[1, true], [1, false], [1, true], [1, false], [1, true], [1, false]], 'each read that leaves bytes raises another');
+    assert.equal(context.inb(I8042_DATA_PORT), 0, 'an empty buffer reads 0');
+  });
+
+  it("passes set 2 (Firecracker's 14 11 e0 71) once the guest turned translation off, and raises nothing with the keyboard interrupt off", () => {
+    const { device, lines } = keyboard();
+    const context = fakeContext();
+    setupI8042(context, { state: device.state });
+    context.outb(I8042_COMMAND_PORT, I8042_CMD_WRITE_CONFIG);
+    context.outb(I8042_DATA_PORT, 0x04); // system flag only: no translation, no keyboard interrupt
+    device.sendCtrlAltDel();
+    assert.deepEqual(lines, [], 'no interrupt while the guest disabled it');
+    assert.deepEqual(drain(context), [0x14, 0x11, 0xe0, 0x71], 'the bytes wait to be polled');
+    assert.deepEqual(context.irqs, []);
+  });
+
+  it('refuses a sequence that does not fit the 16-byte buffer whole, and a command answer supersedes waiting keys', () => {
+    const { device } = keyboard();
+    const context = fakeContext();
+    setupI8042(context, { state: device.state });
+    for (let i = 0; i < I8042_BUFFER_BYTES / 4; i++) device.sendCtrlAltDel();
+    assert.throws(() => device.sendCtrlAltDel(), (e: Error) => e.name === 'DeviceError' && /buffer is full/.test(e.message));
+    assert.equal(drain(context).length, I8042_BUFFER_BYTES, 'nothing of the refused sequence went in');
+    device.sendCtrlAltDel();
+    context.inb(I8042_DATA_PORT);
+    context.outb(I8042_COMMAND_PORT, 0x20);
+    assert.deepEqual(drain(context), [0x65], 'READ_CONFIG: its answer is all there is to read');
+    assert.throws(() => new I8042Device().sendCtrlAltDel(), (e: Error) => e.name === 'DeviceError', 'before the VM exists');
   });
 
   it('shares its state between the objects of different vCPU threads', () => {

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { parseKernel } from '../../boot/kernel-image';
 import { VmFileError } from '../errors';
+import { DeviceError } from '../../kvm/errors';
 import type { Readable, Writable } from 'node:stream';
 import { createVm } from '../create-vm';
 import { restoreVm, type RestoreOptions } from '../restore-vm';
@@ -186,6 +187,17 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
     }
     await this.#run(vm, () => vm.start());
     this.log.log('Info', 'vmm::builder', `started the microVM (${this.spec.machineConfig.vcpu_count} vCPU, ${this.spec.machineConfig.mem_size_mib} MiB)`);
+  }
+
+  /** SendCtrlAltDel: the keys through the i8042; a full buffer is the client's 400, as in Firecracker. */
+  sendCtrlAltDel(): void {
+    const vm = this.#requireVm();
+    try {
+      vm.sendCtrlAltDel();
+    } catch (error) {
+      if (error instanceof DeviceError) throw new FirecrackerApiError(`SendCtrlAltDel failed: ${error.message}`);
+      throw error;
+    }
   }
 
   async pause(): Promise<void> {

@@ -117,7 +117,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
       const action = parseAction(c.body());
       if (action === 'InstanceStart') await c.instance.start();
       else if (action === 'FlushMetrics') c.instance.flushMetrics();
-      else throw new FirecrackerApiError("SendCtrlAltDel is not supported by node-vmm yet: its i8042 cannot put a key sequence to the guest.");
+      else c.instance.sendCtrlAltDel();
       return NO_CONTENT;
     },
   },

@@ -1,12 +1,14 @@
 // The vCPU-thread half of the i8042 (device.ts): a minimal keyboard controller, enough for Linux's
-// probe (self-test, command byte) and, what it is here for, the reset line: command 0xFE to port 0x64
-// ends the VM with reason 'reset'. State sits in a SharedArrayBuffer: any vCPU thread may touch it.
+// probe (self-test, command byte), the reset line (command 0xFE to port 0x64 ends the VM with reason
+// 'reset') and keys the host puts in (Ctrl-Alt-Del, as Firecracker's SendCtrlAltDel). State sits in a
+// SharedArrayBuffer: any vCPU thread, and the main thread that puts keys in, may touch it.
 import type { BusDevice } from '../../../bus/io-bus';
 import type { DeviceContext } from '../../../runner/device-context';
+import { SharedLock } from '../../shared-lock';
 
 export const I8042_DATA_PORT = 0x60;
 export const I8042_COMMAND_PORT = 0x64;
-/** The keyboard's ISA interrupt (the device raises none: it only answers Linux's probe). */
+/** The keyboard's ISA interrupt, raised (an edge) for each byte of a key the host put in. */
 export const I8042_IRQ = 1;
 /** Port 0x61 (system control port B) is read by Linux's timer calibration; it answers from here too. */
 export const SYSTEM_CONTROL_PORT_B = 0x61;
@@ -39,8 +41,27 @@ const CONFIG_AUX_DISABLED = 0x20;
 const CONFIG_TRANSLATE = 0x40;
 const DEFAULT_CONFIG = CONFIG_KBD_INT | CONFIG_SYSTEM_FLAG | CONFIG_AUX_DISABLED | CONFIG_TRANSLATE;
 
-const Slot = { STATUS: 0, CONFIG: 1, OUTPUT: 2, PENDING_COMMAND: 3, PORT_B: 4 } as const;
-const SLOTS = 5;
+/** The controller's output buffer, in bytes (a key sequence that does not fit is refused whole). */
+export const I8042_BUFFER_BYTES = 16;
+
+/** Scan code set 2, what a keyboard sends: left Ctrl, left Alt, and Delete (an extended key). */
+export const KEY_CTRL = 0x14;
+export const KEY_ALT = 0x11;
+export const KEY_DELETE = 0xe071;
+const EXTENDED_PREFIX = 0xe0;
+/**
+ * Set 2 to set 1, what the controller passes on while the command byte has TRANSLATE (the default, and
+ * what Linux keeps): only the codes this controller puts in.
+ */
+const SET1_OF_SET2 = new Map<number, number>([
+  [KEY_CTRL, 0x1d],
+  [KEY_ALT, 0x38],
+  [KEY_DELETE & 0xff, 0x53],
+  [EXTENDED_PREFIX, EXTENDED_PREFIX],
+]);
+
+const Slot = { STATUS: 0, CONFIG: 1, PENDING_COMMAND: 2, PORT_B: 3, LOCK: 4, HEAD: 5, TAIL: 6, BUFFER: 7 } as const;
+const SLOTS = Slot.BUFFER + I8042_BUFFER_BYTES;
 
 export interface I8042Args {
   state: SharedArrayBuffer;
@@ -54,19 +75,115 @@ export function createI8042State(): SharedArrayBuffer {
   return state;
 }
 
+/** The keyboard line's edge: raised and lowered at once (an ISA edge-triggered interrupt). */
+export type KeyboardInterrupt = () => void;
+
+/**
+ * The controller's output buffer and status, shared by the vCPU threads (which read it) and the main
+ * thread (which puts keys in): a FIFO of bytes under one lock.
+ */
+export class I8042Output {
+  readonly #words: Int32Array;
+  readonly #lock: SharedLock;
+
+  constructor(state: SharedArrayBuffer) {
+    this.#words = new Int32Array(state);
+    this.#lock = new SharedLock(this.#words, Slot.LOCK);
+  }
+
+  /** Takes the oldest byte (0 when empty); `more` says whether bytes remain. */
+  pop(): { value: number; more: boolean } {
+    this.#lock.lock();
+    try {
+      const head = this.#words[Slot.HEAD] as number;
+      const tail = this.#words[Slot.TAIL] as number;
+      if (head === tail) return { value: 0, more: false };
+      const value = this.#words[Slot.BUFFER + (head % I8042_BUFFER_BYTES)] as number;
+      this.#words[Slot.HEAD] = (head + 1) % (2 * I8042_BUFFER_BYTES);
+      const more = (head + 1) % (2 * I8042_BUFFER_BYTES) !== tail;
+      if (!more) Atomics.and(this.#words, Slot.STATUS, ~STATUS_OUTPUT_FULL);
+      return { value, more };
+    } finally {
+      this.#lock.unlock();
+    }
+  }
+
+  /** A command's answer: what was waiting is dropped, the answer is all there is to read. */
+  answer(value: number): void {
+    this.#lock.lock();
+    try {
+      this.#words[Slot.HEAD] = 0;
+      this.#words[Slot.TAIL] = 0;
+      this.#push(value);
+    } finally {
+      this.#lock.unlock();
+    }
+  }
+
+  /** Drops what waits to be read (a command byte the guest writes supersedes it). */
+  flush(): void {
+    this.#lock.lock();
+    try {
+      this.#words[Slot.HEAD] = this.#words[Slot.TAIL] as number;
+      Atomics.and(this.#words, Slot.STATUS, ~STATUS_OUTPUT_FULL);
+    } finally {
+      this.#lock.unlock();
+    }
+  }
+
+  /**
+   * Puts a key sequence in (set 2 codes, translated to set 1 while TRANSLATE is on). False, and nothing
+   * put in, when the buffer lacks room for all of it.
+   */
+  putKeys(keys: readonly number[]): boolean {
+    this.#lock.lock();
+    try {
+      const translate = ((this.#words[Slot.CONFIG] as number) & CONFIG_TRANSLATE) !== 0;
+      const bytes = keys.flatMap((key) => (key > 0xff ? [key >> 8, key & 0xff] : [key])).map((code) => (translate ? (SET1_OF_SET2.get(code) ?? code) : code));
+      if (this.#length() + bytes.length > I8042_BUFFER_BYTES) return false;
+      for (const value of bytes) this.#push(value);
+      return true;
+    } finally {
+      this.#lock.unlock();
+    }
+  }
+
+  /** Whether the guest left the keyboard interrupt enabled in the command byte. */
+  interruptEnabled(): boolean {
+    return ((this.#words[Slot.CONFIG] as number) & CONFIG_KBD_INT) !== 0;
+  }
+
+  #length(): number {
+    return ((this.#words[Slot.TAIL] as number) - (this.#words[Slot.HEAD] as number) + 2 * I8042_BUFFER_BYTES) % (2 * I8042_BUFFER_BYTES);
+  }
+
+  /** Under the lock, with room checked. */
+  #push(value: number): void {
+    const tail = this.#words[Slot.TAIL] as number;
+    this.#words[Slot.BUFFER + (tail % I8042_BUFFER_BYTES)] = value & 0xff;
+    this.#words[Slot.TAIL] = (tail + 1) % (2 * I8042_BUFFER_BYTES);
+    Atomics.or(this.#words, Slot.STATUS, STATUS_OUTPUT_FULL);
+  }
+}
+
 export class I8042 {
   readonly #words: Int32Array;
+  readonly #output: I8042Output;
   readonly #onReset: () => void;
+  readonly #interrupt: KeyboardInterrupt;
 
-  constructor(state: SharedArrayBuffer, onReset: () => void) {
+  constructor(state: SharedArrayBuffer, onReset: () => void, interrupt: KeyboardInterrupt = () => undefined) {
     this.#words = new Int32Array(state);
+    this.#output = new I8042Output(state);
     this.#onReset = onReset;
+    this.#interrupt = interrupt;
   }
 
   readData(): number {
-    const value = Atomics.load(this.#words, Slot.OUTPUT);
-    Atomics.and(this.#words, Slot.STATUS, ~STATUS_OUTPUT_FULL);
-    return value & 0xff;
+    const { value, more } = this.#output.pop();
+    // One edge per byte: the driver's handler reads one byte per interrupt.
+    if (more && this.#output.interruptEnabled()) this.#interrupt();
+    return value;
   }
 
   readStatus(): number {
@@ -86,18 +203,21 @@ export class I8042 {
     Atomics.or(this.#words, Slot.STATUS, STATUS_COMMAND);
     switch (command) {
       case I8042_CMD_READ_CONFIG:
-        this.#output(Atomics.load(this.#words, Slot.CONFIG));
+        this.#output.answer(Atomics.load(this.#words, Slot.CONFIG));
         break;
       case I8042_CMD_WRITE_CONFIG:
+        this.#output.flush();
+        Atomics.store(this.#words, Slot.PENDING_COMMAND, command);
+        break;
       case I8042_CMD_AUX_LOOP:
       case I8042_CMD_WRITE_AUX:
         Atomics.store(this.#words, Slot.PENDING_COMMAND, command);
         break;
       case I8042_CMD_AUX_TEST:
-        this.#output(I8042_AUX_TEST_NO_PORT);
+        this.#output.answer(I8042_AUX_TEST_NO_PORT);
         break;
       case I8042_CMD_SELF_TEST:
-        this.#output(I8042_SELF_TEST_OK);
+        this.#output.answer(I8042_SELF_TEST_OK);
         break;
       case I8042_CMD_PULSE_RESET:
         this.#onReset();
@@ -116,11 +236,6 @@ export class I8042 {
   writePortB(value: number): void {
     Atomics.store(this.#words, Slot.PORT_B, value & 0x0f);
   }
-
-  #output(value: number): void {
-    Atomics.store(this.#words, Slot.OUTPUT, value);
-    Atomics.or(this.#words, Slot.STATUS, STATUS_OUTPUT_FULL);
-  }
 }
 
 /** A one-byte port: reads return `read()` in the low byte, writes pass the low byte on. */
@@ -138,7 +253,10 @@ function bytePort(read: () => number, write: (value: number) => void): BusDevice
 
 export function setup(context: DeviceContext, rawArgs: unknown): void {
   const { state } = rawArgs as I8042Args;
-  const controller = new I8042(state, () => context.requestExit({ kind: 'reset' }));
+  const controller = new I8042(state, () => context.requestExit({ kind: 'reset' }), () => {
+    context.irqLine(I8042_IRQ, true);
+    context.irqLine(I8042_IRQ, false);
+  });
   context.pio.register(I8042_DATA_PORT, 1, bytePort(() => controller.readData(), (v) => controller.writeData(v)), 'i8042-data');
   context.pio.register(I8042_COMMAND_PORT, 1, bytePort(() => controller.readStatus(), (v) => controller.writeCommand(v)), 'i8042-command');
   context.pio.register(SYSTEM_CONTROL_PORT_B, 1, bytePort(() => controller.readPortB(), (v) => controller.writePortB(v)), 'port-b');
