@@ -6,6 +6,7 @@ import type { AssembledMachine } from '../boot/linux-machine';
 import type { Device } from '../devices/device';
 import type { DeviceManager } from '../devices/manager';
 import { I8042Device } from '../devices/legacy/i8042/device';
+import { VirtioBlkDevice } from '../devices/virtio/blk/device';
 import type { SerialConsole } from '../devices/legacy/serial/serial-console';
 import { ClosedError, DeviceError } from '../kvm/errors';
 import type { Machine } from '../runner/machine';
@@ -144,6 +145,21 @@ export class VirtualMachine extends EventEmitter<VirtualMachineEvents> {
     const keyboard = this.#devices.devices.find((d): d is I8042Device => d instanceof I8042Device);
     if (keyboard === undefined) throw new DeviceError('this VM has no i8042 keyboard controller');
     keyboard.sendCtrlAltDel();
+  }
+
+  /**
+   * Swaps the backing file of disk `id` while the VM runs (paused or not), as Firecracker's `PATCH /drives/{id}`:
+   * see {@link VirtioBlkDevice.swapFile}. Snapshots taken afterwards name the new file.
+   * @throws {@link DeviceError} when the VM is not running or has no disk `id`.
+   * @throws {@link ConfigError} when the new file cannot be opened or another VM holds it (the disk keeps its file).
+   */
+  swapDisk(id: string, path: string): Promise<void> {
+    return this.#serialized(async () => {
+      if (this.#machine.phase !== 'running') throw new DeviceError(`disk ${id}: its file can only be swapped while the VM runs`);
+      const disk = this.#devices.byId(id);
+      if (!(disk instanceof VirtioBlkDevice)) throw new DeviceError(`this VM has no disk ${id}`);
+      await disk.swapFile(path);
+    });
   }
 
   /** True between pause() and resume() (and for a VM restored with `paused: true`). */

@@ -91,6 +91,18 @@ describe('Firecracker API: node-vmm serve (real KVM, the bundled guest)', functi
       await server.waitFor(new RegExp(Buffer.from('firecracker-disk').toString('hex')), at);
       const log = fs.readFileSync(path.join(dir, 'boot.sock.log'), 'utf8');
       assert.match(log, /\[vm-one\] \[Info\] \[vmm::builder\] started the microVM/);
+      // PATCH /drives/{id} with path_on_host swaps the running disk's file: the next read is the new file's.
+      const swapped = path.join(dir, 'swapped.img');
+      const swappedBytes = Buffer.alloc(DISK_BYTES);
+      swappedBytes.write('swapped-disk-sector0', 0);
+      fs.writeFileSync(swapped, swappedBytes);
+      assert.match(faultOf(await apiRequest(sock, 'PATCH', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: path.join(dir, 'no-such.img') })), /path_on_host: .*cannot open/);
+      const patched = await apiRequest(sock, 'PATCH', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: swapped });
+      assert.equal(patched.status, 204, JSON.stringify(patched.body));
+      const afterSwap = server.stdout.length;
+      server.child.stdin.write('blk 0\n');
+      await server.waitFor(new RegExp(Buffer.from('swapped-disk').toString('hex')), afterSwap);
+      assert.equal(((await apiRequest(sock, 'GET', '/vm/config')).body as { drives: { path_on_host: string }[] }).drives[0]?.path_on_host, swapped);
       // SendCtrlAltDel: through the i8042 the guest reboots, and serve ends with it (exit code 0), as Firecracker does.
       const sent = await apiRequest(sock, 'PUT', '/actions', { action_type: 'SendCtrlAltDel' });
       assert.equal(sent.status, 204, JSON.stringify(sent.body));

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { VirtioBlkBackend } from '../../lib/devices/virtio/blk/backend';
-import { blkDescription as blkDevice, BlkFeature } from '../../lib/devices/virtio/blk/device';
+import { blkDescription as blkDevice, BlkFeature, VirtioBlkDevice } from '../../lib/devices/virtio/blk/device';
 import { BlockFile } from '../../lib/devices/virtio/blk/file';
 import { BLK_WRITE_ZEROES_UNMAP, BlkRequestType, BlkStatus, MAX_DISCARD_SECTORS } from '../../lib/devices/virtio/blk/request';
 import { DeviceStatus, MmioReg, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
@@ -11,6 +11,7 @@ import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-s
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
+import { hostDevice, type HostedDevice } from '../helpers/hosted-device';
 import { MmioDriver } from '../helpers/mmio-driver';
 import { fuzzIterations, fuzzSeed, reportChains } from '../helpers/fuzz-config';
 import { Prng } from '../helpers/prng';
@@ -213,5 +214,94 @@ describe('virtio-blk back end', () => {
     assert.equal(fs.statSync(diskPath).size, DISK_SECTORS * 512);
     reportChains(requests);
     console.log(`      ${requests} requests, ${resets} queues ended NEEDS_RESET`);
+  });
+});
+
+describe('virtio-blk: swapping the backing file of a running disk (back end on an I/O thread)', function () {
+  this.timeout(30_000);
+  let memory: GuestMemory;
+  let dir: string;
+  const closers: (() => unknown)[] = [];
+
+  beforeEach(() => {
+    memory = GuestMemory.allocate(ramLayout(RAM));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtio-blk-swap-'));
+  });
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+    memory.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function disk(name: string, sectors: number, text: string): string {
+    const file = path.join(dir, name);
+    const bytes = Buffer.alloc(sectors * 512);
+    bytes.write(text, 0);
+    fs.writeFileSync(file, bytes);
+    return file;
+  }
+
+  /** A live disk on an I/O thread and a driver reading sector 0 through its queue. */
+  async function liveDisk(file: string): Promise<{ device: VirtioBlkDevice; hosted: HostedDevice; readSector0: () => Promise<{ status: number; text: string }> }> {
+    const device = new VirtioBlkDevice({ path: file, id: 'swap-disk' });
+    const hosted = await hostDevice(device, memory);
+    closers.push(() => hosted.stop());
+    const queue = new TestDriver(memory, RINGS, 16);
+    assert.notEqual(hosted.driver.negotiate(1n << VirtioFeature.VERSION_1) & DeviceStatus.FEATURES_OK, 0);
+    hosted.driver.setupQueue(0, queue.config);
+    hosted.driver.driverOk();
+    hosted.statusChanged();
+    let next = 0;
+    const readSector0 = async (): Promise<{ status: number; text: string }> => {
+      memory.writeBytes(HEADER, Buffer.alloc(16)); // IN, sector 0
+      memory.writeBytes(DATA, Buffer.alloc(512));
+      memory.writeU8(STATUS, 0xff);
+      const head = queue.writeChain(0, [{ address: HEADER, length: 16, writable: false }, { address: DATA, length: 512, writable: true }, { address: STATUS, length: 1, writable: true }]);
+      queue.makeAvailable(head);
+      hosted.notify(0);
+      const deadline = Date.now() + 10_000;
+      while (queue.usedIndex() === next) {
+        assert.ok(Date.now() < deadline, 'the device answers within 10 s');
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      next++;
+      return { status: memory.readU8(STATUS), text: Buffer.from(memory.readBytes(DATA, 16)).toString('latin1').replace(/\0+$/, '') };
+    };
+    return { device, hosted, readSector0 };
+  }
+
+  it('the back end reads the new file from the next request on; capacity and ConfigGeneration follow, with a config-change interrupt; the old file is closed', async () => {
+    const first = disk('first.img', 64, 'first-disk');
+    const second = disk('second.img', 96, 'second-disk');
+    const { device, hosted, readSector0 } = await liveDisk(first);
+    assert.deepEqual(await readSector0(), { status: BlkStatus.OK, text: 'first-disk' });
+    assert.equal(hosted.driver.read(0x100), 64, 'capacity before');
+    const generation = hosted.driver.read(MmioReg.CONFIG_GENERATION);
+    hosted.driver.write(MmioReg.INTERRUPT_ACK, hosted.driver.read(MmioReg.INTERRUPT_STATUS));
+    const interrupts = hosted.interrupts();
+    const oldFd = device.file.fd;
+    await device.swapFile(second);
+    assert.equal(device.file.path, second);
+    assert.equal(hosted.driver.read(0x100), 96, 'capacity after');
+    assert.notEqual(hosted.driver.read(MmioReg.CONFIG_GENERATION), generation, 'ConfigGeneration moved on');
+    assert.equal(hosted.driver.read(MmioReg.INTERRUPT_STATUS) & 2, 2, 'the config-change bit');
+    assert.ok(hosted.interrupts() > interrupts, 'the irqfd was signalled');
+    assert.deepEqual(await readSector0(), { status: BlkStatus.OK, text: 'second-disk' });
+    assert.throws(() => fs.fstatSync(oldFd), /EBADF/, 'the first file is closed');
+  });
+
+  it('a file that cannot be opened, or that another live disk writes, is refused and the disk keeps its file', async () => {
+    const first = disk('first.img', 64, 'first-disk');
+    const taken = disk('taken.img', 64, 'taken-disk');
+    const { device, readSector0 } = await liveDisk(first);
+    const other = new VirtioBlkDevice({ path: taken });
+    closers.push(() => other.close());
+    await assert.rejects(device.swapFile(path.join(dir, 'missing.img')), (e: Error) => e.name === 'ConfigError' && /cannot open/.test(e.message));
+    await assert.rejects(device.swapFile(taken), (e: Error) => e.name === 'ClaimError');
+    assert.equal(device.file.path, first);
+    assert.deepEqual(await readSector0(), { status: BlkStatus.OK, text: 'first-disk' });
+    const unattached = new VirtioBlkDevice({ path: taken, readOnly: true });
+    closers.push(() => unattached.close());
+    await assert.rejects(unattached.swapFile(first), (e: Error) => e.name === 'DeviceError', 'a disk whose back end does not run');
   });
 });

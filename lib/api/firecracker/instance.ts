@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { parseKernel } from '../../boot/kernel-image';
 import { VmFileError } from '../errors';
-import { DeviceError } from '../../kvm/errors';
+import { ConfigError, DeviceError } from '../../kvm/errors';
 import type { Readable, Writable } from 'node:stream';
 import { createVm } from '../create-vm';
 import { restoreVm, type RestoreOptions } from '../restore-vm';
@@ -131,13 +131,21 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
   }
 
   /** PATCH /drives/{id}: the drive must exist; node-vmm cannot yet swap a running disk's file. */
-  patchDrive(update: { drive_id: string; path_on_host?: string }): void {
-    this.#requireVm();
+  /** PATCH /drives/{id}: `path_on_host` swaps the running disk's file (a config-change interrupt tells the guest). */
+  async patchDrive(update: { drive_id: string; path_on_host?: string }): Promise<void> {
+    const vm = this.#requireVm();
     const drive = this.spec.drives.find((d) => d.drive_id === update.drive_id);
     if (drive === undefined) throw new FirecrackerConfigError('drive_id', `no drive ${update.drive_id}`);
-    if (update.path_on_host !== undefined && update.path_on_host !== drive.path_on_host) {
-      throw new FirecrackerConfigError('path_on_host', 'node-vmm cannot swap the backing file of a running disk');
+    if (update.path_on_host === undefined || update.path_on_host === drive.path_on_host) return;
+    const other = this.spec.drives.find((d) => d.path_on_host === update.path_on_host);
+    if (other !== undefined) throw new FirecrackerConfigError('path_on_host', `${update.path_on_host} is already drive ${other.drive_id}'s`);
+    try {
+      await vm.swapDisk(drive.drive_id, update.path_on_host);
+    } catch (error) {
+      if (error instanceof ConfigError) throw new FirecrackerConfigError('path_on_host', error.message);
+      throw error;
     }
+    drive.path_on_host = update.path_on_host;
   }
 
   putNetworkInterface(iface: NetworkInterface): void {

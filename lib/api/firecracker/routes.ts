@@ -66,10 +66,10 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
       c.instance.putDrive(drive);
       return NO_CONTENT;
     },
-    PATCH: (c) => {
+    PATCH: async (c) => {
       const update = parsePartialDrive(c.body(), '');
       sameId(c, update.drive_id, 'drive_id');
-      c.instance.patchDrive(update);
+      await c.instance.patchDrive(update);
       return NO_CONTENT;
     },
   },

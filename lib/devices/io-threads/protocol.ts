@@ -11,7 +11,7 @@ export interface HostedModuleSpec {
   args: unknown;
 }
 
-export type HostedMethod = 'pause' | 'resume' | 'quiesce' | 'saveState' | 'restoreState';
+export type HostedMethod = 'pause' | 'resume' | 'quiesce' | 'saveState' | 'restoreState' | 'reconfigure';
 
 export type ToIoThread =
   | { type: 'host'; token: number; id: number; spec: HostedModuleSpec }
@@ -37,4 +37,6 @@ export interface HostedHalf {
   quiesce?(): void | Promise<void>;
   saveState?(): unknown;
   restoreState?(state: unknown): void | Promise<void>;
+  /** The device's host-side configuration changed (e.g. a disk's backing file): take the new one. */
+  reconfigure?(argument: unknown): void | Promise<void>;
 }

@@ -43,13 +43,18 @@ class RequestRefused extends VmmError {}
 class RequestUnsupported extends VmmError {}
 
 export class VirtioBlkBackend extends QueueTurnBackend {
-  readonly #file: BlkBackendArgs;
+  #file: BlkBackendArgs;
   readonly #counters: DeviceCounters<BlkCounter> | undefined;
 
   constructor(context: BackendContext, file: BlkBackendArgs) {
     super(context);
     this.#file = file;
     this.#counters = context.counters as DeviceCounters<BlkCounter> | undefined;
+  }
+
+  /** A swapped backing file (VirtioBlkDevice.swapFile): requests from the next turn on go to it. */
+  reconfigure(args: unknown): void {
+    this.#file = args as BlkBackendArgs;
   }
 
   /** Up to BLK_CHAINS_PER_TURN requests or BLK_BYTES_PER_TURN bytes. */

@@ -12,13 +12,15 @@ import { MAX_DISCARD_SECTORS, MAX_DISCARD_SEGMENTS, SECTOR_SIZE } from './reques
 export const BLK_QUEUE_SIZE = 256;
 const SEG_MAX = BLK_QUEUE_SIZE - 2;
 const CONFIG_SIZE = 60;
+/** Where the capacity (in sectors) sits in virtio-blk's config space. */
+const CAPACITY_OFFSET = 0;
 const BACKEND_MODULE = path.join(__dirname, 'backend.js');
 
 export const BlkFeature = { SEG_MAX: 2n, RO: 5n, BLK_SIZE: 6n, FLUSH: 9n, DISCARD: 13n, WRITE_ZEROES: 14n } as const;
 
 export function blkDescription(file: Pick<BlockFile, 'sectors' | 'readOnly'>): VirtioDeviceDescription {
   const config = Buffer.alloc(CONFIG_SIZE);
-  config.writeBigUInt64LE(file.sectors, 0); // capacity
+  config.writeBigUInt64LE(file.sectors, CAPACITY_OFFSET);
   config.writeUInt32LE(SEG_MAX, 12);
   config.writeUInt32LE(SECTOR_SIZE, 20); // blk_size
   config.writeUInt32LE(MAX_DISCARD_SECTORS, 36);
@@ -44,9 +46,9 @@ export interface VirtioBlkOptions extends BlockFileOptions {
 
 /** A virtio-blk disk on a host file or block device, served by synchronous preadv/pwritev on an I/O thread. */
 export class VirtioBlkDevice extends VirtioMmioDevice {
-  /** The open backing file. */
-  readonly file: BlockFile;
-  readonly #release: () => void;
+  #file: BlockFile;
+  #release: () => void;
+  readonly #idOption: string | undefined;
 
   /**
    * Opens the backing file and makes the device.
@@ -75,8 +77,45 @@ export class VirtioBlkDevice extends VirtioMmioDevice {
       file.close();
       throw error;
     }
-    this.file = file;
+    this.#file = file;
     this.#release = release;
+    this.#idOption = options.id;
+  }
+
+  /** The open backing file. */
+  get file(): BlockFile {
+    return this.#file;
+  }
+
+  /**
+   * Swaps the backing file of the running disk (Firecracker's `PATCH /drives/{id}` with `path_on_host`): the back
+   * end takes the new file between two requests, the capacity in config space follows it, and the driver gets a
+   * config-change interrupt (Linux's virtio_blk then reads the new size). The old file is closed. The disk stays
+   * read-only or writable as it was; a writable file must not be another live VM's.
+   * @throws {@link ConfigError} when the new file cannot be opened or is held by another VM: the disk keeps its file.
+   * @throws {@link DeviceError} when the VM is not running.
+   */
+  async swapFile(path: string): Promise<void> {
+    const readOnly = this.#file.readOnly;
+    const file = new BlockFile(path, { readOnly, ...(this.#idOption !== undefined ? { id: this.#idOption } : {}) });
+    const args: BlkBackendArgs = { fd: file.fd, sectors: file.sectors, readOnly, id: file.id };
+    let release: () => void = () => undefined;
+    try {
+      if (!readOnly && file.identity !== this.#file.identity) release = claim('writable disk', file.identity, args, path);
+      await this.reconfigureBackend(args);
+    } catch (error) {
+      release();
+      file.close();
+      throw error;
+    }
+    const old = { file: this.#file, release: this.#release };
+    this.#file = file;
+    this.#release = file.identity === old.file.identity ? old.release : release;
+    old.file.close();
+    if (this.#release !== old.release) old.release();
+    const capacity = new Uint8Array(8);
+    new DataView(capacity.buffer).setBigUint64(0, file.sectors, true);
+    this.configChanged(CAPACITY_OFFSET, capacity);
   }
 
   /**
@@ -84,7 +123,7 @@ export class VirtioBlkDevice extends VirtioMmioDevice {
    */
   override close(): void {
     super.close();
-    this.file.close();
+    this.#file.close();
     this.#release();
   }
 }

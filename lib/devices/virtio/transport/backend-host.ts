@@ -38,6 +38,7 @@ export function runnerHalf(runner: BackendRunner): HostedHalf {
     resume: () => runner.start(),
     quiesce: () => runner.quiesce(),
     saveState: () => runner.backend.saveState?.(),
+    reconfigure: (args) => runner.backend.reconfigure?.(args),
   };
 }
 

@@ -31,6 +31,11 @@ export interface VirtioBackend {
   saveState?(): unknown;
   /** Puts back what saveState() returned (on restore, before activate()). */
   restoreState?(state: unknown): void;
+  /**
+   * The device's host-side resource changed while the VM runs (a disk's backing file swapped): use
+   * `args` (structured-cloneable, like the module's) from now on. Called between turns, never during one.
+   */
+  reconfigure?(args: unknown): void;
 }
 
 /** What a back end gets: the transport, guest memory for its queues, the interrupt and its counters. */

@@ -6,7 +6,7 @@
 // after the back end has quiesced and guest memory is gone.
 import * as path from 'node:path';
 import { device as amlDevice, extendedInterrupt, integer, memory32Fixed, name, resourceTemplate, string } from '../../../arch/x86_64/acpi/aml';
-import { ConfigError, VmmError } from '../../../kvm/errors';
+import { ConfigError, DeviceError, VmmError } from '../../../kvm/errors';
 import { EventFd } from '../../../kvm/eventfd';
 import type { GuestMemory } from '../../../memory/guest-memory';
 import type { MachineAttachContext } from '../../../runner/machine-device';
@@ -19,7 +19,7 @@ import { restoreSharedBuffers, saveSharedBuffers } from '../../shared-state';
 import type { BackendFactory, BackendModuleSpec } from './backend';
 import { type HostedBackendArgs, runnerHalf, startRunner } from './backend-host';
 import type { BackendFds } from './backend-runner';
-import { MmioReg, VIRTIO_MMIO_WINDOW } from './mmio-registers';
+import { InterruptBit, MmioReg, VIRTIO_MMIO_WINDOW } from './mmio-registers';
 import { createVirtioMmioState, type VirtioDeviceDescription, type VirtioMmioState } from './mmio-state';
 import type { VirtioMmioModuleArgs } from './mmio-module';
 import { VirtioMmioTransport } from './mmio-transport';
@@ -258,6 +258,27 @@ export class VirtioMmioDevice extends PlacedDevice implements Device {
     if (typeof saved !== 'object' || saved === null) throw new ConfigError(`virtio device ${this.id}: saved state is not an object`);
     restoreSharedBuffers(`virtio device ${this.id}`, { slots: this.state.slots, config: this.state.config }, saved.transport);
     this.#restoreBackend = saved.backend;
+  }
+
+  /**
+   * Hands the running back end a changed host-side configuration (see VirtioBackend.reconfigure); resolves once it
+   * has taken it, between two of its turns.
+   * @throws {@link DeviceError} when the back end is not running (before start, or once quiesced).
+   * @throws {@link IoThreadError} when the back end on its I/O thread fails to take it.
+   */
+  protected async reconfigureBackend(args: unknown): Promise<void> {
+    if (this.#host === undefined || this.#quiesced) throw new DeviceError(`virtio device ${this.placed ? this.id : this.kind}: its back end is not running`);
+    await this.#host.call('reconfigure', args);
+  }
+
+  /**
+   * A device-side change of config space (ConfigGeneration moves on) and the config-change interrupt that tells the
+   * driver to read it again (virtio 1.2, 2.5.1 and 4.2.2).
+   * @throws Nothing.
+   */
+  protected configChanged(offset: number, bytes: Uint8Array): void {
+    this.transport.updateConfig(offset, bytes);
+    if (this.transport.raiseInterrupt(InterruptBit.CONFIG_CHANGE)) this.#fds?.irq.signal();
   }
 
   #requireFds(): OwnedFds {
