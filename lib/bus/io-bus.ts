@@ -20,21 +20,31 @@ export interface BusRange {
   readonly device: BusDevice;
   /** A name for messages. */
   readonly name: string;
+  /** Which counter its accesses go to (the owner's slot when it was registered). */
+  readonly slot: number;
 }
 
 /** Addresses are JS numbers: exact up to 2^53, which covers x86 port and physical address space. */
 export class IoBus {
   /** Whether this bus carries port I/O or MMIO. */
   readonly kind: 'pio' | 'mmio';
+  /**
+   * The counter slot of the device registering ranges now (its loader sets it before each device's setup): every
+   * access routed to a range adds one to `counts[slot]`.
+   */
+  owner = 0;
   readonly #ranges: BusRange[] = [];
+  readonly #counts: Float64Array | undefined;
   #last: BusRange | undefined;
 
   /**
-   * Makes an empty bus.
+   * Makes an empty bus; with `counts`, each routed access is counted in its owner's slot (slots beyond the array
+   * share its last one).
    * @throws Nothing.
    */
-  constructor(kind: 'pio' | 'mmio') {
+  constructor(kind: 'pio' | 'mmio', counts?: Float64Array) {
     this.kind = kind;
+    this.#counts = counts;
   }
 
   /** The registered ranges, in address order. */
@@ -58,7 +68,8 @@ export class IoBus {
         `${name}: ${this.kind} range 0x${start.toString(16)}+0x${size.toString(16)} overlaps ${clash.name} at 0x${clash.base.toString(16)}+0x${clash.size.toString(16)}`,
       );
     }
-    this.#ranges.push({ base: start, size, device, name });
+    const slot = this.#counts === undefined ? 0 : Math.min(this.owner, this.#counts.length - 1);
+    this.#ranges.push({ base: start, size, device, name, slot });
     this.#ranges.sort((a, b) => a.base - b.base);
   }
 
@@ -109,6 +120,7 @@ export class IoBus {
       data.fill(0xff);
       return false;
     }
+    if (this.#counts !== undefined) this.#counts[range.slot]++;
     range.device.read(address - range.base, data);
     return true;
   }
@@ -120,6 +132,7 @@ export class IoBus {
   write(address: number, data: Uint8Array): boolean {
     const range = this.find(address, data.length);
     if (range === undefined) return false;
+    if (this.#counts !== undefined) this.#counts[range.slot]++;
     range.device.write(address - range.base, data);
     return true;
   }

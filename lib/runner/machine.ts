@@ -17,7 +17,7 @@ import type { VcpuState } from '../arch/x86_64/vcpu-state';
 import { restoreVmState, saveVmState, type VmState } from '../arch/x86_64/vm-state';
 import type { MachineAttachContext, MachineDevice } from './machine-device';
 import { vcpuWorker, warmVcpuWorkers } from './worker-pool';
-import { IO_IN_SLOT, IO_OUT_SLOT, MMIO_READ_SLOT, MMIO_WRITE_SLOT, VCPU_COUNTER_SLOTS } from './vcpu-loop';
+import { DEVICE_COUNTER_SLOTS, DEVICE_SLOT_BASE, IO_IN_SLOT, IO_OUT_SLOT, MMIO_READ_SLOT, MMIO_WRITE_SLOT, VCPU_COUNTER_SLOTS } from './vcpu-loop';
 import { exitName } from '../kvm/exits';
 import { DeviceModuleSpec, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuWorkerData, WorkerDevice, WorkerMessage } from './messages';
 
@@ -37,6 +37,11 @@ export interface VcpuExitCounts {
   mmioRead: number;
   /** MMIO writes. */
   mmioWrite: number;
+  /**
+   * Port and MMIO accesses routed to each device, by device id (a string I/O exit counts once per element; past
+   * the 32nd device with a vCPU-thread half, the rest are counted together as 'other devices').
+   */
+  byDevice: Record<string, number>;
 }
 
 /** What Machine.create() builds a machine from. */
@@ -117,6 +122,8 @@ export class Machine extends EventEmitter<MachineEvents> {
   readonly #exitCounters: SharedArrayBuffer;
   readonly #threads: VcpuThread[] = [];
   readonly #devices: readonly MachineDevice[];
+  /** The ids of the devices with a vCPU-thread half, in the order each worker loads them: their counter slots. */
+  readonly #workerDeviceIds: string[] = [];
   /** Main-thread ends of the devices' channels, closed when the machine ends. */
   readonly #ports: MessagePort[] = [];
   readonly #deviceErrors: { device: string; error: Error }[] = [];
@@ -443,7 +450,13 @@ export class Machine extends EventEmitter<MachineEvents> {
       slots.subarray(0, IO_IN_SLOT).forEach((count, code) => {
         if (count > 0) byReason[exitName(code)] = count;
       });
-      return { byReason, ioIn: slots[IO_IN_SLOT] as number, ioOut: slots[IO_OUT_SLOT] as number, mmioRead: slots[MMIO_READ_SLOT] as number, mmioWrite: slots[MMIO_WRITE_SLOT] as number };
+      const byDevice: Record<string, number> = {};
+      const ids = this.#workerDeviceIds;
+      slots.subarray(DEVICE_SLOT_BASE, DEVICE_SLOT_BASE + DEVICE_COUNTER_SLOTS).forEach((count, slot) => {
+        const id = slot === DEVICE_COUNTER_SLOTS - 1 && ids.length > DEVICE_COUNTER_SLOTS ? 'other devices' : ids[slot];
+        if (count > 0 && id !== undefined) byDevice[id] = count;
+      });
+      return { byReason, ioIn: slots[IO_IN_SLOT] as number, ioOut: slots[IO_OUT_SLOT] as number, mmioRead: slots[MMIO_READ_SLOT] as number, mmioWrite: slots[MMIO_WRITE_SLOT] as number, byDevice };
     });
   }
 
@@ -451,9 +464,11 @@ export class Machine extends EventEmitter<MachineEvents> {
   #workerDevices(vcpu: number): { devices: WorkerDevice[]; transfer: TransferListItem[] } {
     const devices: WorkerDevice[] = [];
     const transfer: TransferListItem[] = [];
+    if (vcpu === 0) this.#workerDeviceIds.length = 0;
     for (const device of this.#devices) {
       const spec = device.worker;
       if (spec === undefined) continue;
+      if (vcpu === 0) this.#workerDeviceIds.push(device.id);
       if (device.connect === undefined) {
         devices.push({ id: device.id, spec });
         continue;

@@ -17,8 +17,11 @@ export const IO_IN_SLOT = EXIT_COUNT_SLOTS;
 export const IO_OUT_SLOT = EXIT_COUNT_SLOTS + 1;
 export const MMIO_READ_SLOT = EXIT_COUNT_SLOTS + 2;
 export const MMIO_WRITE_SLOT = EXIT_COUNT_SLOTS + 3;
-/** Float64 counters per vCPU: one per exit reason (KVM's reasons are small integers), then the four above. */
-export const VCPU_COUNTER_SLOTS = EXIT_COUNT_SLOTS + 4;
+/** Then accesses routed to each device, in the machine's device order (devices past the last slot share it). */
+export const DEVICE_SLOT_BASE = EXIT_COUNT_SLOTS + 4;
+export const DEVICE_COUNTER_SLOTS = 32;
+/** Float64 counters per vCPU: one per exit reason (KVM's reasons are small integers), the four above, the devices'. */
+export const VCPU_COUNTER_SLOTS = DEVICE_SLOT_BASE + DEVICE_COUNTER_SLOTS;
 
 const END_REASONS: Partial<Record<VcpuExit['kind'], VcpuEndReason>> = {
   hlt: 'hlt',

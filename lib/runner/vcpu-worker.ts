@@ -12,7 +12,7 @@ import { ControlBlock, State } from './control';
 import type { DeviceContext, DeviceSetup } from './device-context';
 import type { VcpuWorkerData, WorkerMessage } from './messages';
 import type { AssignMessage, PooledWorkerData } from './worker-pool';
-import { PendingDeviceExit, VCPU_COUNTER_SLOTS, VcpuLoop } from './vcpu-loop';
+import { DEVICE_COUNTER_SLOTS, DEVICE_SLOT_BASE, PendingDeviceExit, VCPU_COUNTER_SLOTS, VcpuLoop } from './vcpu-loop';
 import { setIrqLine } from '../kvm/vm';
 
 function post(message: WorkerMessage): void {
@@ -20,7 +20,9 @@ function post(message: WorkerMessage): void {
 }
 
 async function loadDevices(data: VcpuWorkerData, shared: Omit<DeviceContext, 'deviceId' | 'channel'>): Promise<void> {
-  for (const { id, spec, port } of data.devices) {
+  for (const [index, { id, spec, port }] of data.devices.entries()) {
+    shared.pio.owner = index;
+    shared.mmio.owner = index;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const loaded = require(spec.module) as Record<string, unknown>;
     const exportName = spec.export ?? 'setup';
@@ -49,7 +51,9 @@ async function main(): Promise<void> {
   try {
     applyVcpuInit(vcpu, data.init);
     const memory = GuestMemory.attach(data.memory);
-    const buses = { pio: new IoBus('pio'), mmio: new IoBus('mmio') };
+    const counterBase = data.vcpuIndex * VCPU_COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT;
+    const deviceCounts = new Float64Array(data.exitCounters, counterBase + DEVICE_SLOT_BASE * Float64Array.BYTES_PER_ELEMENT, DEVICE_COUNTER_SLOTS);
+    const buses = { pio: new IoBus('pio', deviceCounts), mmio: new IoBus('mmio', deviceCounts) };
     const pendingExit: PendingDeviceExit = {};
     const context: Omit<DeviceContext, 'deviceId' | 'channel'> = {
       ...buses,
@@ -73,7 +77,7 @@ async function main(): Promise<void> {
       pendingExit,
       ...(data.emulatedKernelMode ? { recover: (exit) => completeEmulationFailure(exit, vcpu, memory) } : {}),
       saveState: () => saveVcpuState(vcpu, data.msrIndices),
-      counters: new Float64Array(data.exitCounters, data.vcpuIndex * VCPU_COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT, VCPU_COUNTER_SLOTS),
+      counters: new Float64Array(data.exitCounters, counterBase, VCPU_COUNTER_SLOTS),
     });
     const end = loop.run();
     post({ type: 'end', end });

@@ -147,6 +147,25 @@ describe('createVm with the bundled guest', function () {
     assert.throws(() => vm.sendCtrlAltDel(), (e: Error) => e.name === 'DeviceError', 'refused once the VM ended');
   });
 
+  it('metrics(): the UART counts the bytes each way, and the exits are counted by device', async function () {
+    retryUnderEmulation(this, 2);
+    await using vm = await createVm({});
+    const log = new ConsoleLog(vm);
+    await vm.start();
+    await log.until(escape(PROMPT));
+    const input = 'echo counted\n';
+    vm.console.write(input);
+    await log.until(/counted\r?\nnode-vmm> $/);
+    const metrics = vm.metrics();
+    const uart = metrics.devices.serial0;
+    assert.equal(uart?.kind, 'serial');
+    assert.equal(uart?.counters.txBytes, Buffer.byteLength(log.text, 'latin1'), 'every byte the guest sent reached the console');
+    assert.equal(uart?.counters.rxBytes, input.length);
+    const accesses = metrics.vcpus[0]?.byDevice ?? {};
+    assert.ok((accesses.serial0 ?? 0) >= (uart?.counters.txBytes ?? 0), `a THR write per byte at least: ${JSON.stringify(accesses)}`);
+    for (const id of Object.keys(accesses)) assert.ok(vm.device(id) !== undefined, `${id} is one of the VM's devices`);
+  });
+
   it('stops a running VM when its AbortSignal is aborted', async function () {
     retryUnderEmulation(this, 2);
     const controller = new AbortController();

@@ -15,6 +15,7 @@ const DEVICE_FIELDS: Record<string, { section: string; fields: Record<string, st
   'virtio-blk': { section: 'block', fields: { readBytes: 'read_bytes', writeBytes: 'write_bytes', reads: 'read_count', writes: 'write_count', flushes: 'flush_count', unsupp: 'invalid_reqs_count', ioerr: 'execute_fails' } },
   'virtio-net': { section: 'net', fields: { rxBytes: 'rx_bytes_count', rxFrames: 'rx_packets_count', txBytes: 'tx_bytes_count', txFrames: 'tx_packets_count', txDropped: 'tx_malformed_frames', rxTruncated: 'rx_partial_writes', rxWaitsForBuffers: 'no_rx_avail_buffer' } },
   'virtio-vsock': { section: 'vsock', fields: { toGuestBytes: 'rx_bytes_count', fromGuestBytes: 'tx_bytes_count', connections: 'conns_added', resets: 'conns_killed' } },
+  serial: { section: 'uart', fields: { txBytes: 'write_count', rxBytes: 'read_count' } },
   'virtio-rng': { section: 'entropy', fields: { requests: 'entropy_event_count', bytes: 'entropy_bytes' } },
 };
 

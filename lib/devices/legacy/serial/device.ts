@@ -10,7 +10,8 @@ import type { DeviceModuleSpec } from '../../../runner/messages';
 import { type Device, type DeviceNeeds, PlacedDevice } from '../../device';
 import { restoreSharedBuffers, saveSharedBuffers } from '../../shared-state';
 import { COM1_IRQ, COM1_PORT, UART_PORT_COUNT } from './registers';
-import { SerialConsole } from './serial-console';
+import type { DeviceCounters } from '../../counters';
+import { SERIAL_COUNTERS, SerialConsole } from './serial-console';
 import type { SerialModuleArgs } from './serial-module';
 import { createSerialState, type SerialOptions, type SerialSharedState } from './serial-state';
 
@@ -43,6 +44,11 @@ export class SerialDevice extends PlacedDevice implements Device {
   readonly state: SerialSharedState;
   /** The guest's side of the port as a Duplex stream. */
   readonly console: SerialConsole;
+
+  /** Bytes the guest transmitted (`txBytes`) and was given (`rxBytes`) through its console. */
+  get counters(): DeviceCounters<(typeof SERIAL_COUNTERS)[number]> {
+    return this.console.counters;
+  }
 
   /**
    * Makes the UART and its console stream.

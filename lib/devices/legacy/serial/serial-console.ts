@@ -3,8 +3,12 @@
 // retried, never dropped). Its SerialDevice drains it when the vCPU-thread half reports output and
 // ends it when the machine has stopped.
 import { Duplex } from 'node:stream';
+import { DeviceCounters } from '../../counters';
 import { Serial8250 } from './serial-8250';
 import type { SerialSharedState } from './serial-state';
+
+/** What the console counts: bytes the guest transmitted (read from the stream), bytes it was given (written to it). */
+export const SERIAL_COUNTERS = ['txBytes', 'rxBytes'] as const;
 
 /** How long to wait before retrying input the guest's receiver had no room for. */
 const INPUT_RETRY_MS = 2;
@@ -15,6 +19,8 @@ const INPUT_RETRY_MS = 2;
  */
 export class SerialConsole extends Duplex {
   readonly #device: Serial8250;
+  /** Bytes through the port each way (vm.metrics(), Firecracker's uart section). */
+  readonly counters = new DeviceCounters(SERIAL_COUNTERS);
   #setIrq: ((level: boolean) => void) | undefined;
   #ended = false;
 
@@ -80,6 +86,7 @@ export class SerialConsole extends Duplex {
         return;
       }
       const accepted = this.#device.receive(bytes);
+      this.counters.add('rxBytes', accepted);
       if (accepted === bytes.length) {
         callback();
         return;
@@ -93,6 +100,7 @@ export class SerialConsole extends Duplex {
     for (;;) {
       const bytes = this.#device.drainOutput();
       if (bytes.length === 0) return;
+      this.counters.add('txBytes', bytes.length);
       this.push(Buffer.from(bytes));
     }
   }
