@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <string>
 
 #include "addon_data.h"
@@ -17,6 +18,13 @@ namespace vmm {
 namespace {
 
 constexpr uint32_t kMaxVcpuId = 1023;
+
+// CLOCK_MONOTONIC in nanoseconds, the clock process.hrtime() reads (a vDSO call, no system call).
+double MonotonicNs() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<double>(now.tv_sec) * 1e9 + static_cast<double>(now.tv_nsec);
+}
 
 // What Create() hands to the constructor (through the adoption slot, addon_data.h).
 struct PendingVcpu {
@@ -36,6 +44,7 @@ Napi::Function VcpuHandle::Define(Napi::Env env) {
                          CheckedAccessor<VcpuHandle, &VcpuHandle::GetKickToken>("kickToken"),
                          CheckedAccessor<VcpuHandle, &VcpuHandle::GetRunBuffer>("runBuffer"),
                          CheckedMethod<VcpuHandle, &VcpuHandle::Run>("run"),
+                         CheckedMethod<VcpuHandle, &VcpuHandle::SetRunClock>("setRunClock"),
                          CheckedMethod<VcpuHandle, &VcpuHandle::Close>("close"),
                      });
 }
@@ -108,8 +117,16 @@ Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
   if (!pthread_equal(pthread_self(), thread_)) {
     throw Napi::Error::New(env, "KVM_RUN must be called on the thread that created the vCPU");
   }
-  if (ioctl(fd_.get(), KVM_RUN, 0) < 0) {
-    int err = errno;
+  double* clock = run_clock_;
+  double entered = clock != nullptr ? MonotonicNs() : 0;
+  if (clock != nullptr) clock[1] = entered;
+  int result = ioctl(fd_.get(), KVM_RUN, 0);
+  int err = errno;
+  if (clock != nullptr) {
+    clock[0] += MonotonicNs() - entered;
+    clock[1] = 0;
+  }
+  if (result < 0) {
     if (err == EINTR) {
       // The kicker set immediate_exit before signalling; clear it so the next run() enters the guest.
       __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
@@ -120,7 +137,22 @@ Napi::Value VcpuHandle::Run(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, run_->exit_reason);
 }
 
+Napi::Value VcpuHandle::SetRunClock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw Napi::TypeError::New(env, "counters must be a Float64Array");
+  }
+  Napi::Float64Array counters = info[0].As<Napi::Float64Array>();
+  if (counters.ElementLength() < 2) throw Napi::RangeError::New(env, "counters must hold at least 2 slots");
+  uint32_t index = ArgU32(info, 1, "index", static_cast<uint32_t>(counters.ElementLength() - 2));
+  run_clock_ref_ = Napi::Persistent(counters);
+  run_clock_ = counters.Data() + index;
+  return env.Undefined();
+}
+
 Napi::Value VcpuHandle::Close(const Napi::CallbackInfo& info) {
+  run_clock_ = nullptr;
+  run_clock_ref_.Reset();
   if (kick_token_ != 0) {
     UnregisterKickTarget(kick_token_);
     kick_token_ = 0;

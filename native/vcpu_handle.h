@@ -38,6 +38,9 @@ class VcpuHandle : public Napi::ObjectWrap<VcpuHandle> {
   Napi::Value GetRunBuffer(const Napi::CallbackInfo& info);
   // run(): the kvm_run exit_reason, or KVM_EXIT_INTR (10) when interrupted by a kick or signal
   Napi::Value Run(const Napi::CallbackInfo& info);
+  // setRunClock(counters: Float64Array, index: number): from now on run() adds the nanoseconds it spends in
+  // KVM_RUN to counters[index] and keeps counters[index + 1] at CLOCK_MONOTONIC's time of entry (0 outside)
+  Napi::Value SetRunClock(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   UniqueFd fd_;
@@ -47,6 +50,9 @@ class VcpuHandle : public Napi::ObjectWrap<VcpuHandle> {
   kvm_run* run_ = nullptr;
   std::shared_ptr<MappedRegion> run_region_;
   Napi::Reference<Napi::ArrayBuffer> run_buffer_;
+  // Two float64 slots of the array setRunClock() pinned (run_clock_ref_ keeps it alive): total, entry time.
+  double* run_clock_ = nullptr;
+  Napi::Reference<Napi::Float64Array> run_clock_ref_;
 };
 
 }  // namespace vmm

@@ -34,6 +34,7 @@ export async function createVm(config: VmConfig = {}): Promise<VirtualMachine> {
     devices: resolved.devices,
     ...(resolved.emulatedKernelMode !== undefined ? { emulatedKernelMode: resolved.emulatedKernelMode } : {}),
     acpi: resolved.acpi,
+    timeKvmRun: resolved.timeKvmRun,
   });
   const origin = {
     machine: {

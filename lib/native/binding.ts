@@ -19,6 +19,7 @@ export interface NativeVcpuHandle extends NativeFdHandle {
   readonly kickToken: number;
   readonly runBuffer: ArrayBuffer;
   run(): number;
+  setRunClock(counters: Float64Array, index: number): void;
 }
 
 export interface NativeGuestMapping {

@@ -17,7 +17,7 @@ import type { VcpuState } from '../arch/x86_64/vcpu-state';
 import { restoreVmState, saveVmState, type VmState } from '../arch/x86_64/vm-state';
 import type { MachineAttachContext, MachineDevice } from './machine-device';
 import { vcpuWorker, warmVcpuWorkers } from './worker-pool';
-import { DEVICE_COUNTER_SLOTS, DEVICE_SLOT_BASE, IO_IN_SLOT, IO_OUT_SLOT, MMIO_READ_SLOT, MMIO_WRITE_SLOT, VCPU_COUNTER_SLOTS } from './vcpu-loop';
+import { ACTIVE_NS_SLOT, ACTIVE_SINCE_SLOT, DEVICE_COUNTER_SLOTS, DEVICE_SLOT_BASE, IO_IN_SLOT, monotonicNs, RUN_ENTERED_SLOT, RUN_NS_SLOT, IO_OUT_SLOT, MMIO_READ_SLOT, MMIO_WRITE_SLOT, VCPU_COUNTER_SLOTS } from './vcpu-loop';
 import { exitName } from '../kvm/exits';
 import { DeviceModuleSpec, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuWorkerData, WorkerDevice, WorkerMessage } from './messages';
 
@@ -42,6 +42,10 @@ export interface VcpuExitCounts {
    * the 32nd device with a vCPU-thread half, the rest are counted together as 'other devices').
    */
   byDevice: Record<string, number>;
+  /** Nanoseconds inside KVM_RUN (the guest running, or halted in the kernel), up to now; with `timeKvmRun`. */
+  inKvmRunNs?: number;
+  /** Nanoseconds the vCPU's thread ran outside KVM_RUN (handling exits, not parked by pause), up to now; with `timeKvmRun`. */
+  outOfKvmRunNs?: number;
 }
 
 /** What Machine.create() builds a machine from. */
@@ -63,6 +67,8 @@ export interface MachineConfig {
   init?: VcpuInit | ((vcpu: number, memory: GuestMemory) => VcpuInit);
   /** What an access no device claims does: 'ignore' (reads all-ones, reported) or 'error' (ends the VM). */
   unhandledIo?: UnhandledIoPolicy;
+  /** Time each vCPU in and out of KVM_RUN (vcpuExitCounts' inKvmRunNs and outOfKvmRunNs); default false. */
+  timeKvmRun?: boolean;
   /** Back guest RAM with huge pages where the host has them. */
   hugepages?: boolean;
   /**
@@ -435,6 +441,7 @@ export class Machine extends EventEmitter<MachineEvents> {
       emulatedKernelMode: this.#config.emulatedKernelMode ?? kernelModeEmulated(),
       msrIndices: msrIndices(this.kvm),
       exitCounters: this.#exitCounters,
+      timeKvmRun: this.#config.timeKvmRun ?? false,
     };
   }
 
@@ -444,6 +451,8 @@ export class Machine extends EventEmitter<MachineEvents> {
    */
   vcpuExitCounts(): VcpuExitCounts[] {
     const all = new Float64Array(this.#exitCounters);
+    const now = monotonicNs();
+    const upToNow = (total: number, since: number): number => total + (since > 0 ? Math.max(0, now - since) : 0);
     return Array.from({ length: this.vcpuCount }, (_, index) => {
       const slots = all.subarray(index * VCPU_COUNTER_SLOTS, (index + 1) * VCPU_COUNTER_SLOTS);
       const byReason: Record<string, number> = {};
@@ -456,7 +465,17 @@ export class Machine extends EventEmitter<MachineEvents> {
         const id = slot === DEVICE_COUNTER_SLOTS - 1 && ids.length > DEVICE_COUNTER_SLOTS ? 'other devices' : ids[slot];
         if (count > 0 && id !== undefined) byDevice[id] = count;
       });
-      return { byReason, ioIn: slots[IO_IN_SLOT] as number, ioOut: slots[IO_OUT_SLOT] as number, mmioRead: slots[MMIO_READ_SLOT] as number, mmioWrite: slots[MMIO_WRITE_SLOT] as number, byDevice };
+      const inKvmRunNs = upToNow(slots[RUN_NS_SLOT] as number, slots[RUN_ENTERED_SLOT] as number);
+      const activeNs = upToNow(slots[ACTIVE_NS_SLOT] as number, slots[ACTIVE_SINCE_SLOT] as number);
+      return {
+        byReason,
+        ioIn: slots[IO_IN_SLOT] as number,
+        ioOut: slots[IO_OUT_SLOT] as number,
+        mmioRead: slots[MMIO_READ_SLOT] as number,
+        mmioWrite: slots[MMIO_WRITE_SLOT] as number,
+        byDevice,
+        ...(this.#config.timeKvmRun === true ? { inKvmRunNs, outOfKvmRunNs: Math.max(0, activeNs - inKvmRunNs) } : {}),
+      };
     });
   }
 

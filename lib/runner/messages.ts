@@ -42,6 +42,8 @@ export interface VcpuWorkerData {
   unhandledIo: UnhandledIoPolicy;
   /** See MachineConfig.emulatedKernelMode. */
   emulatedKernelMode: boolean;
+  /** See MachineConfig.timeKvmRun. */
+  timeKvmRun: boolean;
   /** The MSRs KVM lists (KVM_GET_MSR_INDEX_LIST): what a saved state holds. */
   msrIndices: number[];
   /** Every vCPU's exit counters (VCPU_COUNTER_SLOTS float64 each, this vCPU's at vcpuIndex), read live by the main thread. */

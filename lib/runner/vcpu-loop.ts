@@ -17,11 +17,22 @@ export const IO_IN_SLOT = EXIT_COUNT_SLOTS;
 export const IO_OUT_SLOT = EXIT_COUNT_SLOTS + 1;
 export const MMIO_READ_SLOT = EXIT_COUNT_SLOTS + 2;
 export const MMIO_WRITE_SLOT = EXIT_COUNT_SLOTS + 3;
+/** Nanoseconds inside KVM_RUN and the time of the current entry (0 outside): kept by the addon (Vcpu.setRunClock). */
+export const RUN_NS_SLOT = EXIT_COUNT_SLOTS + 4;
+export const RUN_ENTERED_SLOT = EXIT_COUNT_SLOTS + 5;
+/** Nanoseconds the loop ran (not parked), and the start of the current stretch (0 while parked or ended). */
+export const ACTIVE_NS_SLOT = EXIT_COUNT_SLOTS + 6;
+export const ACTIVE_SINCE_SLOT = EXIT_COUNT_SLOTS + 7;
 /** Then accesses routed to each device, in the machine's device order (devices past the last slot share it). */
-export const DEVICE_SLOT_BASE = EXIT_COUNT_SLOTS + 4;
+export const DEVICE_SLOT_BASE = EXIT_COUNT_SLOTS + 8;
 export const DEVICE_COUNTER_SLOTS = 32;
 /** Float64 counters per vCPU: one per exit reason (KVM's reasons are small integers), the four above, the devices'. */
 export const VCPU_COUNTER_SLOTS = DEVICE_SLOT_BASE + DEVICE_COUNTER_SLOTS;
+
+/** process.hrtime's clock (CLOCK_MONOTONIC, the one the addon's run clock reads) in nanoseconds. */
+export function monotonicNs(): number {
+  return Number(process.hrtime.bigint());
+}
 
 const END_REASONS: Partial<Record<VcpuExit['kind'], VcpuEndReason>> = {
   hlt: 'hlt',
@@ -103,6 +114,7 @@ export class VcpuLoop {
     let error: unknown;
     try {
       control.setState(index, State.RUNNING);
+      this.#activeFrom();
       for (;;) {
         const request = control.request(index);
         if (request !== Request.RUN) {
@@ -143,6 +155,7 @@ export class VcpuLoop {
 
   /** Parks the thread (no CPU use) until the VMM asks to run or stop again; reports its state on SAVE. */
   #pause(): void {
+    this.#activeUntil();
     this.#control.setState(this.#index, State.PAUSED);
     for (;;) {
       const request = this.#control.request(this.#index);
@@ -154,6 +167,20 @@ export class VcpuLoop {
       this.#control.waitWhileRequest(this.#index, request);
     }
     this.#control.setState(this.#index, State.RUNNING);
+    this.#activeFrom();
+  }
+
+  /** Opens a stretch of running time (the main thread adds the open stretch when it reads). */
+  #activeFrom(): void {
+    this.#exitCounts[ACTIVE_SINCE_SLOT] = monotonicNs();
+  }
+
+  /** Closes the open stretch of running time, if any. */
+  #activeUntil(): void {
+    const since = this.#exitCounts[ACTIVE_SINCE_SLOT] as number;
+    if (since === 0) return;
+    this.#exitCounts[ACTIVE_NS_SLOT] = (this.#exitCounts[ACTIVE_NS_SLOT] as number) + monotonicNs() - since;
+    this.#exitCounts[ACTIVE_SINCE_SLOT] = 0;
   }
 
   /**
@@ -222,6 +249,7 @@ export class VcpuLoop {
   }
 
   #end(reason: VcpuEndReason, exit: VcpuExit | undefined, error: unknown): VcpuEnd {
+    this.#activeUntil();
     const exitCounts: Record<string, number> = {};
     this.#exitCounts.subarray(0, EXIT_COUNT_SLOTS).forEach((count, code) => {
       if (count > 0) exitCounts[exitName(code)] = count;

@@ -12,7 +12,7 @@ import { ControlBlock, State } from './control';
 import type { DeviceContext, DeviceSetup } from './device-context';
 import type { VcpuWorkerData, WorkerMessage } from './messages';
 import type { AssignMessage, PooledWorkerData } from './worker-pool';
-import { DEVICE_COUNTER_SLOTS, DEVICE_SLOT_BASE, PendingDeviceExit, VCPU_COUNTER_SLOTS, VcpuLoop } from './vcpu-loop';
+import { DEVICE_COUNTER_SLOTS, DEVICE_SLOT_BASE, PendingDeviceExit, RUN_NS_SLOT, VCPU_COUNTER_SLOTS, VcpuLoop } from './vcpu-loop';
 import { setIrqLine } from '../kvm/vm';
 
 function post(message: WorkerMessage): void {
@@ -66,6 +66,8 @@ async function main(): Promise<void> {
       },
     };
     await loadDevices(data, context);
+    const counters = new Float64Array(data.exitCounters, counterBase, VCPU_COUNTER_SLOTS);
+    if (data.timeKvmRun) vcpu.setRunClock(counters, RUN_NS_SLOT);
     post({ type: 'ready', kickToken: vcpu.kickToken });
     const loop = new VcpuLoop({
       vcpu,
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
       pendingExit,
       ...(data.emulatedKernelMode ? { recover: (exit) => completeEmulationFailure(exit, vcpu, memory) } : {}),
       saveState: () => saveVcpuState(vcpu, data.msrIndices),
-      counters: new Float64Array(data.exitCounters, counterBase, VCPU_COUNTER_SLOTS),
+      counters,
     });
     const end = loop.run();
     post({ type: 'end', end });

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { createVm } from '../../lib/api/create-vm';
 import type { VirtualMachine } from '../../lib/api/virtual-machine';
 import type { VmExit } from '../../lib/api/vm-exit';
+import type { VcpuExitCounts } from '../../lib/runner/machine';
 import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device';
 import { VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
 import { rngDescription } from '../../lib/devices/virtio/rng/device';
@@ -149,7 +150,7 @@ describe('createVm with the bundled guest', function () {
 
   it('metrics(): the UART counts the bytes each way, and the exits are counted by device', async function () {
     retryUnderEmulation(this, 2);
-    await using vm = await createVm({});
+    await using vm = await createVm({ timeKvmRun: true });
     const log = new ConsoleLog(vm);
     await vm.start();
     await log.until(escape(PROMPT));
@@ -164,6 +165,24 @@ describe('createVm with the bundled guest', function () {
     const accesses = metrics.vcpus[0]?.byDevice ?? {};
     assert.ok((accesses.serial0 ?? 0) >= (uart?.counters.txBytes ?? 0), `a THR write per byte at least: ${JSON.stringify(accesses)}`);
     for (const id of Object.keys(accesses)) assert.ok(vm.device(id) !== undefined, `${id} is one of the VM's devices`);
+    // The guest waits at its prompt halted inside KVM_RUN: time there grows while time outside stays put.
+    const times = (): { inside: number; outside: number } => {
+      const counts = vm.metrics().vcpus[0] as VcpuExitCounts;
+      assert.ok(counts.inKvmRunNs !== undefined && counts.outOfKvmRunNs !== undefined, 'timed with timeKvmRun');
+      return { inside: counts.inKvmRunNs, outside: counts.outOfKvmRunNs };
+    };
+    const before = times();
+    assert.ok(before.inside > 0 && before.outside > 0, JSON.stringify(before));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = times();
+    assert.ok(after.inside - before.inside >= 150e6, `in KVM_RUN: ${before.inside} -> ${after.inside} ns`);
+    assert.ok(after.outside - before.outside < 100e6, `outside: ${before.outside} -> ${after.outside} ns`);
+    await vm.pause();
+    const paused = times();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(times(), paused, 'a parked vCPU adds no time, in KVM_RUN or outside');
+    await using untimed = await createVm({});
+    assert.equal(untimed.metrics().vcpus[0]?.inKvmRunNs, undefined, 'not timed unless asked');
   });
 
   it('stops a running VM when its AbortSignal is aborted', async function () {

@@ -56,6 +56,18 @@ describe('Kvm, Vm and Vcpu handles (real KVM)', function () {
     if (kvm.hasCapability('XCRS')) vcpu.setXcrs(vcpu.getXcrs());
   });
 
+  it('setRunClock: refuses anything but a Float64Array with two slots at the index, and keeps the array alive', () => {
+    using vm = kvm.createVm();
+    using vcpu = vm.createVcpu(0);
+    const refused = (e: Error): boolean => e instanceof Error && /counters|index/.test(e.message);
+    assert.throws(() => vcpu.setRunClock(new Uint8Array(16) as unknown as Float64Array, 0), refused);
+    assert.throws(() => vcpu.setRunClock(new Float64Array(1), 0), refused);
+    assert.throws(() => vcpu.setRunClock(new Float64Array(4), 3), refused, 'index + 1 past the end');
+    assert.throws(() => vcpu.setRunClock(new Float64Array(4), -1), refused);
+    vcpu.setRunClock(new Float64Array(new SharedArrayBuffer(32)), 2);
+    global.gc?.(); // the addon holds the array it writes into
+  });
+
   it('reads and writes the LAPIC with an in-kernel irqchip', () => {
     using vm = kvm.createVm();
     vm.createIrqchip();

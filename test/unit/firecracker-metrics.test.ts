@@ -8,8 +8,8 @@ import type { VmMetrics } from '../../lib/api/vm-metrics';
 function sample(reads: number): VmMetrics {
   return {
     vcpus: [
-      { byReason: { IO: 10, MMIO: 4 }, ioIn: 3, ioOut: 7, mmioRead: 1, mmioWrite: 3, byDevice: { serial0: 10, rootfs: 4 } },
-      { byReason: { IO: 1 }, ioIn: 0, ioOut: 1, mmioRead: 0, mmioWrite: 0, byDevice: { serial0: 1 } },
+      { byReason: { IO: 10, MMIO: 4 }, ioIn: 3, ioOut: 7, mmioRead: 1, mmioWrite: 3, byDevice: { serial0: 10, rootfs: 4 }, inKvmRunNs: 2_500_000_000, outOfKvmRunNs: 40_000 },
+      { byReason: { IO: 1 }, ioIn: 0, ioOut: 1, mmioRead: 0, mmioWrite: 0, byDevice: { serial0: 1 }, inKvmRunNs: 0, outOfKvmRunNs: 0 },
     ],
     devices: {
       rootfs: { kind: 'virtio-blk', counters: { reads, writes: 1, flushes: 0, readBytes: reads * 512, writeBytes: 4096, ok: reads + 1, ioerr: 0, unsupp: 0, serviceNs: 5 } },
@@ -50,6 +50,8 @@ describe('Firecracker metrics', () => {
     assert.match(text, /^node_vmm_block_device_read_count_total\{instance="vm \\"a\\"",device="rootfs"\} 3$/m);
     assert.match(text, /^node_vmm_vcpu_exits_total\{instance="vm \\"a\\"",vcpu="1",reason="IO"\} 1$/m);
     assert.match(text, /^node_vmm_vcpu_device_accesses_total\{instance="vm \\"a\\"",vcpu="0",device="rootfs"\} 4$/m);
+    assert.match(text, /^node_vmm_vcpu_kvm_run_seconds_total\{instance="vm \\"a\\"",vcpu="0"\} 2.5$/m);
+    assert.match(text, /^node_vmm_vcpu_outside_kvm_run_seconds_total\{instance="vm \\"a\\"",vcpu="0"\} 0.00004$/m);
     assert.match(text, /^# TYPE node_vmm_latencies_us_pause_vm gauge$/m);
     assert.equal(text.match(/^# TYPE node_vmm_vcpu_exits_total/gm)?.length, 1, 'one TYPE line per metric');
     assert.ok(text.endsWith('\n'));

@@ -33,6 +33,8 @@ export function prometheusText(metrics: VmMetrics, instance: string): string {
   metrics.vcpus.forEach((vcpu, index) => {
     for (const [reason, value] of Object.entries(vcpu.byReason)) add('node_vmm_vcpu_exits_total', 'counter', { vcpu: String(index), reason }, value);
     for (const [device, value] of Object.entries(vcpu.byDevice)) add('node_vmm_vcpu_device_accesses_total', 'counter', { vcpu: String(index), device }, value);
+    if (vcpu.inKvmRunNs !== undefined) add('node_vmm_vcpu_kvm_run_seconds_total', 'counter', { vcpu: String(index) }, vcpu.inKvmRunNs / 1e9);
+    if (vcpu.outOfKvmRunNs !== undefined) add('node_vmm_vcpu_outside_kvm_run_seconds_total', 'counter', { vcpu: String(index) }, vcpu.outOfKvmRunNs / 1e9);
   });
   for (const [field, value] of Object.entries(firecrackerLatencies(metrics))) add(`node_vmm_latencies_us_${field}`, 'gauge', {}, value);
   const out: string[] = [];
