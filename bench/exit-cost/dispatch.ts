@@ -1,7 +1,9 @@
 // bench/exit-cost/dispatch: the TypeScript side of an exit alone (no KVM): VcpuLoop handling N port
 // writes from a stand-in vCPU whose run() returns KVM_EXIT_IO at once, against a bare loop that makes
-// the same native-call-shaped function call per iteration, in the same run. Prints
-// "dispatch ns/exit" and "dispatch ratio R" (loop / bare). Runs anywhere, /dev/kvm not needed.
+// the same native-call-shaped function call per iteration, in the same run; and the loop with its
+// buses counting accesses by device (as the vCPU workers' do) against the loop without, in
+// DISPATCH_ROUNDS interleaved rounds (default 10). Prints the medians with their spread,
+// "dispatch ns/exit", "counting ns/exit" and "dispatch ratio R" (loop / bare). /dev/kvm not needed.
 import { IoBus } from '../../lib/bus/io-bus';
 import { KvmExit, KVM_EXIT_IO_OUT } from '../../lib/kvm/constants';
 import { RunPage, RUN_LAYOUT } from '../../lib/kvm/run-page';
@@ -9,6 +11,7 @@ import { emptyRegs } from '../../lib/kvm/structs/regs';
 import type { Vcpu } from '../../lib/kvm/vcpu';
 import { ControlBlock, Request } from '../../lib/runner/control';
 import { DEVICE_COUNTER_SLOTS, VcpuLoop } from '../../lib/runner/vcpu-loop';
+import { median } from '../stats';
 
 const ITERATIONS = Number(process.env.DISPATCH_ITERATIONS ?? 5_000_000);
 const PIO_DATA_OFFSET = 4096;
@@ -32,9 +35,11 @@ function standInVcpu(iterations: number): Vcpu {
   return fake as unknown as Vcpu;
 }
 
-function timeLoop(iterations: number): number {
-  // Counting by device as a vCPU worker's buses do (the slots KVM's workers share with the main thread).
-  const deviceCounts = new Float64Array(DEVICE_COUNTER_SLOTS);
+const ROUNDS = Number(process.env.DISPATCH_ROUNDS ?? 10);
+
+/** With `countByDevice`, the buses count each access in the owner's slot, as a vCPU worker's buses do. */
+function timeLoop(iterations: number, countByDevice = true): number {
+  const deviceCounts = countByDevice ? new Float64Array(DEVICE_COUNTER_SLOTS) : undefined;
   const pio = new IoBus('pio', deviceCounts);
   let count = 0;
   pio.register(0x10, 1, { read: (_o, d) => d.fill(0), write: () => void count++ });
@@ -60,8 +65,18 @@ function timeBare(iterations: number): number {
 }
 
 timeLoop(100_000);
+timeLoop(100_000, false);
 timeBare(100_000);
-const loop = timeLoop(ITERATIONS) / ITERATIONS;
-const bare = timeBare(ITERATIONS) / ITERATIONS;
-console.log(`dispatch ns/exit ${loop.toFixed(1)} (bare call loop ${bare.toFixed(1)} ns)`);
-console.log(`dispatch ratio ${(loop / bare).toFixed(2)}`);
+const counted: number[] = [];
+const uncounted: number[] = [];
+const bare: number[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  counted.push(timeLoop(ITERATIONS) / ITERATIONS);
+  uncounted.push(timeLoop(ITERATIONS, false) / ITERATIONS);
+  bare.push(timeBare(ITERATIONS) / ITERATIONS);
+}
+const spread = (values: number[]): string => `median ${median(values).toFixed(1)}, ${Math.min(...values).toFixed(1)}-${Math.max(...values).toFixed(1)}`;
+console.log(`loop counting by device: ${spread(counted)} ns/exit; without: ${spread(uncounted)}; bare call loop: ${spread(bare)} (${ROUNDS} interleaved rounds of ${ITERATIONS})`);
+console.log(`dispatch ns/exit ${median(counted).toFixed(1)} (bare call loop ${median(bare).toFixed(1)} ns)`);
+console.log(`counting ns/exit ${(median(counted) - median(uncounted)).toFixed(1)}`);
+console.log(`dispatch ratio ${(median(counted) / median(bare)).toFixed(2)}`);

@@ -240,6 +240,10 @@ describe('Firecracker API: node-vmm serve (real KVM, the bundled guest)', functi
       const reads = /^node_vmm_block_device_read_count_total\{instance="anonymous-instance",device="rootfs"\} (\d+)$/m.exec(text);
       assert.equal(reads?.[1], '2', `cumulative reads in:\n${text}`);
       assert.match(text, /^node_vmm_vcpu_exits_total\{instance="anonymous-instance",vcpu="0",reason="MMIO"\} \d+$/m);
+      assert.match(text, /^node_vmm_vcpu_device_accesses_total\{instance="anonymous-instance",vcpu="0",device="rootfs"\} [1-9]\d*$/m, 'the disk\'s MMIO accesses');
+      assert.match(text, /^node_vmm_uart_write_count_total\{instance="anonymous-instance"\} [1-9]\d*$/m, 'the console bytes');
+      const inRun = /^node_vmm_vcpu_kvm_run_seconds_total\{instance="anonymous-instance",vcpu="0"\} ([\d.e+-]+)$/m.exec(text);
+      assert.ok(inRun !== null && Number(inRun[1]) > 0, '--metrics-port times KVM_RUN');
     } finally {
       await local.run();
     }

@@ -28,6 +28,8 @@ export interface ApiServerOptions {
   input?: Readable;
   /** Largest request body accepted, in bytes (default 51200, Firecracker's). */
   maxPayloadBytes?: number;
+  /** Time the VM's vCPUs in and out of KVM_RUN for its metrics (createVm's `timeKvmRun`); default false. */
+  timeKvmRun?: boolean;
 }
 
 /** The events an ApiServer emits. */
@@ -67,7 +69,7 @@ export class ApiServer extends EventEmitter<ApiServerEvents> {
     super();
     this.socketPath = options.socketPath;
     this.#maxPayload = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-    this.instance = new FirecrackerInstance({ id: options.id ?? DEFAULT_ID, console: options.console ?? process.stdout, ...(options.input !== undefined ? { input: options.input } : {}), ...(options.spec !== undefined ? { spec: options.spec } : {}) });
+    this.instance = new FirecrackerInstance({ id: options.id ?? DEFAULT_ID, console: options.console ?? process.stdout, ...(options.input !== undefined ? { input: options.input } : {}), ...(options.spec !== undefined ? { spec: options.spec } : {}), timeKvmRun: options.timeKvmRun === true });
     this.instance.on('exit', (exit) => this.emit('exit', exit));
     this.#server = http.createServer((request, response) => this.#serve(request, response));
     this.#server.on('clientError', (_error, socket) => socket.destroy());

@@ -43,6 +43,7 @@ export interface InstanceEvents {
 }
 
 export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
+  readonly #timeKvmRun: boolean;
   readonly id: string;
   readonly spec: VmSpec;
   readonly log: VmmLog;
@@ -53,8 +54,9 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
   /** Set once InstanceStart or a snapshot load begins: configuration is closed from then on. */
   #starting = false;
 
-  constructor(options: { id: string; spec?: VmSpec; console: Writable; input?: Readable }) {
+  constructor(options: { id: string; spec?: VmSpec; console: Writable; input?: Readable; timeKvmRun?: boolean }) {
     super();
+    this.#timeKvmRun = options.timeKvmRun === true;
     this.id = options.id;
     this.spec = options.spec ?? new VmSpec();
     this.log = new VmmLog(options.id);
@@ -184,7 +186,7 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
   /** InstanceStart: creates the VM from the spec and starts it. */
   async start(): Promise<void> {
     this.requireNotStarted();
-    const config = this.spec.toVmConfig();
+    const config = { ...this.spec.toVmConfig(), timeKvmRun: this.#timeKvmRun };
     this.#starting = true;
     let vm: VirtualMachine;
     try {
@@ -231,7 +233,7 @@ export class FirecrackerInstance extends EventEmitter<InstanceEvents> {
     if (this.spec.bootSource !== undefined || this.spec.drives.length > 0 || this.spec.networkInterfaces.length > 0 || this.spec.vsock !== undefined) {
       throw new FirecrackerApiError('Loading a microVM snapshot not allowed after configuring boot-specific resources.');
     }
-    const options: RestoreOptions = { paused: !request.resume_vm };
+    const options: RestoreOptions = { paused: !request.resume_vm, timeKvmRun: this.#timeKvmRun };
     if (request.network_overrides.length > 0) options.networks = Object.fromEntries(request.network_overrides.map((o) => [o.iface_id, { tap: o.host_dev_name }]));
     if (request.vsock_override !== undefined) options.vsock = { socketPath: request.vsock_override.uds_path };
     this.#starting = true;
