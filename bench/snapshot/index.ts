@@ -2,7 +2,8 @@
 // (on nested PVM the bundled guest's shell takes 8-17 ms to echo a line: its interrupt handling runs
 // in emulated ring 0). The guest runs its marker loop (nodevmm.bench=marker: ring 3, an MMIO write
 // every ~100 µs that bench/devices/marker counts), and a restore is timed until the restored guest's
-// first marker. Cold start and restore use the same pre-started vCPU worker pool (its size printed);
+// first marker. Cold start and restore use the same pre-started vCPU worker pool (its size printed;
+// whole again before each timed run);
 // KVM_CREATE_VM and vCPU creation are inside every timed restore. Prints, in one run:
 //   cold createVm() + start() to the guest's first console byte (median);
 //   restoreVm() until the first marker, from memory and from files (medians), each step apart, and
@@ -30,6 +31,9 @@ const MARKER_CMDLINE = 'nodevmm.mode=bench nodevmm.bench=marker';
 const MiB = 1024 * 1024;
 const TOUCH_FROM = 16 * MiB; // the bundled guest lives below this
 
+/** The previous run's teardown (its VM fd closed off the main thread, its worker's exit) may take this long. */
+const TEARDOWN_MS = 50;
+
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 const ms = (value: number): string => `${value.toFixed(2)} ms`;
 
@@ -43,6 +47,16 @@ async function settle(): Promise<void> {
     (globalThis as { gc?: () => void }).gc?.();
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * Before each timed cold start or restore: the pool is whole again (its replacements started after the
+ * previous run are ready) and the previous run's teardown is over, so a run is timed against a
+ * pre-started pool on an otherwise idle process, not against the boot of the next pooled worker.
+ */
+async function betweenRuns(): Promise<void> {
+  await warmVcpuWorkers();
+  await new Promise((resolve) => setTimeout(resolve, TEARDOWN_MS));
 }
 
 async function poolReady(size: number): Promise<number> {
@@ -190,7 +204,10 @@ async function main(): Promise<void> {
     console.log(`vCPU worker pool: ${POOL} workers, started in ${ms(poolMs)}; load average ${os.loadavg()[0]?.toFixed(2)}`);
     await coldStart(); // warm-up: module caches, the I/O thread
     const cold: number[] = [];
-    for (let i = 0; i < RUNS; i++) cold.push(await coldStart());
+    for (let i = 0; i < RUNS; i++) {
+      await betweenRuns();
+      cold.push(await coldStart());
+    }
     const coldMs = median(cold);
     console.log(`cold createVm() + start() to the first console byte: ${ms(coldMs)} (median of ${RUNS})`);
 
@@ -203,7 +220,9 @@ async function main(): Promise<void> {
     const fromMemory: Awaited<ReturnType<typeof timedRestore>>[] = [];
     const fromFiles: Awaited<ReturnType<typeof timedRestore>>[] = [];
     for (let i = 0; i < RUNS; i++) {
+      await betweenRuns();
       fromMemory.push(await timedRestore(snapshot));
+      await betweenRuns();
       fromFiles.push(await timedRestore({ path: files }));
     }
     snapshot.dispose();

@@ -16,7 +16,7 @@ import type { VcpuInit } from '../arch/x86_64/vcpu-init';
 import type { VcpuState } from '../arch/x86_64/vcpu-state';
 import { restoreVmState, saveVmState, type VmState } from '../arch/x86_64/vm-state';
 import type { MachineAttachContext, MachineDevice } from './machine-device';
-import { vcpuWorker, warmVcpuWorkers } from './worker-pool';
+import { prestartVcpuWorkers, vcpuWorker } from './worker-pool';
 import { ACTIVE_NS_SLOT, ACTIVE_SINCE_SLOT, DEVICE_COUNTER_SLOTS, DEVICE_SLOT_BASE, IO_IN_SLOT, monotonicNs, RUN_ENTERED_SLOT, RUN_NS_SLOT, IO_OUT_SLOT, MMIO_READ_SLOT, MMIO_WRITE_SLOT, VCPU_COUNTER_SLOTS } from './vcpu-loop';
 import { exitName } from '../kvm/exits';
 import { DeviceModuleSpec, serializeError, UnhandledIoPolicy, VcpuEnd, VcpuWorkerData, WorkerDevice, WorkerMessage } from './messages';
@@ -164,9 +164,9 @@ export class Machine extends EventEmitter<MachineEvents> {
    * @throws {@link KvmIoctlError} when creating the VM or its memory fails.
    */
   static create(config: MachineConfig): Machine {
-    void warmVcpuWorkers(); // workers for this machine's vCPUs start now, while the VM is set up
     const vcpus = config.vcpus ?? 1;
     if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > MAX_VCPUS) throw new ConfigError(`vcpus must be an integer from 1 to ${MAX_VCPUS}, got ${vcpus}`);
+    prestartVcpuWorkers(vcpus); // workers for this machine's vCPUs start now, while the VM is set up
     const devices = normalizeDevices(config.devices ?? []);
     const layout = ramLayout(config.memorySize);
     if (config.memory !== undefined && !sameLayout(config.memory, layout)) {
@@ -261,6 +261,9 @@ export class Machine extends EventEmitter<MachineEvents> {
         this.#finish();
         return;
       }
+      // A single vCPU enters the guest as soon as its worker has set it up, not after a round trip here.
+      // With more, every vCPU must exist before any runs: an IPI (INIT/SIPI) to one not yet created is lost.
+      if (options.paused !== true && this.vcpuCount === 1) this.#requestAll(Request.RUN);
       for (const data of workerData) ready.push(this.#spawn(data));
       await Promise.all(ready);
     } catch (error) {

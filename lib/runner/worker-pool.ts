@@ -72,6 +72,17 @@ export function configureVcpuWorkers(options: { size: number }): void {
 }
 
 /**
+ * A machine of `vcpus` vCPUs is being set up: starts pooled workers for them now, if the pool (up to its
+ * size) has fewer idle ones, so they boot while the VM is made. Leaves the rest of the refill for later
+ * (see refillAfterSetUp): starting the whole pool at every VM would boot Workers during every burst.
+ * @internal
+ * @throws Nothing.
+ */
+export function prestartVcpuWorkers(vcpus: number): void {
+  while (idle.length < Math.min(vcpus, size)) idle.push(startOne());
+}
+
+/**
  * Starts the pool's workers now; resolves once they are all ready (the time a pool costs).
  * @throws Nothing.
  */
@@ -99,10 +110,58 @@ export function vcpuWorkersStarted(): number {
  */
 export async function vcpuWorker(data: VcpuWorkerData, transferList: TransferListItem[]): Promise<Worker> {
   let entry = idle.shift();
-  refill();
   if (entry !== undefined && !(await entry.ready)) entry = undefined;
-  if (entry === undefined) return new Worker(WORKER_PATH, { workerData: data, transferList, name: `vcpu-${data.vcpuIndex}`, resourceLimits: WORKER_LIMITS });
-  entry.worker.ref();
-  entry.worker.postMessage({ type: 'assign', data } satisfies AssignMessage, transferList);
-  return entry.worker;
+  let worker: Worker;
+  if (entry === undefined) {
+    worker = new Worker(WORKER_PATH, { workerData: data, transferList, name: `vcpu-${data.vcpuIndex}`, resourceLimits: WORKER_LIMITS });
+  } else {
+    worker = entry.worker;
+    worker.ref();
+    worker.postMessage({ type: 'assign', data } satisfies AssignMessage, transferList);
+  }
+  refillAfterSetUp(worker);
+  return worker;
+}
+
+let refilling = false;
+
+/** Starts the missing workers one after the other (each once the previous is ready): at most one core booting. */
+function refillOneByOne(): void {
+  if (refilling || idle.length >= size) return;
+  refilling = true;
+  const entry = startOne();
+  idle.push(entry);
+  void entry.ready.then(() => {
+    refilling = false;
+    refillOneByOne();
+  });
+}
+
+/** A burst of VM starts takes from the pool without refilling it until this long after the last one. */
+const REFILL_QUIET_MS = 100;
+let refillTimer: NodeJS.Timeout | undefined;
+
+/**
+ * Starts the replacements once this worker has set its vCPU up (its first message) or ended, and once
+ * no other VM has started for REFILL_QUIET_MS (at once when the pool is empty), one at a time: a Worker
+ * booting meanwhile takes the main thread and a core from the VMs starting and running now (measured
+ * here: restores of 15-23 ms with the refill at once, 15-16 ms after the set-up; 100 clones restored in
+ * 5.7 s while the pool refilled behind each, 0.9 s with the refill after the burst).
+ */
+function refillAfterSetUp(worker: Worker): void {
+  const later = (): void => {
+    worker.off('message', later);
+    worker.off('exit', later);
+    if (refillTimer !== undefined) clearTimeout(refillTimer);
+    refillTimer = setTimeout(
+      () => {
+        refillTimer = undefined;
+        refillOneByOne();
+      },
+      idle.length === 0 ? 0 : REFILL_QUIET_MS,
+    );
+    refillTimer.unref();
+  };
+  worker.on('message', later);
+  worker.on('exit', later);
 }
