@@ -19,6 +19,10 @@ namespace {
 
 constexpr uint32_t kMaxVcpuId = 1023;
 
+// glibc 2.17 moved clock_gettime from librt into libc under a new symbol version; libc still exports
+// the original one, and binding that keeps the prebuild's glibc floor at 2.14 (README, Building).
+__asm__(".symver clock_gettime,clock_gettime@GLIBC_2.2.5");
+
 // CLOCK_MONOTONIC in nanoseconds, the clock process.hrtime() reads (a vDSO call, no system call).
 double MonotonicNs() {
   timespec now{};

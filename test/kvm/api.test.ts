@@ -10,6 +10,7 @@ import { VirtioMmioDevice } from '../../lib/devices/virtio/transport/mmio-device
 import { VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
 import { rngDescription } from '../../lib/devices/virtio/rng/device';
 import { bundledGuestPath } from '../../lib/guest/bundled';
+import { warmVcpuWorkers } from '../../lib/runner/worker-pool';
 import { openFdCount, requireKvm, retryUnderEmulation } from '../helpers/kvm';
 
 const READY = /node-vmm-guest: ready/;
@@ -207,6 +208,8 @@ describe('createVm with the bundled guest', function () {
       await warm.start();
       await warm.exited;
     }
+    // Idle pooled workers hold fds of their own (the pool refills after a VM has started): count with a whole pool.
+    await warmVcpuWorkers();
     const before = openFdCount();
     const vm = await createVm();
     const log = new ConsoleLog(vm);
@@ -218,6 +221,7 @@ describe('createVm with the bundled guest', function () {
     await vm.dispose();
     assert.equal((await vm.exited).reason, 'stopped');
     // Worker threads close their vCPU fds as they exit; give the event loop a moment.
+    await warmVcpuWorkers();
     for (let i = 0; i < 50 && openFdCount() > before; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(openFdCount(), before);
   });
