@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { warmVcpuWorkers } from '../../lib/runner/worker-pool';
 import { mappingCount, openFdCount } from './kvm';
 import { Prng } from './prng';
 
@@ -57,10 +58,13 @@ export async function terminateWhileCreating(
   };
   // One worker first: the first thread's exit leaves a malloc arena and V8 pages that later ones reuse.
   await runOne();
+  // The vCPU worker pool refills after VMs of earlier tests started; its idle workers hold fds of their own.
+  await warmVcpuWorkers();
   const fdsBefore = openFdCount();
   const mapsBefore = mappingCount();
   const before = Atomics.load(counter, 0);
   for (let i = 0; i < options.workers; i++) await runOne();
+  await warmVcpuWorkers();
   return {
     workers: options.workers,
     iterations: Atomics.load(counter, 0) - before,
