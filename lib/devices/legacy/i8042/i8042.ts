@@ -75,6 +75,14 @@ export function createI8042State(): SharedArrayBuffer {
   return state;
 }
 
+/**
+ * HEAD and TAIL run over twice the buffer's size, so a full buffer (TAIL - HEAD = its size) differs
+ * from an empty one (TAIL = HEAD); the slot is the index modulo the size.
+ */
+function advance(index: number): number {
+  return (index + 1) % (2 * I8042_BUFFER_BYTES);
+}
+
 /** The keyboard line's edge: raised and lowered at once (an ISA edge-triggered interrupt). */
 export type KeyboardInterrupt = () => void;
 
@@ -99,8 +107,9 @@ export class I8042Output {
       const tail = this.#words[Slot.TAIL] as number;
       if (head === tail) return { value: 0, more: false };
       const value = this.#words[Slot.BUFFER + (head % I8042_BUFFER_BYTES)] as number;
-      this.#words[Slot.HEAD] = (head + 1) % (2 * I8042_BUFFER_BYTES);
-      const more = (head + 1) % (2 * I8042_BUFFER_BYTES) !== tail;
+      const next = advance(head);
+      this.#words[Slot.HEAD] = next;
+      const more = next !== tail;
       if (!more) Atomics.and(this.#words, Slot.STATUS, ~STATUS_OUTPUT_FULL);
       return { value, more };
     } finally {
@@ -161,7 +170,7 @@ export class I8042Output {
   #push(value: number): void {
     const tail = this.#words[Slot.TAIL] as number;
     this.#words[Slot.BUFFER + (tail % I8042_BUFFER_BYTES)] = value & 0xff;
-    this.#words[Slot.TAIL] = (tail + 1) % (2 * I8042_BUFFER_BYTES);
+    this.#words[Slot.TAIL] = advance(tail);
     Atomics.or(this.#words, Slot.STATUS, STATUS_OUTPUT_FULL);
   }
 }

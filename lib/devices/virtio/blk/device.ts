@@ -99,22 +99,25 @@ export class VirtioBlkDevice extends VirtioMmioDevice {
     const readOnly = this.#file.readOnly;
     const file = new BlockFile(path, { readOnly, ...(this.#idOption !== undefined ? { id: this.#idOption } : {}) });
     const args: BlkBackendArgs = { fd: file.fd, sectors: file.sectors, readOnly, id: file.id };
+    // The same file under another path keeps the claim it has; a new writable file is claimed first.
+    const sameFile = file.identity === this.#file.identity;
     let release: () => void = () => undefined;
     try {
-      if (!readOnly && file.identity !== this.#file.identity) release = claim('writable disk', file.identity, args, path);
+      if (!readOnly && !sameFile) release = claim('writable disk', file.identity, args, path);
       await this.reconfigureBackend(args);
     } catch (error) {
       release();
       file.close();
       throw error;
     }
-    const old = { file: this.#file, release: this.#release };
+    this.#file.close();
     this.#file = file;
-    this.#release = file.identity === old.file.identity ? old.release : release;
-    old.file.close();
-    if (this.#release !== old.release) old.release();
-    const capacity = new Uint8Array(8);
-    new DataView(capacity.buffer).setBigUint64(0, file.sectors, true);
+    if (!sameFile) {
+      this.#release();
+      this.#release = release;
+    }
+    const capacity = Buffer.alloc(8);
+    capacity.writeBigUInt64LE(file.sectors);
     this.configChanged(CAPACITY_OFFSET, capacity);
   }
 
