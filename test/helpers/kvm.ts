@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { KernelModeProbe } from '../../lib/cli/kernel-mode-probe';
 import { DEFAULT_KVM_PATH } from '../../lib/kvm/kvm';
+import { warmVcpuWorkers } from '../../lib/runner/worker-pool';
 
 export function kvmMissingReason(): string | undefined {
   try {
@@ -28,17 +29,19 @@ export function openFdCount(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
 
+/**
+ * Open fds once the vCPU worker pool is whole: it refills some time after VMs started (earlier tests'
+ * included), and each idle worker holds fds of its own, so a count taken mid-refill moves by itself.
+ */
+export async function settledFdCount(): Promise<number> {
+  await warmVcpuWorkers();
+  return openFdCount();
+}
+
 export function mappingCount(): number {
   return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter(Boolean).length;
 }
 
-/**
- * Mappings a VM makes: vCPU run pages (anon_inode:kvm-vcpu) and guest RAM, told from Node's own by
- * size (anonymous read-write regions of exactly `guestRamBytes`; choose a size V8 and malloc do not
- * use, e.g. not 64 MiB, which is a malloc arena's). Node's own mappings (V8 heap pages, malloc arenas,
- * thread stacks) come and go by tens as worker threads start and end, so only these can be expected
- * back to their baseline exactly.
- */
 /** True when some mapping of this process overlaps [address, address + size). */
 export function isMapped(address: bigint, size: number): boolean {
   const end = address + BigInt(size);
@@ -53,6 +56,13 @@ export function isMapped(address: bigint, size: number): boolean {
     });
 }
 
+/**
+ * Mappings a VM makes: vCPU run pages (anon_inode:kvm-vcpu) and guest RAM, told from Node's own by
+ * size (anonymous read-write regions of exactly `guestRamBytes`; choose a size V8 and malloc do not
+ * use, e.g. not 64 MiB, which is a malloc arena's). Node's own mappings (V8 heap pages, malloc arenas,
+ * thread stacks) come and go by tens as worker threads start and end, so only these can be expected
+ * back to their baseline exactly.
+ */
 export function vmMappingCount(guestRamBytes: number): number {
   return fs
     .readFileSync('/proc/self/maps', 'utf8')
@@ -65,7 +75,6 @@ export function vmMappingCount(guestRamBytes: number): number {
       return perms === 'rw-p' && (name === undefined || name === '') && end - start === guestRamBytes;
     }).length;
 }
-
 
 /**
  * Set when the tests run inside .ci/kvm-vm (KVM itself emulated by QEMU TCG), where a guest now and

@@ -11,7 +11,7 @@ import type { VmConfig } from '../../lib/api/config';
 import { VmConfigError, VmFileError } from '../../lib/api/errors';
 import { BUNDLED_GUEST_SELFTEST_CMDLINE } from '../../lib/guest/bundled';
 import { Cleanup } from '../helpers/cleanup';
-import { openFdCount, requireKvm, retryUnderEmulation, vmMappingCount } from '../helpers/kvm';
+import { requireKvm, settledFdCount, retryUnderEmulation, vmMappingCount } from '../helpers/kvm';
 import { NetNamespace, requireNetns } from '../helpers/netns';
 import { makeSocketDir } from '../helpers/socket-dir';
 import { parseTap } from '../helpers/tap';
@@ -124,7 +124,7 @@ describe('declarative devices through createVm and node-vmm run (real KVM)', fun
         cases.push([{ disks: [readOnlyFile] }, 'disks[0].path']);
       }
       await (await createVm({ memoryMiB: GUEST_MIB })).dispose(); // warm up module caches
-      const fdsBefore = openFdCount();
+      const fdsBefore = await settledFdCount();
       const mapsBefore = vmMappingCount(GUEST_MIB * 1024 * 1024);
       for (const [config, field] of cases) {
         await assert.rejects(createVm({ memoryMiB: GUEST_MIB, ...config }), (error: unknown) => {
@@ -134,7 +134,7 @@ describe('declarative devices through createVm and node-vmm run (real KVM)', fun
         });
       }
       await assert.rejects(createVm({ disks: [path.join(dir, 'missing.img')] }), VmFileError);
-      assert.equal(openFdCount(), fdsBefore, 'no fd left behind');
+      assert.equal(await settledFdCount(), fdsBefore, 'no fd left behind');
       assert.equal(vmMappingCount(GUEST_MIB * 1024 * 1024), mapsBefore, 'no guest memory left behind');
       assert.ok(fs.existsSync(busySocket), 'the other program\'s socket is left alone');
     } finally {

@@ -4,7 +4,7 @@ import { ArgumentError, KvmIoctlError } from '../../lib/kvm/errors';
 import { Kvm } from '../../lib/kvm/kvm';
 import { Msr } from '../../lib/kvm/structs/msrs';
 import { native } from '../../lib/native/binding';
-import { requireKvm } from '../helpers/kvm';
+import { requireKvm, settledFdCount } from '../helpers/kvm';
 
 describe('Kvm, Vm and Vcpu handles (real KVM)', function () {
   let kvm: Kvm;
@@ -120,7 +120,7 @@ describe('Kvm, Vm and Vcpu handles (real KVM)', function () {
   });
 
   it('closes a VM with an irqchip and a PIT off the main thread (closeInBackground), leaving no fd', async () => {
-    const fdsBefore = (await import('node:fs')).readdirSync('/proc/self/fd').length;
+    const fdsBefore = await settledFdCount();
     const syncMs: number[] = [];
     const backgroundMs: number[] = [];
     for (let i = 0; i < 6; i++) {
@@ -140,7 +140,7 @@ describe('Kvm, Vm and Vcpu handles (real KVM)', function () {
     }
     console.log(`      close(): ${syncMs.map((ms) => ms.toFixed(1)).join(', ')} ms on this thread; closeInBackground(): ${backgroundMs.map((ms) => ms.toFixed(2)).join(', ')} ms`);
     assert.ok(Math.max(...backgroundMs) < Math.min(...syncMs) / 2, 'the main thread does not wait for the teardown');
-    assert.equal((await import('node:fs')).readdirSync('/proc/self/fd').length, fdsBefore);
+    assert.equal(await settledFdCount(), fdsBefore);
   });
 
   it("refuses to unmap guest memory that a live VM's memory slot still uses", () => {

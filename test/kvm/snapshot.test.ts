@@ -16,7 +16,7 @@ import { MEMORY_FILE_NAME, STATE_FILE_NAME } from '../../lib/api/snapshot/files'
 import type { VirtualMachine } from '../../lib/api/virtual-machine';
 import { Cleanup } from '../helpers/cleanup';
 import { GuestShell } from '../helpers/guest-shell';
-import { openFdCount, requireKvm, retryUnderEmulation, vmMappingCount } from '../helpers/kvm';
+import { requireKvm, settledFdCount, retryUnderEmulation, vmMappingCount } from '../helpers/kvm';
 import { NetNamespace, requireNetns } from '../helpers/netns';
 import { makeSocketDir } from '../helpers/socket-dir';
 
@@ -252,7 +252,7 @@ describe('pause, snapshot, restore and clone (real KVM, the bundled guest)', fun
         ['a vsock socket the original still uses', snapshot, { disks: { root: { path: path.join(dir, 'clone.img') } } }, 'RESOURCE_IN_USE'],
       ];
       fs.writeFileSync(path.join(dir, 'clone.img'), Buffer.alloc(64 * 1024));
-      const fdsBefore = openFdCount();
+      const fdsBefore = await settledFdCount();
       const mapsBefore = vmMappingCount(GUEST_BYTES);
       for (const [what, source, options, code] of cases) {
         await assert.rejects(restoreVm(source, options), (error: unknown) => {
@@ -261,7 +261,7 @@ describe('pause, snapshot, restore and clone (real KVM, the bundled guest)', fun
           return true;
         });
       }
-      assert.equal(openFdCount(), fdsBefore, 'no fd left behind');
+      assert.equal(await settledFdCount(), fdsBefore, 'no fd left behind');
       assert.equal(vmMappingCount(GUEST_BYTES), mapsBefore, 'no guest memory left behind');
       // A host without /dev/kvm is the host's problem, not the snapshot's: its own error passes through.
       const open = Kvm.open;
@@ -277,7 +277,7 @@ describe('pause, snapshot, restore and clone (real KVM, the bundled guest)', fun
       } finally {
         Kvm.open = open;
       }
-      assert.equal(openFdCount(), fdsBefore, 'no fd left behind without KVM');
+      assert.equal(await settledFdCount(), fdsBefore, 'no fd left behind without KVM');
       assert.equal(vmMappingCount(GUEST_BYTES), mapsBefore, 'no guest memory left behind without KVM');
       snapshot.dispose();
       await assert.rejects(restoreVm(snapshot), (error: unknown) => error instanceof SnapshotError && error.code === 'NOT_AVAILABLE');

@@ -15,7 +15,7 @@ import { BlkFeature, VirtioBlkDevice } from '../../lib/devices/virtio/blk/device
 import { BlkRequestType } from '../../lib/devices/virtio/blk/request';
 import { VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
 import { Cleanup } from '../helpers/cleanup';
-import { isMapped, mappingCount, openFdCount, requireKvm, vmMappingCount } from '../helpers/kvm';
+import { isMapped, mappingCount, openFdCount, requireKvm, settledFdCount, vmMappingCount } from '../helpers/kvm';
 import { sleep } from '../helpers/machines';
 import { NetNamespace, netnsMissingReason } from '../helpers/netns';
 import { makeSocketDir } from '../helpers/socket-dir';
@@ -38,6 +38,7 @@ const ENDINGS: readonly Ending[] = ['dispose', 'stop', 'abort', 'guest'];
 /** Counts taken after the event loop settled and (when exposed) a GC ran: threads and handles gone. */
 async function settledCounts(): Promise<{ fds: number; maps: number; allMaps: number; rss: number }> {
   // Worker threads release their handles and mappings shortly after they exit: wait until still.
+  await settledFdCount();
   let last = -1;
   for (let i = 0, same = 0; i < 60 && same < 3; i++) {
     (globalThis as { gc?: () => void }).gc?.();
