@@ -9,7 +9,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { type Device, type DeviceNeeds, PlacedDevice } from '../../../lib/devices/device';
 import { BUNDLED_GUEST_BENCH_MARKER_ADDRESS } from '../../../lib/guest/bundled';
 import type { DeviceModuleSpec } from '../../../lib/runner/messages';
-import { type FirstMarker, LAST_VALUE, MARKER_WINDOW_BYTES, type MarkerArgs, WRITES } from './marker';
+import { type FirstMarker, LAST_VALUE, MARKER_STATE_WORDS, MARKER_WINDOW_BYTES, type MarkerArgs, OUT_OF_SEQUENCE, WRITES } from './marker';
 
 const MODULE_PATH = path.join(__dirname, 'marker.js');
 
@@ -21,7 +21,7 @@ export class BenchMarkerDevice extends PlacedDevice implements Device {
   readonly needs: DeviceNeeds = { mmioWindow: { size: MARKER_WINDOW_BYTES, base: BUNDLED_GUEST_BENCH_MARKER_ADDRESS } };
   /** The first marker the guest wrote (never settles if it writes none). */
   readonly firstMarker: Promise<FirstMarker>;
-  readonly #state = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
+  readonly #state = new SharedArrayBuffer(MARKER_STATE_WORDS * Int32Array.BYTES_PER_ELEMENT);
   #resolveFirst!: (marker: FirstMarker) => void;
 
   constructor(options: { id?: string } = {}) {
@@ -37,10 +37,14 @@ export class BenchMarkerDevice extends PlacedDevice implements Device {
     port.once('message', (marker: FirstMarker) => this.#resolveFirst(marker));
   }
 
-  /** Marker writes so far and the last count the guest wrote. */
-  markers(): { writes: number; lastValue: number } {
+  /**
+   * Marker writes so far, the last count the guest wrote, and how many writes after the first did not
+   * carry the previous count plus one (a marker lost or repeated). Each word is read on its own: a
+   * write may land between them.
+   */
+  markers(): { writes: number; lastValue: number; outOfSequence: number } {
     const words = new Int32Array(this.#state);
-    return { writes: Atomics.load(words, WRITES), lastValue: Atomics.load(words, LAST_VALUE) >>> 0 };
+    return { writes: Atomics.load(words, WRITES), lastValue: Atomics.load(words, LAST_VALUE) >>> 0, outOfSequence: Atomics.load(words, OUT_OF_SEQUENCE) };
   }
 
   kernelCmdline(): string {
