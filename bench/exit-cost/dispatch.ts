@@ -11,7 +11,7 @@ import { emptyRegs } from '../../lib/kvm/structs/regs';
 import type { Vcpu } from '../../lib/kvm/vcpu';
 import { ControlBlock, Request } from '../../lib/runner/control';
 import { DEVICE_COUNTER_SLOTS, VcpuLoop } from '../../lib/runner/vcpu-loop';
-import { median } from '../stats';
+import { median, spread } from '../stats';
 
 const ITERATIONS = Number(process.env.DISPATCH_ITERATIONS ?? 5_000_000);
 const PIO_DATA_OFFSET = 4096;
@@ -75,7 +75,6 @@ for (let round = 0; round < ROUNDS; round++) {
   uncounted.push(timeLoop(ITERATIONS, false) / ITERATIONS);
   bare.push(timeBare(ITERATIONS) / ITERATIONS);
 }
-const spread = (values: number[]): string => `median ${median(values).toFixed(1)}, ${Math.min(...values).toFixed(1)}-${Math.max(...values).toFixed(1)}`;
 console.log(`loop counting by device: ${spread(counted)} ns/exit; without: ${spread(uncounted)}; bare call loop: ${spread(bare)} (${ROUNDS} interleaved rounds of ${ITERATIONS})`);
 console.log(`dispatch ns/exit ${median(counted).toFixed(1)} (bare call loop ${median(bare).toFixed(1)} ns)`);
 console.log(`counting ns/exit ${(median(counted) - median(uncounted)).toFixed(1)}`);

@@ -69,6 +69,11 @@ export interface MachineConfig {
   unhandledIo?: UnhandledIoPolicy;
   /** Time each vCPU in and out of KVM_RUN (vcpuExitCounts' inKvmRunNs and outOfKvmRunNs); default false. */
   timeKvmRun?: boolean;
+  /**
+   * Count every port and MMIO access by the device that took it (vcpuExitCounts' byDevice); default
+   * true. Off only to measure what the counting costs (bench:exit-cost).
+   */
+  countDeviceAccesses?: boolean;
   /** Back guest RAM with huge pages where the host has them. */
   hugepages?: boolean;
   /**
@@ -445,6 +450,7 @@ export class Machine extends EventEmitter<MachineEvents> {
       msrIndices: msrIndices(this.kvm),
       exitCounters: this.#exitCounters,
       timeKvmRun: this.#config.timeKvmRun ?? false,
+      countDeviceAccesses: this.#config.countDeviceAccesses ?? true,
     };
   }
 

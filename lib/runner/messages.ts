@@ -44,6 +44,8 @@ export interface VcpuWorkerData {
   emulatedKernelMode: boolean;
   /** See MachineConfig.timeKvmRun. */
   timeKvmRun: boolean;
+  /** See MachineConfig.countDeviceAccesses. */
+  countDeviceAccesses: boolean;
   /** The MSRs KVM lists (KVM_GET_MSR_INDEX_LIST): what a saved state holds. */
   msrIndices: number[];
   /** Every vCPU's exit counters (VCPU_COUNTER_SLOTS float64 each, this vCPU's at vcpuIndex), read live by the main thread. */

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     applyVcpuInit(vcpu, data.init);
     const memory = GuestMemory.attach(data.memory);
     const counterBase = data.vcpuIndex * VCPU_COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT;
-    const deviceCounts = new Float64Array(data.exitCounters, counterBase + DEVICE_SLOT_BASE * Float64Array.BYTES_PER_ELEMENT, DEVICE_COUNTER_SLOTS);
+    const deviceCounts = data.countDeviceAccesses ? new Float64Array(data.exitCounters, counterBase + DEVICE_SLOT_BASE * Float64Array.BYTES_PER_ELEMENT, DEVICE_COUNTER_SLOTS) : undefined;
     const buses = { pio: new IoBus('pio', deviceCounts), mmio: new IoBus('mmio', deviceCounts) };
     const pendingExit: PendingDeviceExit = {};
     const context: Omit<DeviceContext, 'deviceId' | 'channel'> = {

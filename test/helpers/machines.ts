@@ -33,8 +33,9 @@ export function guestMachine(options: GuestMachineOptions): Machine {
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The out-loop guest: `iterations` port writes to 0x10, counted by the counter device, then HLT. */
-export function outLoopMachine(iterations: bigint, counter: SharedArrayBuffer, counterModule: string): Machine {
+export function outLoopMachine(iterations: bigint, counter: SharedArrayBuffer, counterModule: string, config: Pick<MachineConfig, 'countDeviceAccesses' | 'timeKvmRun'> = {}): Machine {
   return guestMachine({
+    ...config,
     guest: 'out-loop',
     mode: 'real',
     loadAddress: 0x1000,
