@@ -53,6 +53,29 @@ describe('guests on real KVM', function () {
     );
   });
 
+  it('counts accesses by device unless countDeviceAccesses is false', async () => {
+    const run = async (countDeviceAccesses: boolean | undefined): Promise<Record<string, number>> => {
+      const machine = track(
+        guestMachine({
+          guest: 'real-mode-io',
+          mode: 'real',
+          loadAddress: 0x1000,
+          memorySize: 512 * 1024,
+          ...(countDeviceAccesses === undefined ? {} : { countDeviceAccesses }),
+          devices: [{ module: deviceModule('recorder'), args: { log: createLog(16), pio: { base: 0x10, size: 2 }, mmio: { base: 0xd0000, size: 0x10 }, readPattern: [0] } }],
+        }),
+      );
+      await machine.start();
+      assert.equal((await machine.exited).reason, 'halted');
+      const [vcpu] = machine.vcpuExitCounts();
+      assert.equal((vcpu?.ioIn ?? 0) + (vcpu?.ioOut ?? 0) + (vcpu?.mmioRead ?? 0) + (vcpu?.mmioWrite ?? 0), 4, 'the exits themselves are always counted');
+      return vcpu?.byDevice ?? {};
+    };
+    const counted = await run(undefined);
+    assert.deepEqual(Object.values(counted), [4], `by default, the guest's 4 accesses under the device's id: ${JSON.stringify(counted)}`);
+    assert.deepEqual(await run(false), {}, 'not counted by device');
+  });
+
   it('runs a 64-bit long-mode guest with 4- and 8-byte accesses', async () => {
     const log = createLog(16);
     const mmioBase = 8 * MiB;
