@@ -22,3 +22,11 @@ export function fuzzIterations(fallback: number): number {
 export function reportChains(chains: number): void {
   console.log(`      fuzz: ${chains} chains`);
 }
+
+/**
+ * A fuzz test's mocha timeout: `ms` for its default iteration count, growing in proportion when
+ * FUZZ_ITERATIONS asks for more (npm run fuzz feeds 100,000 chains a run on a loaded machine).
+ */
+export function fuzzTimeout(fallbackIterations: number, ms: number): number {
+  return Math.ceil(ms * Math.max(1, fuzzIterations(fallbackIterations) / fallbackIterations));
+}

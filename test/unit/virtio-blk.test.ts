@@ -13,7 +13,7 @@ import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { hostDevice, type HostedDevice } from '../helpers/hosted-device';
 import { MmioDriver } from '../helpers/mmio-driver';
-import { fuzzIterations, fuzzSeed, reportChains } from '../helpers/fuzz-config';
+import { fuzzIterations, fuzzSeed, fuzzTimeout, reportChains } from '../helpers/fuzz-config';
 import { Prng } from '../helpers/prng';
 import { TestDriver } from '../helpers/virtqueue-driver';
 
@@ -23,7 +23,8 @@ const HEADER = 0x80000;
 const DATA = 0x100000;
 const STATUS = 0x90000;
 const DISK_SECTORS = 64;
-const HOSTILE_REQUESTS = fuzzIterations(10_000);
+const DEFAULT_HOSTILE_REQUESTS = 10_000;
+const HOSTILE_REQUESTS = fuzzIterations(DEFAULT_HOSTILE_REQUESTS);
 const HOSTILE_SEED = fuzzSeed(0xb10c);
 
 interface Rig {
@@ -182,7 +183,7 @@ describe('virtio-blk back end', () => {
   });
 
   it(`survives ${HOSTILE_REQUESTS} hostile requests (seed 0x${HOSTILE_SEED.toString(16)}): no exception, the file keeps its size, a defined end state`, async function () {
-    this.timeout(60_000);
+    this.timeout(fuzzTimeout(DEFAULT_HOSTILE_REQUESTS, 60_000));
     const rng = new Prng(HOSTILE_SEED);
     let requests = 0;
     let resets = 0;

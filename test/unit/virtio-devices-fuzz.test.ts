@@ -25,7 +25,7 @@ import { BLK_HEADER_SIZE, BLK_SEGMENT_SIZE, BLK_WRITE_ZEROES_UNMAP, BlkRequestTy
 import { VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
 import { rngDescription as rngDevice } from '../../lib/devices/virtio/rng/device';
 import { MmioDriver } from '../helpers/mmio-driver';
-import { fuzzIterations, fuzzSeed, reportChains } from '../helpers/fuzz-config';
+import { fuzzIterations, fuzzSeed, fuzzTimeout, reportChains } from '../helpers/fuzz-config';
 import { Prng } from '../helpers/prng';
 import { StrictMemory } from '../helpers/strict-memory';
 import { UsedRingOracle } from '../helpers/used-ring-oracle';
@@ -35,7 +35,8 @@ const RAM = 1024 * 1024;
 const RINGS = 0x10000;
 const RING_STRIDE = 0x4000;
 const DATA = 0x40000;
-const CHAINS = fuzzIterations(10_000);
+const DEFAULT_CHAINS = 10_000;
+const CHAINS = fuzzIterations(DEFAULT_CHAINS);
 
 /** A TAP stand-in: frames written are counted, reads find a frame now and then. */
 class FuzzFrames implements FrameDevice {
@@ -226,7 +227,7 @@ class BlkRequests {
 
 describe('hostile chains against every virtio device', () => {
   it(`virtio-blk: ${CHAINS} requests (seed 0x${fuzzSeed(0xb10c).toString(16)}) of every type at and past the disk's end, the host file never grows`, function () {
-    this.timeout(60_000);
+    this.timeout(fuzzTimeout(DEFAULT_CHAINS, 60_000));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blk-fuzz-'));
     const disk = path.join(dir, 'disk.img');
     fs.writeFileSync(disk, Buffer.alloc(DISK_SECTORS * SECTOR_SIZE, 0xaa));
@@ -271,7 +272,7 @@ describe('hostile chains against every virtio device', () => {
   });
 
   it(`virtio-vsock: ${CHAINS} chains (seed 0x${fuzzSeed(0x750c).toString(16)}) with random packets on its receive and transmit queues`, function () {
-    this.timeout(60_000);
+    this.timeout(fuzzTimeout(DEFAULT_CHAINS, 60_000));
     const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'vsock-fuzz-'));
     try {
       let n = 0;
