@@ -149,6 +149,7 @@ describe('virtio-blk: GET_ID and the claim across a swap of the backing file (I/
   const HEADER = 0x80000;
   const DATA = 0x90000;
   const STATUS = 0xa0000;
+  let disks = 0;
 
   beforeEach(() => {
     memory = GuestMemory.allocate(ramLayout(2 * 1024 * 1024));
@@ -164,7 +165,9 @@ describe('virtio-blk: GET_ID and the claim across a swap of the backing file (I/
     const device = new VirtioBlkDevice(options);
     const hosted = await hostDevice(device, memory);
     closers.push(() => hosted.stop());
-    const queue = new TestDriver(memory, RINGS, 16);
+    // Each live disk has rings of its own (an earlier disk of the test is still live).
+    const queue = new TestDriver(memory, RINGS + 0x4000 * disks++, 16);
+    queue.clearRings();
     assert.notEqual(hosted.driver.negotiate(1n << VirtioFeature.VERSION_1) & DeviceStatus.FEATURES_OK, 0);
     hosted.driver.setupQueue(0, queue.config);
     hosted.driver.driverOk();

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { DeviceCounters } from '../../lib/devices/counters';
 import { BLK_BYTES_PER_TURN, BLK_CHAINS_PER_TURN, BLK_COUNTERS, type BlkBackendArgs, createBackend, VirtioBlkBackend } from '../../lib/devices/virtio/blk/backend';
 import { blkDescription } from '../../lib/devices/virtio/blk/device';
-import { BLK_HEADER_SIZE, BlkRequestType, BlkStatus, SECTOR_SIZE } from '../../lib/devices/virtio/blk/request';
+import { BLK_HEADER_SIZE, BlkRequestType, BlkStatus, MAX_DISCARD_SECTORS, SECTOR_SIZE } from '../../lib/devices/virtio/blk/request';
 import { DeviceStatus, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
 import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
@@ -253,6 +253,41 @@ describe('virtio-blk back end: requests, status bytes and budgets (5.2.6)', () =
     for (const length of [0, 15, 17]) assert.equal((await r.send(BlkRequestType.DISCARD, 0, length === 0 ? [] : writeFrom(length))).status, BlkStatus.IOERR, `${length} segment bytes`);
     assert.equal(r.counters.get('ok'), 3);
     assert.equal(r.counters.get('ioerr'), 3);
+  });
+
+  it('5.2.6.2: a segment of exactly max_discard_sectors is zeroed; one sector more is IOERR even on a disk that has room for it', async () => {
+    const big = path.join(dir, 'big.img');
+    const sectors = 2 * MAX_DISCARD_SECTORS + 8;
+    fs.writeFileSync(big, Buffer.alloc(0));
+    fs.truncateSync(big, sectors * SECTOR_SIZE);
+    fs.writeSync(open(big, 'r+'), Buffer.alloc(SECTOR_SIZE, 0x42), 0, SECTOR_SIZE, (MAX_DISCARD_SECTORS + 1) * SECTOR_SIZE);
+    const r = rig({ fd: open(big, 'r+'), sectors: BigInt(sectors) });
+    const segment = Buffer.alloc(16);
+    segment.writeBigUInt64LE(2n, 0);
+    segment.writeUInt32LE(MAX_DISCARD_SECTORS, 8);
+    memory.writeBytes(DATA, segment);
+    assert.deepEqual(await r.send(BlkRequestType.WRITE_ZEROES, 0, writeFrom(16)), { status: BlkStatus.OK, len: 1 });
+    const tail = Buffer.alloc(SECTOR_SIZE);
+    fs.readSync(open(big, 'r'), tail, 0, SECTOR_SIZE, (MAX_DISCARD_SECTORS + 1) * SECTOR_SIZE);
+    assert.deepEqual(tail, Buffer.alloc(SECTOR_SIZE), 'the last sector of the segment is zeroed');
+    segment.writeUInt32LE(MAX_DISCARD_SECTORS + 1, 8);
+    memory.writeBytes(DATA, segment);
+    assert.deepEqual(await r.send(BlkRequestType.DISCARD, 0, writeFrom(16)), { status: BlkStatus.IOERR, len: 1 });
+    assert.equal(fs.statSync(big).size, sectors * SECTOR_SIZE);
+  });
+
+  it('reconfigure (a swapped backing file): the next request reads the new file, with the new capacity and read-only flag', async () => {
+    const r = rig();
+    assert.deepEqual(await r.send(BlkRequestType.IN, 9, readInto(SECTOR_SIZE)), { status: BlkStatus.OK, len: SECTOR_SIZE + 1 });
+    const other = path.join(dir, 'other.img');
+    fs.writeFileSync(other, Buffer.alloc(16 * SECTOR_SIZE, 0x3c));
+    r.backend.reconfigure({ fd: open(other, 'r'), sectors: 16n, readOnly: true, id: Buffer.from('other') });
+    assert.deepEqual(await r.send(BlkRequestType.IN, 9, readInto(SECTOR_SIZE)), { status: BlkStatus.OK, len: SECTOR_SIZE + 1 });
+    assert.deepEqual(Buffer.from(memory.readBytes(DATA, SECTOR_SIZE)), Buffer.alloc(SECTOR_SIZE, 0x3c));
+    assert.equal((await r.send(BlkRequestType.IN, 16, readInto(SECTOR_SIZE))).status, BlkStatus.IOERR, 'the new capacity');
+    assert.equal((await r.send(BlkRequestType.OUT, 0, writeFrom(SECTOR_SIZE))).status, BlkStatus.IOERR, 'now read-only');
+    assert.deepEqual(await r.send(BlkRequestType.GET_ID, 0, readInto(20)), { status: BlkStatus.OK, len: 21 });
+    assert.equal(Buffer.from(memory.readBytes(DATA, 5)).toString(), 'other');
   });
 
   it('5.2.6.2: FLUSH on a read-only disk is OK without syncing anything (the file may not even be syncable)', async () => {
