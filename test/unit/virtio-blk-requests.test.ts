@@ -73,6 +73,7 @@ describe('virtio-blk back end: requests, status bytes and budgets (5.2.6)', () =
     const backend = createBackend({ transport, memory: options.memory ?? memory, signal: () => {}, counters }, file);
     const driver = new MmioDriver(transport);
     const queue = new TestDriver(memory, RINGS, options.size ?? 16);
+    queue.clearRings(); // a test may make several rigs over the same memory
     assert.notEqual(driver.negotiate(1n << VirtioFeature.VERSION_1) & DeviceStatus.FEATURES_OK, 0);
     driver.setupQueue(0, queue.config);
     driver.driverOk();

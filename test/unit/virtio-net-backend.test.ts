@@ -86,15 +86,17 @@ describe('virtio-net back end over a scripted frame device', () => {
   });
   afterEach(() => memory.dispose());
 
-  function rig(options: { size?: number; memory?: QueueMemory; activate?: boolean } = {}) {
+  function rig(options: { size?: number; memory?: QueueMemory; activate?: boolean; counters?: boolean } = {}) {
     const transport = new VirtioMmioTransport(createVirtioMmioState(netDescription(parseMac('52:54:00:12:34:56'))));
     const counters = new DeviceCounters(NET_COUNTERS);
     const frames = new ScriptedFrames();
     let signals = 0;
-    const backend = new VirtioNetBackend({ transport, memory: options.memory ?? memory, signal: () => signals++, counters }, frames);
+    const backend = new VirtioNetBackend({ transport, memory: options.memory ?? memory, signal: () => signals++, ...(options.counters === false ? {} : { counters }) }, frames);
     const driver = new MmioDriver(transport);
     const rx = new TestDriver(memory, RX_RINGS, options.size ?? 16);
     const tx = new TestDriver(memory, TX_RINGS, options.size ?? 16);
+    rx.clearRings(); // a test may make several rigs over the same memory
+    tx.clearRings();
     assert.notEqual(driver.negotiate((1n << VirtioFeature.VERSION_1) | (1n << NetFeature.MAC)) & DeviceStatus.FEATURES_OK, 0);
     driver.setupQueue(RX_QUEUE, rx.config);
     driver.setupQueue(TX_QUEUE, tx.config);
@@ -166,6 +168,11 @@ describe('virtio-net back end over a scripted frame device', () => {
     assert.equal(r.counters.get('rxTruncated'), 1);
     assert.equal(r.counters.get('rxBytes'), 64);
     assert.equal(r.counters.get('rxFrames'), 1);
+    r.post(1, 1, NET_HEADER_SIZE + 64);
+    r.backend.notify(RX_QUEUE);
+    r.frames.arrive(frame(64, 5));
+    assert.deepEqual(r.rx.usedEntry(1), { id: 1, len: NET_HEADER_SIZE + 64 });
+    assert.equal(r.counters.get('rxTruncated'), 1, 'a frame that exactly fits is not truncated');
   });
 
   it('5.1.6.4: a buffer with no room beyond the header is returned empty (length 0) and takes no frame', () => {
@@ -179,6 +186,12 @@ describe('virtio-net back end over a scripted frame device', () => {
     assert.deepEqual(Buffer.from(memory.readBytes(RX_BUFFERS, NET_HEADER_SIZE)), Buffer.alloc(NET_HEADER_SIZE, 0xff), 'the small buffer is untouched');
     assert.deepEqual(r.received(1).subarray(NET_HEADER_SIZE), frame(60, 4), 'the frame goes to the next buffer');
     assert.equal(r.frames.reads, 1);
+    const only = rig();
+    only.post(0, 1, NET_HEADER_SIZE);
+    only.backend.notify(RX_QUEUE);
+    only.frames.arrive(frame(60, 4));
+    assert.deepEqual(only.rx.usedEntry(0), { id: 0, len: 0 });
+    assert.equal(only.signals(), 1, 'a buffer returned empty is still used: the driver is interrupted');
   });
 
   it('with no receive buffers the TAP is not read: frames wait there until the guest posts buffers and notifies', () => {
@@ -222,6 +235,15 @@ describe('virtio-net back end over a scripted frame device', () => {
     assert.equal(r.frames.reads, 0, 'a queue that does not exist');
     r.frames.arrive();
     assert.equal(r.frames.reads, 1);
+    const idle = rig();
+    idle.frames.arrive();
+    assert.equal(idle.frames.watching, false, 'no buffers: not watched');
+    idle.post(0, 1);
+    idle.frames.waiting.push(frame(60, 9));
+    idle.backend.notify(TX_QUEUE);
+    idle.backend.notify(7);
+    assert.equal(idle.frames.watching, false, 'only a receive-queue notification restarts reading');
+    assert.equal(idle.frames.reads, 0);
   });
 
   it(`receives at most NET_FRAMES_PER_TURN (${NET_FRAMES_PER_TURN}) frames per turn and keeps watching for the rest`, () => {
@@ -289,6 +311,34 @@ describe('virtio-net back end over a scripted frame device', () => {
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(r.tx.usedIndex(), total, 'the next turn sends the rest');
     assert.equal(r.frames.written.length, total);
+  });
+
+  it('without counters (they are optional) frames still move both ways, truncated, dropped or waiting for buffers', () => {
+    const r = rig({ counters: false });
+    r.frames.arrive(frame(20, 1));
+    assert.equal(r.frames.watching, false, 'no buffers: stopped reading');
+    r.post(0, 1, NET_HEADER_SIZE + 10);
+    r.backend.notify(RX_QUEUE);
+    assert.deepEqual(r.rx.usedEntry(0), { id: 0, len: NET_HEADER_SIZE + 10 }, 'the waiting frame, cut to the buffer');
+    r.send(0, Buffer.concat([Buffer.alloc(NET_HEADER_SIZE), frame(30, 2)]));
+    r.backend.notify(TX_QUEUE);
+    r.frames.full = true;
+    r.send(1, Buffer.concat([Buffer.alloc(NET_HEADER_SIZE), frame(30, 3)]));
+    r.backend.notify(TX_QUEUE);
+    assert.equal(r.tx.usedIndex(), 2);
+    assert.deepEqual(r.frames.written, [frame(30, 2)]);
+    assert.equal(r.backend.error, undefined);
+    assert.equal(r.transport.status & DeviceStatus.DEVICE_NEEDS_RESET, 0);
+  });
+
+  it('after a full turn that emptied the transmit queue, the next notification is served at once', () => {
+    const r = rig({ size: NET_QUEUE_SIZE });
+    for (let slot = 0; slot < NET_FRAMES_PER_TURN; slot++) r.send(slot, Buffer.concat([Buffer.alloc(NET_HEADER_SIZE), frame(20, slot)]));
+    r.backend.notify(TX_QUEUE);
+    assert.equal(r.tx.usedIndex(), NET_FRAMES_PER_TURN);
+    r.send(0, Buffer.concat([Buffer.alloc(NET_HEADER_SIZE), frame(20, 0)]));
+    r.backend.notify(TX_QUEUE);
+    assert.equal(r.tx.usedIndex(), NET_FRAMES_PER_TURN + 1, 'no turn was left pending');
   });
 
   it('pause stops reading and sending until resume; resume watches the TAP again', () => {

@@ -5,6 +5,7 @@ import { claim } from '../../lib/devices/claims';
 import { DeviceCounters } from '../../lib/devices/counters';
 import { createBackend, NET_COUNTERS, NET_HEADER_SIZE, RX_QUEUE, TX_QUEUE, VirtioNetBackend } from '../../lib/devices/virtio/net/backend';
 import { netDescription, VirtioNetDevice } from '../../lib/devices/virtio/net/device';
+import { FdFrames } from '../../lib/devices/virtio/net/frames';
 import { parseMac } from '../../lib/devices/virtio/net/mac';
 import { DeviceStatus, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
 import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
@@ -55,6 +56,25 @@ describe('virtio-net back end over a real fd (an eventfd in place of a TAP)', ()
       backend.quiesce();
       fd.close();
       memory.dispose();
+    }
+  });
+});
+
+describe('FdFrames', () => {
+  it('watching is true between watch() and unwatch() only', () => {
+    const fd = new EventFd();
+    try {
+      const frames = new FdFrames(fd.fd);
+      assert.equal(frames.watching, false);
+      frames.watch(() => undefined);
+      assert.equal(frames.watching, true);
+      frames.watch(() => undefined);
+      assert.equal(frames.watching, true, 'a second watch replaces the first');
+      frames.unwatch();
+      assert.equal(frames.watching, false);
+      assert.equal(frames.read([new Uint8Array(8)]), null, 'nothing waiting: null, not an error');
+    } finally {
+      fd.close();
     }
   });
 });
