@@ -7,7 +7,7 @@ import { NET_COUNTERS, NET_FRAMES_PER_TURN, NET_HEADER_SIZE, RX_QUEUE, TX_QUEUE,
 import { NET_QUEUE_SIZE, NetFeature, netDescription } from '../../lib/devices/virtio/net/device';
 import type { FrameDevice } from '../../lib/devices/virtio/net/frames';
 import { formatMac, MAC_BYTES, parseMac } from '../../lib/devices/virtio/net/mac';
-import { DeviceStatus, VirtioDeviceId, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
+import { DeviceStatus, MmioReg, VirtioDeviceId, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
 import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
 import { Used } from '../../lib/devices/virtio/transport/split-ring-layout';
@@ -118,7 +118,7 @@ describe('virtio-net back end over a scripted frame device', () => {
       const { id, len } = rx.usedEntry(slot);
       return Buffer.from(memory.readBytes(RX_BUFFERS + id * BUFFER, len));
     };
-    return { transport, counters, frames, backend, rx, tx, post, send, received, signals: () => signals };
+    return { transport, driver, counters, frames, backend, rx, tx, post, send, received, signals: () => signals };
   }
 
   it('5.1.6.4: a received frame follows a zeroed 12-byte virtio_net_hdr with num_buffers = 1; used length is header + frame', () => {
@@ -397,6 +397,26 @@ describe('virtio-net back end over a scripted frame device', () => {
     backend.notify(TX_QUEUE);
     assert.equal(frames.watching, false);
     assert.equal(transport.status & DeviceStatus.DEVICE_NEEDS_RESET, 0);
+  });
+
+  it('a queue the guest broke is left alone until reset: later notifications raise no further interrupt', () => {
+    const r = rig();
+    r.rx.writeDescriptor(0, { address: RAM * 4, length: 64, flags: 2, next: 0 });
+    r.rx.makeAvailable(0);
+    r.tx.writeDescriptor(0, { address: RAM * 4, length: 64, flags: 0, next: 0 });
+    r.tx.makeAvailable(0);
+    r.frames.arrive(frame(60, 1));
+    r.backend.notify(TX_QUEUE);
+    assert.notEqual(r.transport.status & DeviceStatus.DEVICE_NEEDS_RESET, 0);
+    const signals = r.signals();
+    r.driver.write(MmioReg.INTERRUPT_ACK, r.driver.read(MmioReg.INTERRUPT_STATUS));
+    r.backend.notify(RX_QUEUE);
+    r.frames.arrive(frame(60, 2));
+    r.backend.notify(TX_QUEUE);
+    assert.equal(r.signals(), signals, 'no new interrupt');
+    assert.equal(r.driver.read(MmioReg.INTERRUPT_STATUS), 0);
+    assert.equal(r.frames.reads, 0);
+    assert.equal(r.backend.error, undefined);
   });
 
   it('a host failure reading the TAP stops the device: the error is kept, NEEDS_RESET, the TAP no longer watched', () => {
