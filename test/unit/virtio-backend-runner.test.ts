@@ -197,7 +197,7 @@ describe('virtio back-end runner (status and notify eventfds)', () => {
     runner.start();
     goLive(r);
     r.transport.recordNotify(1);
-    r.transport.recordNotify(5); // no such queue
+    r.transport.recordNotify(QUEUES); // no such queue
     r.status.signal();
     await until(() => backend.log.length === 2);
     await drain();
@@ -320,6 +320,22 @@ describe('virtio eventfd watch', () => {
     await drain();
     assert.deepEqual(calls, ['second']);
     assert.equal(fd.take(), 1, 'nobody read it');
+  });
+
+  it('what the callback throws reaches onError, a non-Error as a DeviceError', async () => {
+    const fd = eventFd();
+    const errors: Error[] = [];
+    const thrown = [new RangeError('backend bug'), 'text'];
+    watch(fd.fd).start(() => {
+      throw thrown.shift();
+    }, (error) => errors.push(error));
+    fd.signal();
+    await until(() => errors.length === 1);
+    fd.signal();
+    await until(() => errors.length === 2);
+    assert.ok(errors[0] instanceof RangeError);
+    assert.ok(errors[1] instanceof DeviceError);
+    assert.equal(errors[1].message, 'text');
   });
 
   it('a descriptor that cannot be polled fails at start with the system call\'s error', () => {

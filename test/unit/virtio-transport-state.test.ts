@@ -11,7 +11,7 @@ import { availRingBytes, descriptorTableBytes, isValidQueueSize, MAX_QUEUE_SIZE,
 import { SplitVirtqueue } from '../../lib/devices/virtio/transport/split-virtqueue';
 import { take } from '../../lib/devices/virtio/transport/views';
 import { EventFd } from '../../lib/kvm/eventfd';
-import { ConfigError, VmmError } from '../../lib/kvm/errors';
+import { BusError, ConfigError, VmmError } from '../../lib/kvm/errors';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { fakeContext } from '../helpers/fake-context';
@@ -103,7 +103,7 @@ describe('split ring layout (virtio 1.2, 2.7)', () => {
     for (const size of [0, -1, -2, 1.5, 3, 96, MAX_QUEUE_SIZE * 2, Number.NaN]) assert.equal(isValidQueueSize(size), false, `${size}`);
   });
 
-  it('2.7: a queue whose used ring ends past guest RAM (by its avail_event word) is refused', () => {
+  it('2.7: a ring that ends past guest RAM by its last entry or its event word is refused', () => {
     const memory = GuestMemory.allocate(ramLayout(1024 * 1024));
     try {
       const end = 1024 * 1024;
@@ -224,6 +224,16 @@ describe('virtio-mmio vCPU-thread half (mmio-module)', () => {
     assert.equal(statusFd.take(), 1);
     assert.equal(main.takePendingNotifies(), 0b10);
     assert.equal(main.registerNotifications, 1);
+  });
+
+  it('registers the whole 4 KiB window under its name (a second device on it is refused)', () => {
+    const state = createVirtioMmioState(description([8]));
+    const context = fakeContext();
+    setupMmioModule(context, { state, base: BASE, statusFd: statusFd.fd });
+    assert.throws(
+      () => setupMmioModule(context, { state, base: BASE + VIRTIO_MMIO_WINDOW - 4, statusFd: statusFd.fd }),
+      (e: unknown) => e instanceof BusError && e.message === `virtio-mmio: mmio range 0x${(BASE + 0xffc).toString(16)}+0x1000 overlaps virtio-mmio at 0x${BASE.toString(16)}+0x1000`,
+    );
   });
 
   it('refuses args that are not { state, base, statusFd }', () => {
