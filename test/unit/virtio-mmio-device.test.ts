@@ -7,20 +7,19 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeviceCounters } from '../../lib/devices/counters';
-import { DeviceManager } from '../../lib/devices/manager';
 import { VirtioRngBackend } from '../../lib/devices/virtio/rng/backend';
 import { rngDescription } from '../../lib/devices/virtio/rng/device';
 import type { BackendContext, BackendFactory, BackendModuleSpec, VirtioBackend } from '../../lib/devices/virtio/transport/backend';
 import { VirtioMmioDevice, type VirtioMmioDeviceOptions } from '../../lib/devices/virtio/transport/mmio-device';
 import { DeviceStatus, InterruptBit, MmioReg, VIRTIO_MMIO_CONFIG } from '../../lib/devices/virtio/transport/mmio-registers';
-import { ConfigError, DeviceError, VmmError } from '../../lib/kvm/errors';
+import { ConfigError, DeviceError, nativeCall, VmmError } from '../../lib/kvm/errors';
 import { EventFd } from '../../lib/kvm/eventfd';
-import { nativeCall } from '../../lib/kvm/errors';
 import { native } from '../../lib/native/binding';
 import type { IoEventFdOptions } from '../../lib/kvm/vm';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from '../helpers/mmio-driver';
+import { placed } from '../helpers/devices';
 import { makeSocketDir } from '../helpers/socket-dir';
 import { TestDriver } from '../helpers/virtqueue-driver';
 
@@ -84,13 +83,6 @@ function attach(device: VirtioMmioDevice, memory: GuestMemory, failAt = -1): Wir
     },
   });
   return wiring;
-}
-
-function place<T extends VirtioMmioDevice>(...devices: T[]): T[] {
-  const manager = new DeviceManager();
-  for (const device of devices) manager.add(device);
-  manager.place();
-  return devices;
 }
 
 const isOpen = (fd: number): boolean => {
@@ -171,16 +163,16 @@ describe('virtio-mmio device (main-thread half)', () => {
     assert.deepEqual(fixed.needs, { mmioWindow: { size: 0x1000, base: BASE }, irq: { line: IRQ } });
     assert.ok(fixed.counters instanceof DeviceCounters);
     assert.deepEqual(fixed.counters.names, ['a', 'b']);
-    const [first, second] = place(plain, fixed);
-    assert.equal(first?.id, 'virtio0');
-    assert.equal(second?.id, 'test0');
-    assert.equal(second?.base, BASE);
-    assert.equal(second?.irq, IRQ);
+    const [first, second] = placed(plain, fixed);
+    assert.equal(first.id, 'virtio0');
+    assert.equal(second.id, 'test0');
+    assert.equal(second.base, BASE);
+    assert.equal(second.irq, IRQ);
   });
 
   it('describes itself to Linux: virtio_mmio.device=4K@base:irq, and an ACPI LNRO0005 device named by its window ordinal', () => {
-    const [, d] = place(device({ base: undefined, irq: undefined }), device());
-    assert.equal(d?.kernelCmdline(), `virtio_mmio.device=4K@0x${BASE.toString(16)}:${IRQ}`);
+    const [, d] = placed(device({ base: undefined, irq: undefined }), device());
+    assert.equal(d.kernelCmdline(), `virtio_mmio.device=4K@0x${BASE.toString(16)}:${IRQ}`);
     const ascii = (text: string): number[] => [...Buffer.from(text, 'latin1')];
     const u32 = (value: number): number[] => [value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24];
     const crs = [0x11, 0x1a, 0x0a, 0x17, 0x86, 0x09, 0x00, 0x01, ...u32(BASE), ...u32(0x1000), 0x89, 0x06, 0x00, 0x03, 0x01, ...u32(IRQ), 0x79, 0x00];
@@ -193,21 +185,21 @@ describe('virtio-mmio device (main-thread half)', () => {
     ];
     // PkgLength of 63 body bytes takes two bytes: 0x40 | (65 & 0xf), 65 >> 4.
     assert.equal(body.length, 63);
-    assert.deepEqual([...(d?.acpiNode() ?? [])], [0x5b, 0x82, 0x41, 0x04, ...body]);
+    assert.deepEqual([...d.acpiNode()], [0x5b, 0x82, 0x41, 0x04, ...body]);
   });
 
   it('4.2.3.3: attach wires an irqfd for its line and, per queue, an ioeventfd for a 4-byte QueueNotify write of that queue index', () => {
-    const [d] = place(device());
-    assert.throws(() => d?.worker, (e: unknown) => e instanceof ConfigError && e.message === 'virtio device virtio0 is not attached to a machine');
-    const wiring = attach(d as TestDevice, memory);
-    cleanups.push(() => d?.close());
+    const [d] = placed(device());
+    assert.throws(() => d.worker, (e: unknown) => e instanceof ConfigError && e.message === 'virtio device virtio0 is not attached to a machine');
+    const wiring = attach(d, memory);
+    cleanups.push(() => d.close());
     assert.deepEqual(wiring.irqfds.map(([, gsi]) => gsi), [IRQ]);
     assert.deepEqual(wiring.ioeventfds.map(([, options]) => options), [0, 1].map((queue) => ({ pio: false, address: BASE + MmioReg.QUEUE_NOTIFY, length: 4, datamatch: BigInt(queue) })));
-    const worker = d?.worker;
+    const worker = d.worker;
     assert.equal(path.basename(worker?.module ?? ''), 'mmio-module.js');
     assert.ok(fs.existsSync(worker?.module ?? ''), 'the vCPU-thread half is a module next to this one');
     const args = worker?.args as { state: unknown; base: number; statusFd: number };
-    assert.equal(args.state, d?.state);
+    assert.equal(args.state, d.state);
     assert.equal(args.base, BASE);
     const fds = [wiring.irqfds[0]?.[0], args.statusFd, ...wiring.ioeventfds.map(([fd]) => fd)] as number[];
     assert.equal(new Set(fds).size, 4, 'four distinct eventfds');
@@ -215,21 +207,21 @@ describe('virtio-mmio device (main-thread half)', () => {
       signal(fd);
       assert.equal(take(fd), 1, `fd ${fd} is an eventfd`);
     }
-    assert.throws(() => attach(d as TestDevice, memory), (e: unknown) => e instanceof ConfigError && e.message === 'virtio device virtio0 is already attached to a machine');
-    d?.close();
+    assert.throws(() => attach(d, memory), (e: unknown) => e instanceof ConfigError && e.message === 'virtio device virtio0 is already attached to a machine');
+    d.close();
     for (const fd of fds) assert.equal(isOpen(fd), false, `fd ${fd} closed`);
-    d?.close();
-    assert.throws(() => d?.worker, ConfigError, 'detached');
+    d.close();
+    assert.throws(() => d.worker, ConfigError, 'detached');
   });
 
   it('a wiring failure during attach closes the eventfds made so far and leaves the device unattached', () => {
     const unplaced = device();
     assert.throws(() => unplaced.worker, (e: unknown) => e instanceof ConfigError && e.message === 'virtio device virtio is not attached to a machine', 'named by its kind until placed');
-    const [d] = place(device());
+    const [d] = placed(device());
     const seen: number[] = [];
     assert.throws(
       () =>
-        d?.attach({
+        d.attach({
           memory,
           vcpuCount: 1,
           vm: {
@@ -244,36 +236,40 @@ describe('virtio-mmio device (main-thread half)', () => {
       (e: unknown) => e instanceof VmmError && e.message === 'ioeventfd refused',
     );
     for (const fd of seen) assert.equal(isOpen(fd), false, `fd ${fd} closed`);
-    assert.throws(() => d?.worker, ConfigError);
-    attach(d as TestDevice, memory);
-    cleanups.push(() => d?.close());
-    assert.ok(d?.worker);
+    assert.throws(() => d.worker, ConfigError);
+    attach(d, memory);
+    cleanups.push(() => d.close());
+    assert.ok(d.worker);
   });
 
   it('a factory back end runs here: it gets the transport, memory and counters; start twice makes it once', async () => {
     const made: Recorder[] = [];
-    const [d] = place(device({ counters: ['n'] }, (context) => (made.push(new Recorder(context)), made[made.length - 1] as Recorder)));
-    attach(d as TestDevice, memory);
-    started(d as TestDevice);
-    await d?.start();
-    await d?.start();
+    const [d] = placed(device({ counters: ['n'] }, (context) => {
+      const backend = new Recorder(context);
+      made.push(backend);
+      return backend;
+    }));
+    attach(d, memory);
+    started(d);
+    await d.start();
+    await d.start();
     assert.equal(made.length, 1);
     const context = made[0]?.context;
-    assert.equal(context?.transport, d?.transport);
+    assert.equal(context?.transport, d.transport);
     assert.equal(context?.memory, memory);
-    assert.equal(context?.counters, d?.counters);
+    assert.equal(context?.counters, d.counters);
     let plainContext: BackendContext | undefined;
-    const [plain] = place(device({}, (c) => ((plainContext = c), new Recorder(c))));
-    attach(plain as TestDevice, memory);
-    started(plain as TestDevice);
-    await plain?.start();
+    const [plain] = placed(device({}, (c) => ((plainContext = c), new Recorder(c))));
+    attach(plain, memory);
+    started(plain);
+    await plain.start();
     assert.equal('counters' in (plainContext as object), false, 'no counters: none in the context');
   });
 
   it('the whole path: DRIVER_OK on the status eventfd, a queue notification on its ioeventfd, the used ring and the irqfd', async () => {
     let rng: VirtioRngBackend | undefined;
     const d = new TestDevice({ base: BASE, irq: IRQ, device: rngDescription(), backend: (context) => (rng = new VirtioRngBackend(context)) });
-    place(d);
+    placed(d);
     const wiring = attach(d, memory);
     started(d);
     await d.start();
@@ -304,16 +300,16 @@ describe('virtio-mmio device (main-thread half)', () => {
 
   it('pause, resume, quiesce and saveState before start are no-ops; start after quiesce makes no back end', async () => {
     let made = 0;
-    const [d] = place(device({}, (context) => (made++, new Recorder(context))));
-    await d?.pause();
-    await d?.resume();
-    const before = (await d?.saveState()) as object;
+    const [d] = placed(device({}, (context) => (made++, new Recorder(context))));
+    await d.pause();
+    await d.resume();
+    const before = (await d.saveState()) as object;
     assert.deepEqual(Object.keys(before), ['transport'], 'no back end yet: the transport only');
-    await assert.rejects(d?.reconfigure({}) as Promise<void>, (e: unknown) => e instanceof DeviceError && e.message === 'virtio device virtio0: its back end is not running');
-    attach(d as TestDevice, memory);
-    cleanups.push(() => d?.close());
-    await d?.quiesce();
-    await d?.start();
+    await assert.rejects(d.reconfigure({}), (e: unknown) => e instanceof DeviceError && e.message === 'virtio device virtio0: its back end is not running');
+    attach(d, memory);
+    cleanups.push(() => d.close());
+    await d.quiesce();
+    await d.start();
     assert.equal(made, 0);
     const unplaced = device();
     await assert.rejects(unplaced.reconfigure({}), (e: unknown) => e instanceof DeviceError && e.message === 'virtio device virtio: its back end is not running');
@@ -321,57 +317,57 @@ describe('virtio-mmio device (main-thread half)', () => {
 
   it('quiesce reaches the back end once; afterwards reconfigure is refused and signals reach nothing', async () => {
     let backend: Recorder | undefined;
-    const [d] = place(device({}, (context) => (backend = new Recorder(context))));
-    const wiring = attach(d as TestDevice, memory);
-    cleanups.push(() => d?.close());
-    await d?.start();
-    await d?.reconfigure({ file: 'b.img' });
+    const [d] = placed(device({}, (context) => (backend = new Recorder(context))));
+    const wiring = attach(d, memory);
+    cleanups.push(() => d.close());
+    await d.start();
+    await d.reconfigure({ file: 'b.img' });
     assert.deepEqual(backend?.log, ['reconfigure {"file":"b.img"}']);
-    await d?.quiesce();
-    await d?.quiesce();
+    await d.quiesce();
+    await d.quiesce();
     assert.deepEqual(backend?.log, ['reconfigure {"file":"b.img"}', 'quiesce']);
-    await assert.rejects(d?.reconfigure({}) as Promise<void>, DeviceError);
-    new MmioDriver(d?.transport as TestDevice['transport']).negotiate();
-    new MmioDriver(d?.transport as TestDevice['transport']).driverOk();
-    signal((d?.worker.args as { statusFd: number }).statusFd);
+    await assert.rejects(d.reconfigure({}), DeviceError);
+    new MmioDriver(d.transport).negotiate();
+    new MmioDriver(d.transport).driverOk();
+    signal((d.worker.args as { statusFd: number }).statusFd);
     signal(wiring.ioeventfds[1]?.[0] as number);
     await drain();
-    await d?.resume();
+    await d.resume();
     assert.deepEqual(backend?.log, ['reconfigure {"file":"b.img"}', 'quiesce'], 'nothing after quiesce');
   });
 
   it('a back end that throws while serving is a host-side failure: the device keeps the first as `error`', async () => {
     let backend: Recorder | undefined;
-    const [d] = place(device({}, (context) => (backend = new Recorder(context))));
-    const wiring = attach(d as TestDevice, memory);
-    started(d as TestDevice);
-    await d?.start();
-    const driver = new MmioDriver(d?.transport as TestDevice['transport']);
+    const [d] = placed(device({}, (context) => (backend = new Recorder(context))));
+    const wiring = attach(d, memory);
+    started(d);
+    await d.start();
+    const driver = new MmioDriver(d.transport);
     driver.negotiate();
     driver.driverOk();
-    signal((d?.worker.args as { statusFd: number }).statusFd);
+    signal((d.worker.args as { statusFd: number }).statusFd);
     await until(() => backend?.log.includes('activate') === true);
     const first = new Error('host socket gone');
     (backend as Recorder).failing = first;
     signal(wiring.ioeventfds[0]?.[0] as number);
-    await until(() => d?.error !== undefined);
+    await until(() => d.error !== undefined);
     (backend as Recorder).failing = new Error('second');
     signal(wiring.ioeventfds[1]?.[0] as number);
     await until(() => backend?.log.includes('notify 1') === true);
-    assert.equal(d?.error, first);
+    assert.equal(d.error, first);
   });
 
   it('4.2.2: a device-side config change updates the config space, moves ConfigGeneration and interrupts once while pending', () => {
-    const [d] = place(device());
-    const driver = new MmioDriver(d?.transport as TestDevice['transport']);
+    const [d] = placed(device());
+    const driver = new MmioDriver(d.transport);
     const generation = driver.read(MmioReg.CONFIG_GENERATION);
-    d?.changeConfig(1, Uint8Array.of(0xaa));
+    d.changeConfig(1, Uint8Array.of(0xaa));
     assert.equal(driver.read(MmioReg.INTERRUPT_STATUS), InterruptBit.CONFIG_CHANGE, 'not attached: the bit is set, nobody to signal');
-    const wiring = attach(d as TestDevice, memory);
-    cleanups.push(() => d?.close());
+    const wiring = attach(d, memory);
+    cleanups.push(() => d.close());
     driver.write(MmioReg.INTERRUPT_ACK, InterruptBit.CONFIG_CHANGE);
-    d?.changeConfig(2, Uint8Array.of(0xbb, 0xcc));
-    d?.changeConfig(2, Uint8Array.of(0xbb, 0xcd));
+    d.changeConfig(2, Uint8Array.of(0xbb, 0xcc));
+    d.changeConfig(2, Uint8Array.of(0xbb, 0xcd));
     assert.equal(driver.read(MmioReg.CONFIG_GENERATION), generation + 3);
     assert.equal(driver.read(VIRTIO_MMIO_CONFIG), 0xcdbbaa01);
     assert.equal(take(wiring.irqfds[0]?.[0] as number), 1, 'the second change found the interrupt still pending');
@@ -379,28 +375,28 @@ describe('virtio-mmio device (main-thread half)', () => {
 
   it('saves the transport and the back end\'s state; restores them into a new device, the back end\'s before it starts', async () => {
     const saving = (context: BackendContext): VirtioBackend => Object.assign(new Recorder(context), { saveState: () => ({ table: [7] }) });
-    const [a] = place(device({}, saving));
-    attach(a as TestDevice, memory);
-    started(a as TestDevice);
-    const driver = new MmioDriver(a?.transport as TestDevice['transport']);
+    const [a] = placed(device({}, saving));
+    attach(a, memory);
+    started(a);
+    const driver = new MmioDriver(a.transport);
     driver.negotiate();
     driver.setupQueue(1, { size: 8, descTable: 0x1000, availRing: 0x2000, usedRing: 0x3000 });
-    await a?.start();
-    const saved = (await a?.saveState()) as { transport: unknown; backend: unknown };
+    await a.start();
+    const saved = (await a.saveState()) as { transport: unknown; backend: unknown };
     assert.deepEqual(saved.backend, { table: [7] });
     let restored: Recorder | undefined;
-    const [b] = place(device({}, (context) => (restored = new Recorder(context))));
-    assert.throws(() => b?.restoreState(5), (e: unknown) => e instanceof ConfigError && e.message === 'virtio device virtio0: saved state is not an object');
-    assert.throws(() => b?.restoreState(null), (e: unknown) => e instanceof ConfigError && e.message === 'virtio device virtio0: saved state is not an object');
-    assert.throws(() => b?.restoreState({}), (e: unknown) => e instanceof ConfigError && e.message === 'virtio device virtio0: saved state is not an object', 'no transport part');
-    b?.restoreState(saved);
-    assert.equal(b?.transport.status, a?.transport.status);
-    assert.deepEqual(b?.transport.queueConfig(1), a?.transport.queueConfig(1));
-    attach(b as TestDevice, memory);
-    started(b as TestDevice);
-    await b?.start();
+    const [b] = placed(device({}, (context) => (restored = new Recorder(context))));
+    assert.throws(() => b.restoreState(5), (e: unknown) => e instanceof ConfigError && e.message === 'virtio device virtio0: saved state is not an object');
+    assert.throws(() => b.restoreState(null), (e: unknown) => e instanceof ConfigError && e.message === 'virtio device virtio0: saved state is not an object');
+    assert.throws(() => b.restoreState({}), (e: unknown) => e instanceof ConfigError && e.message === 'virtio device virtio0: saved state is not an object', 'no transport part');
+    b.restoreState(saved);
+    assert.equal(b.transport.status, a.transport.status);
+    assert.deepEqual(b.transport.queueConfig(1), a.transport.queueConfig(1));
+    attach(b, memory);
+    started(b);
+    await b.start();
     assert.deepEqual(restored?.log, ['restore {"table":[7]}']);
-    const plainSave = (await b?.saveState()) as object;
+    const plainSave = (await b.saveState()) as object;
     assert.equal('backend' in plainSave, false, 'a back end without saveState adds nothing');
   });
 });
@@ -437,7 +433,7 @@ describe('virtio-mmio device with a module back end (on an I/O thread)', functio
 
   it('hosts the module with the shared state, guest memory, counters and eventfds; its failure becomes the device\'s error with the thread\'s stack', async () => {
     const d = new VirtioMmioDevice({ base: BASE, irq: IRQ, device: DESCRIPTION, backend: module(), counters: ['saves'] });
-    place(d);
+    placed(d);
     const wiring = attach(d, memory);
     cleanups.push(async () => {
       await d.quiesce();
@@ -466,7 +462,7 @@ describe('virtio-mmio device with a module back end (on an I/O thread)', functio
 
   it('a restored module back end gets its saved state before it starts; without counters it gets none', async () => {
     const d = new VirtioMmioDevice({ base: BASE, irq: IRQ, device: DESCRIPTION, backend: module() });
-    place(d);
+    placed(d);
     d.restoreState({ transport: { slots: new Uint8Array(d.state.slots.byteLength), config: new Uint8Array(d.state.config.byteLength) }, backend: { table: [1] } });
     attach(d, memory);
     cleanups.push(async () => {
