@@ -64,9 +64,9 @@ class Recorder implements VirtioBackend {
   }
 }
 
-/** Polls the event loop (its poll phase runs the fd watches) until `condition` holds, for at most ~2 s. */
+/** Polls the event loop (its poll phase runs the fd watches) until `condition` holds, for at most ~10 s (a loaded machine is slow, never wrong). */
 async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 400; i++) {
+  for (let i = 0; i < 2000; i++) {
     if (condition()) return;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -97,7 +97,7 @@ const signal = (fd: number): void => nativeCall(() => native().eventfdWrite(fd, 
 const take = (fd: number): number => Number(nativeCall(() => native().eventfdRead(fd)) ?? 0n);
 
 async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 400; i++) {
+  for (let i = 0; i < 2000; i++) {
     if (condition()) return;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -447,7 +447,7 @@ describe('virtio-mmio device with a module back end (on an I/O thread)', functio
     signal((d.worker.args as { statusFd: number }).statusFd);
     signal(wiring.ioeventfds[0]?.[0] as number);
     let state = (await d.saveState()) as { backend: { log: string[]; counters: boolean } };
-    for (let i = 0; i < 400 && state.backend.log.length < 2; i++) {
+    for (let i = 0; i < 2000 && state.backend.log.length < 2; i++) {
       await new Promise((resolve) => setTimeout(resolve, 5));
       state = (await d.saveState()) as { backend: { log: string[]; counters: boolean } };
     }

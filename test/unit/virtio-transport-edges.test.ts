@@ -7,7 +7,7 @@ import { DeviceStatus, MmioReg, VirtioFeature } from '../../lib/devices/virtio/t
 import { createVirtioMmioState, QueueSlot, TransportSlot } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
 import { DescFlag, Used } from '../../lib/devices/virtio/transport/split-ring-layout';
-import { type SplitQueueConfig, SplitVirtqueue } from '../../lib/devices/virtio/transport/split-virtqueue';
+import { type QueueMemory, type SplitQueueConfig, SplitVirtqueue } from '../../lib/devices/virtio/transport/split-virtqueue';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from '../helpers/mmio-driver';
@@ -82,6 +82,20 @@ describe('virtio-mmio queue registers (virtio 1.2, 4.2.2 and 4.2.3.2)', () => {
     }
   });
 });
+
+/** The queue-facing operations of guest memory, bound (so that one can be replaced). */
+function memoryOps(memory: GuestMemory): QueueMemory {
+  return {
+    contains: (address, length) => memory.contains(address, length),
+    slice: (address, length) => memory.slice(address, length),
+    writableSlice: (address, length) => memory.writableSlice(address, length),
+    readU16: (address) => memory.readU16(address),
+    readU32: (address) => memory.readU32(address),
+    readU64: (address) => memory.readU64(address),
+    writeU16: (address, value) => memory.writeU16(address, value),
+    writeU32: (address, value) => memory.writeU32(address, value),
+  };
+}
 
 describe('split virtqueue diagnostics and edges (virtio 1.2, 2.7)', () => {
   let memory: GuestMemory;
@@ -187,6 +201,28 @@ describe('split virtqueue diagnostics and edges (virtio 1.2, 2.7)', () => {
         { indirect: true },
       ],
       [
+        'indirect too big',
+        (d) => {
+          d.writeDescriptor(0, { address: 0x50000, length: 16 * 32769, flags: DescFlag.INDIRECT, next: 0 });
+          d.makeAvailable(0);
+        },
+        'BAD_INDIRECT_TABLE',
+        'indirect table of 524304 bytes (a non-zero multiple of 16, at most 32768 entries)',
+        { indirect: true },
+      ],
+      [
+        'over 4 GiB',
+        (d) => {
+          // 4097 descriptors of 1 MiB, all over the same guest RAM: one more MiB than 4 GiB.
+          for (let i = 0; i < 4097; i++) d.writeDescriptor(i, { address: 0, length: 0x100000, flags: i < 4096 ? DescFlag.NEXT : 0, next: i + 1 }, 0x20000);
+          d.writeDescriptor(0, { address: 0x20000, length: 16 * 4097, flags: DescFlag.INDIRECT, next: 0 });
+          d.makeAvailable(0);
+        },
+        'LENGTH_OVERFLOW',
+        'chain from head 0 is longer than 4 GiB',
+        { indirect: true },
+      ],
+      [
         'nested',
         (d) => {
           d.writeDescriptor(0, { address: 0x50000, length: 16, flags: DescFlag.INDIRECT, next: 0 });
@@ -204,6 +240,14 @@ describe('split virtqueue diagnostics and edges (virtio 1.2, 2.7)', () => {
       assert.deepEqual(refusal(() => q.pop()), { code, message: `virtqueue: ${message}` }, what);
       assert.equal(q.failure?.code, code, `${what}: the queue stays failed`);
     }
+  });
+
+  it('an access guest memory refuses (a region that lied about its bounds) fails the queue as BUFFER_OUT_OF_RANGE', () => {
+    const lying = { ...memoryOps(memory), contains: () => true };
+    const q = new SplitVirtqueue(lying, { ...base, availRing: END + 0x1000 });
+    assert.throws(() => q.pending, (e: unknown) => e instanceof VirtqueueError && e.code === 'BUFFER_OUT_OF_RANGE');
+    assert.equal(q.failure?.code, 'BUFFER_OUT_OF_RANGE');
+    assert.equal(q.pending, 0, 'failed: nothing pending');
   });
 
   it('2.7.10: without EVENT_IDX the device leaves avail_event alone', () => {
