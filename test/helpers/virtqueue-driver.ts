@@ -67,6 +67,18 @@ export class TestDriver {
     return this.memory.readU16(this.config.usedRing + Used.IDX);
   }
 
+  /**
+   * For a device on another thread: polls until the used index moves past `seen`, failing with
+   * `what` after `ms`.
+   */
+  async waitForUsed(seen: number, what = 'the device answers', ms = 10_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.usedIndex() === seen) {
+      if (Date.now() >= deadline) throw new Error(`${what}: no used buffer past index ${seen} in ${ms} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  }
+
   usedEntry(slot: number): { id: number; len: number } {
     const at = this.config.usedRing + Used.RING + Used.ENTRY * (slot % this.config.size);
     return { id: this.memory.readU32(at), len: this.memory.readU32(at + 4) };

@@ -181,11 +181,7 @@ describe('virtio-blk: GET_ID and the claim across a swap of the backing file (I/
       memory.writeU8(STATUS, 0xff);
       queue.makeAvailable(queue.writeChain(0, [{ address: HEADER, length: BLK_HEADER_SIZE, writable: false }, { address: DATA, length: 20, writable: true }, { address: STATUS, length: 1, writable: true }]));
       hosted.notify(0);
-      const deadline = Date.now() + 10_000;
-      while (queue.usedIndex() === next) {
-        assert.ok(Date.now() < deadline, 'the device answers within 10 s');
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
+      await queue.waitForUsed(next, 'the device answers');
       next++;
       assert.equal(memory.readU8(STATUS), BlkStatus.OK);
       return Buffer.from(memory.readBytes(DATA, 20)).toString('latin1').replace(/\0+$/, '');

@@ -12,11 +12,12 @@ import { BLK_HEADER_SIZE, BlkRequestType, BlkStatus, MAX_DISCARD_SECTORS, SECTOR
 import { DeviceStatus, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
 import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
-import { Avail, Used } from '../../lib/devices/virtio/transport/split-ring-layout';
+import { Avail } from '../../lib/devices/virtio/transport/split-ring-layout';
 import type { QueueMemory } from '../../lib/devices/virtio/transport/split-virtqueue';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from '../helpers/mmio-driver';
+import { refillingMemory } from '../helpers/refilling-memory';
 import { TestDriver } from '../helpers/virtqueue-driver';
 
 const RAM = 4 * 1024 * 1024;
@@ -367,29 +368,11 @@ describe('virtio-blk back end: requests, status bytes and budgets (5.2.6)', () =
 
   it(`serves at most BLK_CHAINS_PER_TURN (${BLK_CHAINS_PER_TURN}) chains per turn, however fast the driver refills the queue`, async () => {
     const total = BLK_CHAINS_PER_TURN + 40;
-    let offered = 0;
-    let queue: TestDriver | undefined;
-    // A driver on another vCPU: each used entry it sees, it offers one more request at once.
-    const refilling: QueueMemory = {
-      contains: (a, l) => memory.contains(a, l),
-      slice: (a, l) => memory.slice(a, l),
-      writableSlice: (a, l) => memory.writableSlice(a, l),
-      readU16: (a) => memory.readU16(a),
-      readU32: (a) => memory.readU32(a),
-      readU64: (a) => memory.readU64(a),
-      writeU32: (a, v) => memory.writeU32(a, v),
-      writeU16: (a, v) => {
-        memory.writeU16(a, v);
-        if (queue !== undefined && a === queue.config.usedRing + Used.IDX && offered < total) {
-          queue.makeAvailable(0);
-          offered++;
-        }
-      },
-    };
-    const r = rig({}, { memory: refilling, size: 4 });
-    queue = r.queue;
+    const refilling = refillingMemory(memory, total);
+    const r = rig({}, { memory: refilling.memory, size: 4 });
+    refilling.queue = r.queue;
     r.offer(99, 0);
-    offered = 1;
+    refilling.offered = 1;
     r.backend.notify();
     assert.equal(r.queue.usedIndex(), BLK_CHAINS_PER_TURN, 'one turn serves 256 chains');
     await r.backend.idle();

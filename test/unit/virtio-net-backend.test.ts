@@ -10,12 +10,12 @@ import { formatMac, MAC_BYTES, parseMac } from '../../lib/devices/virtio/net/mac
 import { DeviceStatus, MmioReg, VirtioDeviceId, VirtioFeature } from '../../lib/devices/virtio/transport/mmio-registers';
 import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
-import { Used } from '../../lib/devices/virtio/transport/split-ring-layout';
 import type { QueueMemory } from '../../lib/devices/virtio/transport/split-virtqueue';
 import { ConfigError } from '../../lib/kvm/errors';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from '../helpers/mmio-driver';
+import { refillingMemory } from '../helpers/refilling-memory';
 import { TestDriver } from '../helpers/virtqueue-driver';
 
 const RAM = 2 * 1024 * 1024;
@@ -281,29 +281,11 @@ describe('virtio-net back end over a scripted frame device', () => {
 
   it(`transmits at most NET_FRAMES_PER_TURN (${NET_FRAMES_PER_TURN}) frames per turn, then goes on in a later turn`, async () => {
     const total = NET_FRAMES_PER_TURN + 20;
-    let offered = 0;
-    let tx: TestDriver | undefined;
-    // A driver on another vCPU: each used entry it sees, it offers another frame at once.
-    const refilling: QueueMemory = {
-      contains: (a, l) => memory.contains(a, l),
-      slice: (a, l) => memory.slice(a, l),
-      writableSlice: (a, l) => memory.writableSlice(a, l),
-      readU16: (a) => memory.readU16(a),
-      readU32: (a) => memory.readU32(a),
-      readU64: (a) => memory.readU64(a),
-      writeU32: (a, v) => memory.writeU32(a, v),
-      writeU16: (a, v) => {
-        memory.writeU16(a, v);
-        if (tx !== undefined && a === tx.config.usedRing + Used.IDX && offered < total) {
-          tx.makeAvailable(0);
-          offered++;
-        }
-      },
-    };
-    const r = rig({ memory: refilling, size: 4 });
-    tx = r.tx;
+    const refilling = refillingMemory(memory, total);
+    const r = rig({ memory: refilling.memory, size: 4 });
+    refilling.queue = r.tx;
     r.send(0, Buffer.concat([Buffer.alloc(NET_HEADER_SIZE), frame(60, 0)]));
-    offered = 1;
+    refilling.offered = 1;
     r.backend.notify(TX_QUEUE);
     assert.equal(r.tx.usedIndex(), NET_FRAMES_PER_TURN, 'one turn sends 256 frames');
     r.backend.notify(TX_QUEUE);

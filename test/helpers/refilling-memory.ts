@@ -1,0 +1,41 @@
+// Guest memory seen through a driver on another vCPU that refills the queue as fast as it can: each
+// time the device publishes a used index, the driver makes head 0 available again, until `total`
+// chains have been offered in all. Tests of a back end's per-turn bound use it: however fast the
+// queue refills, one turn serves no more than its budget.
+import type { GuestMemory } from '../../lib/memory/guest-memory';
+import { Used } from '../../lib/devices/virtio/transport/split-ring-layout';
+import type { QueueMemory } from '../../lib/devices/virtio/transport/split-virtqueue';
+import type { TestDriver } from './virtqueue-driver';
+
+export interface RefillingMemory {
+  memory: QueueMemory;
+  /** The queue to refill (set once the rig that uses this memory has made it). */
+  queue: TestDriver | undefined;
+  /** Chains offered so far: the test counts its first one itself. */
+  offered: number;
+}
+
+export function refillingMemory(memory: GuestMemory, total: number): RefillingMemory {
+  const refill: RefillingMemory = {
+    queue: undefined,
+    offered: 0,
+    memory: {
+      contains: (a, l) => memory.contains(a, l),
+      slice: (a, l) => memory.slice(a, l),
+      writableSlice: (a, l) => memory.writableSlice(a, l),
+      readU16: (a) => memory.readU16(a),
+      readU32: (a) => memory.readU32(a),
+      readU64: (a) => memory.readU64(a),
+      writeU32: (a, v) => memory.writeU32(a, v),
+      writeU16: (a, v) => {
+        memory.writeU16(a, v);
+        const queue = refill.queue;
+        if (queue !== undefined && a === queue.config.usedRing + Used.IDX && refill.offered < total) {
+          queue.makeAvailable(0);
+          refill.offered++;
+        }
+      },
+    },
+  };
+  return refill;
+}
