@@ -17,6 +17,7 @@ import { DeviceStatus, InterruptBit, MmioReg } from '../../lib/devices/virtio/tr
 import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
 import { EventFd } from '../../lib/kvm/eventfd';
+import { drain, until } from '../helpers/event-loop';
 import { ConfigError, DeviceError, KvmIoctlError, VmmError } from '../../lib/kvm/errors';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
@@ -61,29 +62,6 @@ class Recorder implements VirtioBackend {
   }
   reconfigure(args: unknown): void {
     this.log.push(`reconfigure ${JSON.stringify(args)}`);
-  }
-}
-
-/** Polls the event loop (its poll phase runs the fd watches) until `condition` holds, for at most ~10 s (a loaded machine is slow, never wrong). */
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  assert.fail('condition not reached');
-}
-
-/** Lets every fd watch see what was signalled so far: waits for a sentinel eventfd signalled after it. */
-async function drain(): Promise<void> {
-  const sentinel = new EventFd();
-  try {
-    let seen = false;
-    sentinel.watch(() => (seen = true), () => undefined);
-    sentinel.signal();
-    await until(() => seen);
-    await new Promise((resolve) => setImmediate(resolve));
-  } finally {
-    sentinel.close();
   }
 }
 

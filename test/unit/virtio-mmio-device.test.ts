@@ -13,7 +13,7 @@ import type { BackendContext, BackendFactory, BackendModuleSpec, VirtioBackend }
 import { VirtioMmioDevice, type VirtioMmioDeviceOptions } from '../../lib/devices/virtio/transport/mmio-device';
 import { DeviceStatus, InterruptBit, MmioReg, VIRTIO_MMIO_CONFIG } from '../../lib/devices/virtio/transport/mmio-registers';
 import { ConfigError, DeviceError, nativeCall, VmmError } from '../../lib/kvm/errors';
-import { EventFd } from '../../lib/kvm/eventfd';
+import { drain, until } from '../helpers/event-loop';
 import { native } from '../../lib/native/binding';
 import type { IoEventFdOptions } from '../../lib/kvm/vm';
 import { GuestMemory } from '../../lib/memory/guest-memory';
@@ -95,28 +95,6 @@ const isOpen = (fd: number): boolean => {
 };
 const signal = (fd: number): void => nativeCall(() => native().eventfdWrite(fd, 1));
 const take = (fd: number): number => Number(nativeCall(() => native().eventfdRead(fd)) ?? 0n);
-
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  assert.fail('condition not reached');
-}
-
-/** Waits until the event loop has polled the eventfds signalled so far (a sentinel signalled after them has fired). */
-async function drain(): Promise<void> {
-  const sentinel = new EventFd();
-  try {
-    let seen = false;
-    sentinel.watch(() => (seen = true), () => undefined);
-    sentinel.signal();
-    await until(() => seen);
-    await new Promise((resolve) => setImmediate(resolve));
-  } finally {
-    sentinel.close();
-  }
-}
 
 function device(options: Partial<VirtioMmioDeviceOptions> = {}, factory: BackendFactory = (context) => new Recorder(context)): TestDevice {
   return new TestDevice({ base: BASE, irq: IRQ, device: DESCRIPTION, backend: factory, ...options });
