@@ -270,6 +270,8 @@ export interface RigOptions {
   /** Receive buffers offered once active (default 16 of 4 KiB). */
   rxBuffers?: number;
   rxSize?: number;
+  /** Hand the back end its counters (default true; the rig's stay at zero otherwise). */
+  counters?: boolean;
 }
 
 /** A negotiated vsock device on the main thread with its back end listening in a fresh directory. */
@@ -283,7 +285,7 @@ export async function vsockRig(options: RigOptions = {}): Promise<VsockRig> {
   const signal = (): void => {
     signals++;
   };
-  const backend = new VirtioVsockBackend({ transport, memory, signal, counters }, { guestCid: GUEST_CID, socketPath });
+  const backend = new VirtioVsockBackend({ transport, memory, signal, ...((options.counters ?? true) ? { counters } : {}) }, { guestCid: GUEST_CID, socketPath });
   const driver = new MmioDriver(transport);
   const guest = new VsockGuest(memory, backend);
   const peers: HostPeer[] = [];
