@@ -14,7 +14,7 @@ import { VsockOp } from '../../lib/devices/virtio/vsock/packet';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { makeSocketDir } from '../helpers/socket-dir';
-import { acceptFromHost, connectFromGuest, GUEST_CID, settle, until, type VsockRig, vsockRig } from '../helpers/vsock-guest';
+import { acceptFromHost, connectFromGuest, GUEST_CID, HostPeer, settle, until, type VsockRig, vsockRig } from '../helpers/vsock-guest';
 
 describe('virtio-vsock back end lifecycle', function () {
   this.timeout(20_000);
@@ -92,6 +92,24 @@ describe('virtio-vsock back end lifecycle', function () {
     r.guest.send(VsockOp.REQUEST, 52, 2051);
     assert.equal(r.guest.txUsed(), used, 'the queues are no longer served');
     await r.backend.quiesce();
+  });
+
+  it('quiesce() also closes host sockets before their CONNECT line, or refused and left half open, instead of waiting for them', async () => {
+    const r = (rig = await vsockRig());
+    const idle = r.connectHost();
+    const halfOpen = new HostPeer(net.connect({ path: r.socketPath, allowHalfOpen: true }));
+    await until(() => idle.connected && halfOpen.socket.readyState === 'open', 'both host programs to connect');
+    halfOpen.socket.write('CONNECT nope\n');
+    await until(() => halfOpen.ended, 'the refusal');
+    await settle();
+    let quiesced = false;
+    void r.backend.quiesce().then(() => {
+      quiesced = true;
+    });
+    // The server's close completes only once it holds no connection: resolving means both were closed.
+    await until(() => quiesced, 'quiesce() to resolve');
+    await until(() => idle.closed, 'the idle host program to see its socket closed');
+    assert.equal(fs.existsSync(r.socketPath), false);
   });
 
   it('reset() drops every connection and the queues: later notifications are not served', async () => {

@@ -102,6 +102,8 @@ export class VirtioVsockBackend implements VirtioBackend {
   /** Connections with data for the guest, in arrival order. */
   readonly #withData = new Set<Connection>();
   readonly #control: Buffer[] = [];
+  /** Every socket a host program opened, until it closes: quiesce() closes those still open. */
+  readonly #hostSockets = new Set<net.Socket>();
   #rx: SplitVirtqueue | undefined;
   #tx: SplitVirtqueue | undefined;
   #events: SplitVirtqueue | undefined;
@@ -191,6 +193,9 @@ export class VirtioVsockBackend implements VirtioBackend {
     this.#running = false;
     this.#cancelTxContinuation();
     this.#dropConnections();
+    // Not only connections: a socket still before its CONNECT line, or refused and left half open by
+    // its program, would keep the server from closing.
+    for (const socket of this.#hostSockets) socket.destroy();
     this.#rx = undefined;
     this.#tx = undefined;
     this.#events = undefined;
@@ -252,6 +257,8 @@ export class VirtioVsockBackend implements VirtioBackend {
   }
 
   #acceptHost(socket: net.Socket): void {
+    this.#hostSockets.add(socket);
+    socket.once('close', () => this.#hostSockets.delete(socket));
     if (this.#closed || this.#connections.size >= VSOCK_MAX_CONNECTIONS) {
       this.#counters?.add('refusedConnections');
       socket.destroy();
