@@ -2,6 +2,7 @@
 // becomes a REQUEST to the guest, what it writes becomes RW packets, and its socket ending or closing
 // becomes SHUTDOWN and RST (virtio 1.2, 5.10.6.5). Malformed lines are refused by closing the socket.
 import { strict as assert } from 'node:assert';
+import { DeviceStatus } from '../../lib/devices/virtio/transport/mmio-registers';
 import { VSOCK_BUF_ALLOC } from '../../lib/devices/virtio/vsock/backend';
 import { ShutdownFlag, VSOCK_HOST_CID, VSOCK_TYPE_STREAM, type VsockHeader, VsockOp } from '../../lib/devices/virtio/vsock/packet';
 import { acceptFromHost, connectFromGuest, GUEST_CID, type HostPeer, settle, until, type VsockRig, vsockRig } from '../helpers/vsock-guest';
@@ -87,20 +88,23 @@ describe('virtio-vsock host side: CONNECT lines and host sockets', function () {
     it('bytes after the CONNECT line, in the same write or later, reach the guest once it accepts, in order', async () => {
       const peer = rig.connectHost();
       await until(() => peer.connected, 'connect');
-      peer.socket.write('CONNECT 40\nearly ');
+      peer.socket.write('CONNECT 40\nearly\n');
       const request = (await rig.guest.expect(VsockOp.REQUEST, { guestPort: 40 })).header as VsockHeader;
-      peer.socket.write('and later');
+      peer.socket.write('and\nlater\n');
       await settle();
       assert.deepEqual(rig.guest.pump().filter((p) => p.header?.op === VsockOp.RW), [], 'nothing before RESPONSE');
+      assert.equal(rig.backend.usage().maxHostPendingBytes, 6, 'the socket is not read until the guest accepts');
       rig.guest.send(VsockOp.RESPONSE, 40, request.srcPort);
       let text = '';
       await until(() => {
         for (const p of rig.guest.pump()) if (p.header?.op === VsockOp.RW) text += p.payload.toString();
-        return text.length >= 15;
+        return text.length >= 16;
       }, 'the data at the guest');
-      assert.equal(text, 'early and later');
+      assert.equal(text, 'early\nand\nlater\n');
       assert.equal(peer.text(), `OK ${request.srcPort}\n`);
-      assert.equal(rig.counters.get('toGuestBytes'), 15);
+      assert.equal(rig.counters.get('toGuestBytes'), 16);
+      assert.equal(rig.counters.get('refusedConnections'), 0, 'lines after the CONNECT line are data, not more CONNECT lines');
+      assert.equal(peer.ended, false);
     });
 
     it('5.10.6.4: what the host program writes reaches the guest as RW from its host port', async () => {
@@ -151,6 +155,8 @@ describe('virtio-vsock host side: CONNECT lines and host sockets', function () {
 
   it('refuses CONNECT while the driver has not set the device up (no receive queue yet)', async () => {
     rig = await vsockRig({ activate: false });
+    rig.backend.activate(); // before DRIVER_OK: takes no queue, and does not fail
+    assert.equal(rig.transport.status & DeviceStatus.DEVICE_NEEDS_RESET, 0);
     const peer = await hostWrites('CONNECT 45\n');
     await until(() => peer.ended, 'the refusal');
     assert.equal(peer.text(), '');

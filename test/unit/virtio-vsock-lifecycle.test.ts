@@ -127,6 +127,18 @@ describe('virtio-vsock back end lifecycle', function () {
     assert.deepEqual(r.guest.pump(), [], 'no RST for the dropped connections: the driver reset the device');
   });
 
+  it('reset() forgets data waiting for receive buffers: after re-activation none of it is delivered', async () => {
+    const r = (rig = await vsockRig({ rxBuffers: 1, rxSize: 44 }));
+    const { peer } = await acceptFromHost(r, 65, 'stale data', 0);
+    assert.equal(r.backend.usage().maxHostPendingBytes, 10);
+    r.backend.reset();
+    await until(() => peer.closed, 'the host socket to close');
+    r.backend.activate();
+    r.guest.postRx(4);
+    assert.deepEqual(r.guest.receive(), []);
+    assert.equal(r.counters.get('toGuestBytes'), 0);
+  });
+
   it('reset() forgets replies waiting for receive buffers', async () => {
     const r = (rig = await vsockRig({ rxBuffers: 0 }));
     for (let port = 0; port < 5; port++) r.guest.send(VsockOp.REQUEST, port, 1, { dstCid: 9n });
@@ -153,6 +165,21 @@ describe('virtio-vsock back end lifecycle', function () {
       const data = await r.guest.expect(VsockOp.RW, { guestPort: 56 });
       assert.equal(data.payload.toString(), 'host while paused');
       await until(() => peer.text().endsWith('guest while paused'), 'the guest\'s bytes at the host');
+    });
+
+    it('a reply that came up while paused goes out at resume()', async () => {
+      const r = (rig = await vsockRig());
+      const { peer, hostPort } = await acceptFromHost(r, 64);
+      r.guest.inbox.length = 0;
+      r.backend.pause();
+      peer.socket.destroy();
+      await until(() => r.counters.get('resets') === 1, 'the host socket to close');
+      assert.deepEqual(r.guest.pump(), []);
+      r.backend.resume();
+      const replies = r.guest.receive().map((p) => [p.header?.op, p.header?.srcPort, p.header?.dstPort]);
+      // The socket may or may not have read its end before closing: SHUTDOWN, if any, comes first.
+      assert.deepEqual(replies.at(-1), [VsockOp.RST, hostPort, 64]);
+      assert.ok(replies.slice(0, -1).every(([op]) => op === VsockOp.SHUTDOWN) && replies.length <= 2, JSON.stringify(replies));
     });
 
     it('resume() leaves a connection the guest has not accepted yet unread', async () => {
@@ -215,8 +242,19 @@ describe('virtio-vsock back end lifecycle', function () {
       assert.deepEqual(r.guest.receiveEvents().map((e) => e.len), [0]);
     });
 
-    it('no event without a restore', async () => {
-      const r = (rig = await vsockRig());
+    it('no event without a restore, whether the buffer came before or after activation', async () => {
+      const r = (rig = await vsockRig({ activate: false }));
+      r.guest.postEvent();
+      r.start();
+      r.guest.postEvent();
+      assert.deepEqual(r.guest.receiveEvents(), []);
+    });
+
+    it('5.10.6.7: a driver reset in between drops the event queue: a buffer offered then gets nothing', async () => {
+      const r = (rig = await vsockRig({ activate: false }));
+      r.backend.restoreState(undefined);
+      r.start();
+      r.backend.reset();
       r.guest.postEvent();
       assert.deepEqual(r.guest.receiveEvents(), []);
     });
