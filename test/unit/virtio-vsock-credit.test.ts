@@ -74,6 +74,17 @@ describe('virtio-vsock flow control', function () {
       assert.deepEqual(rw(rig.guest.receive()), [[10, 'abcdefghij']]);
     });
 
+    it('5.10.6.3: the buf_alloc in the guest\'s REQUEST is its credit for data the host listener sends first', async () => {
+      rig.guest.bufAlloc = 3;
+      const { peer } = await connectFromGuest(rig, 1106, 2106);
+      rig.guest.inbox.length = 0;
+      peer.socket.write('abcdef');
+      const data = await rig.guest.expect(VsockOp.RW, { guestPort: 1106 });
+      assert.equal(data.payload.toString(), 'abc');
+      await settle();
+      assert.deepEqual(rw(rig.guest.pump()), [], 'the rest waits for credit');
+    });
+
     it('5.10.6.3: a fwd_cnt ahead of what was sent counts as 2^32 - n bytes in flight: no credit', async () => {
       rig.guest.bufAlloc = 100;
       const { peer, hostPort } = await acceptFromHost(rig, GUEST_PORT);
@@ -178,6 +189,26 @@ describe('virtio-vsock flow control', function () {
       assert.equal(rst.header?.srcPort, 2100);
       assert.equal(rig.backend.usage().connections, 0);
       await until(() => peer.closed, 'the host socket to close');
+    });
+
+    it(`5.10.6.3: one RW of exactly ${VSOCK_BUF_ALLOC} bytes (the whole credit) is accepted`, async () => {
+      const { peer } = await connectFromGuest(rig, 1104, 2104);
+      const payload = Buffer.alloc(VSOCK_BUF_ALLOC, 0x5a);
+      rig.guest.send(VsockOp.RW, 1104, 2104, { payload });
+      await until(() => peer.data.length === VSOCK_BUF_ALLOC, 'the whole window at the host');
+      assert.ok(peer.data.equals(payload));
+      assert.equal(rig.counters.get('creditViolations'), 0);
+      assert.deepEqual(rig.guest.pump().filter((p) => p.header?.op === VsockOp.RST), []);
+    });
+
+    it('5.10.6.3: no CREDIT_UPDATE for a connection the guest reset before the host took its bytes', async () => {
+      const { peer } = await connectFromGuest(rig, 1105, 2105);
+      rig.guest.send(VsockOp.RW, 1105, 2105, { payload: Buffer.alloc(VSOCK_BUF_ALLOC / 2) });
+      rig.guest.send(VsockOp.RST, 1105, 2105);
+      await until(() => peer.closed, 'the host socket to close');
+      await settle();
+      assert.deepEqual(rig.guest.pump(), []);
+      assert.equal(rig.backend.usage().controlBacklog, 0);
     });
 
     it('5.10.6.3: CREDIT_UPDATE is sent by itself once half the window has been forwarded since the last fwd_cnt the guest saw', async () => {

@@ -281,6 +281,14 @@ describe('virtio-vsock back end lifecycle', function () {
       assert.notEqual(r.driver.read(MmioReg.INTERRUPT_STATUS) & InterruptBit.USED_BUFFER, 0);
     });
 
+    it('a tx chain used with nothing for the receive queue still raises the used-buffer interrupt', async () => {
+      const r = (rig = await vsockRig({ rxBuffers: 0 }));
+      const before = r.signals();
+      r.guest.send(VsockOp.RW, 66, 2066, { payload: Buffer.from('x') });
+      assert.equal(r.guest.txUsed(), 1);
+      assert.ok(r.signals() > before);
+    });
+
     it('a tx ring with an impossible avail index marks the device NEEDS_RESET (a guest error, not a host one)', async () => {
       const r = (rig = await vsockRig());
       r.guest.tx.driver.setAvailIndex(1000);

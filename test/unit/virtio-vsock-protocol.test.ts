@@ -112,6 +112,16 @@ describe('virtio-vsock protocol: packets from the guest', function () {
       assert.equal(rig.backend.usage().connections, 0);
     });
 
+    it('5.10.6.5: a guest that resets its REQUEST before the host side connects gets no RESPONSE', async () => {
+      const listener = await rig.listen(2025);
+      rig.guest.send(VsockOp.REQUEST, 1026, 2025);
+      rig.guest.send(VsockOp.RST, 1026, 2025);
+      assert.equal(rig.backend.usage().connections, 0);
+      await settle();
+      assert.deepEqual(rig.guest.pump(), []);
+      assert.ok(listener.peers.every((peer) => peer.closed || peer.ended));
+    });
+
     it('5.10.6.5: a second REQUEST for a live connection is answered with RST and the connection stays', async () => {
       const { peer } = await connectFromGuest(rig, 1022, 2022);
       assert.deepEqual(exchange(VsockOp.REQUEST, 1022, 2022), [reply(VsockOp.RST, 2022, 1022)]);
