@@ -116,6 +116,9 @@ export class VsockGuest {
   fwdCnt = 0;
   /** Tx chains the device has returned, with the length it reported for each. */
   readonly txReturned: { head: number; len: number }[] = [];
+  /** Everything pump() moved out of the used ring, in order. */
+  readonly inbox: RxPacket[] = [];
+  /** Tx buffers go round the arena: the device copies a packet when it takes the chain. */
   #txNext = TX_ARENA;
 
   constructor(memory: GuestMemory, backend: VirtioVsockBackend) {
@@ -194,9 +197,6 @@ export class VsockGuest {
       return { head, len, header, payload, bytes, buffers: chain.buffers };
     });
   }
-
-  /** Everything pump() moved out of the used ring, in order. */
-  readonly inbox: RxPacket[] = [];
 
   /** Moves newly returned receive chains to `inbox`, offering as many fresh ones of `repostSize` bytes (none for 0). */
   pump(repostSize = 4096): RxPacket[] {
