@@ -77,6 +77,17 @@ describe('virtio-vsock protocol: packets from the guest', function () {
       assert.deepEqual(rig.guest.receive().map((p) => p.header), [reply(VsockOp.RST, 2011, 1011)]);
     });
 
+    it('5.10.6.5: a malformed packet on a live connection is answered with RST and ends the connection on the host side too', async () => {
+      const { peer } = await connectFromGuest(rig, 1014, 2014);
+      const header = encodeVsockHeader(rig.guest.header(VsockOp.RW, 1014, 2014, { len: 20 }));
+      rig.guest.sendRaw([Buffer.concat([header, Buffer.alloc(10)])]);
+      assert.deepEqual(rig.guest.receive().map((p) => p.header), [reply(VsockOp.RST, 2014, 1014)]);
+      assert.equal(rig.backend.usage().connections, 0);
+      await until(() => peer.closed, 'the host socket to close');
+      await settle();
+      assert.deepEqual(rig.guest.receive(), [], 'one RST only');
+    });
+
     it('an op the spec does not define is answered with RST', () => {
       for (const op of [0, 8, 0xffff]) assert.deepEqual(exchange(op, 1012, 2012), [reply(VsockOp.RST, 2012, 1012)], `op ${op}`);
     });

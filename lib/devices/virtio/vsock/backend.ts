@@ -394,11 +394,17 @@ export class VirtioVsockBackend implements VirtioBackend {
     const reply = (op: number): void => {
       this.#sendControl(this.#header({ hostPort: h.dstPort, guestPort: h.srcPort }, op));
     };
-    if (h.type !== VSOCK_TYPE_STREAM || h.dstCid !== VSOCK_HOST_CID || h.srcCid !== this.#guestCid || payload === undefined) {
+    if (h.type !== VSOCK_TYPE_STREAM || h.dstCid !== VSOCK_HOST_CID || h.srcCid !== this.#guestCid) {
       if (h.op !== VsockOp.RST) reply(VsockOp.RST);
       return;
     }
     const connection = this.#connections.get(this.#key(h.dstPort, h.srcPort));
+    if (payload === undefined) {
+      // A len past the chain or the window: the guest takes our RST as the connection's end, so end it here too.
+      if (connection !== undefined) this.#forget(connection);
+      if (h.op !== VsockOp.RST) reply(VsockOp.RST);
+      return;
+    }
     if (connection !== undefined) {
       connection.peerBufAlloc = h.bufAlloc;
       connection.peerFwdCnt = h.fwdCnt;
