@@ -88,6 +88,17 @@ describe('virtio-vsock protocol: packets from the guest', function () {
       assert.deepEqual(rig.guest.receive(), [], 'one RST only');
     });
 
+    it(`5.10.6.3: an RW over the ${VSOCK_BUF_ALLOC}-byte window on a live connection forwards nothing and ends the connection`, async () => {
+      const { peer } = await connectFromGuest(rig, 1015, 2015);
+      const header = encodeVsockHeader(rig.guest.header(VsockOp.RW, 1015, 2015, { len: VSOCK_BUF_ALLOC + 1 }));
+      rig.guest.sendRaw([Buffer.concat([header, Buffer.alloc(VSOCK_BUF_ALLOC + 1)])]);
+      assert.deepEqual(rig.guest.receive().map((p) => p.header), [reply(VsockOp.RST, 2015, 1015)]);
+      assert.equal(rig.counters.get('fromGuestBytes'), 0);
+      assert.equal(rig.counters.get('creditViolations'), 0, 'refused as malformed, before any credit accounting');
+      await until(() => peer.closed, 'the host socket to close');
+      assert.equal(peer.data.length, 0);
+    });
+
     it('an op the spec does not define is answered with RST', () => {
       for (const op of [0, 8, 0xffff]) assert.deepEqual(exchange(op, 1012, 2012), [reply(VsockOp.RST, 2012, 1012)], `op ${op}`);
     });
