@@ -24,17 +24,20 @@ describe('guests on real KVM', function () {
     return machine;
   };
 
+  /** The real-mode-io guest (a port write and read, an MMIO write and read, HLT) with the recorder device on its windows. */
+  const realModeIoMachine = (log: SharedArrayBuffer, readPattern: number[], config: { countDeviceAccesses?: boolean } = {}): Machine =>
+    guestMachine({
+      guest: 'real-mode-io',
+      mode: 'real',
+      loadAddress: 0x1000,
+      memorySize: 512 * 1024,
+      ...config,
+      devices: [{ module: deviceModule('recorder'), args: { log, pio: { base: 0x10, size: 2 }, mmio: { base: 0xd0000, size: 0x10 }, readPattern } }],
+    });
+
   it('runs a real-mode guest whose port and MMIO accesses a TypeScript device answers', async () => {
     const log = createLog(16);
-    const machine = track(
-      guestMachine({
-        guest: 'real-mode-io',
-        mode: 'real',
-        loadAddress: 0x1000,
-        memorySize: 512 * 1024,
-        devices: [{ module: deviceModule('recorder'), args: { log, pio: { base: 0x10, size: 2 }, mmio: { base: 0xd0000, size: 0x10 }, readPattern: [0x99, 0x88, 0x34, 0x12] } }],
-      }),
-    );
+    const machine = track(realModeIoMachine(log, [0x99, 0x88, 0x34, 0x12]));
     await machine.start();
     const exit = await machine.exited;
     assert.equal(exit.reason, 'halted');
@@ -55,16 +58,7 @@ describe('guests on real KVM', function () {
 
   it('counts accesses by device unless countDeviceAccesses is false', async () => {
     const run = async (countDeviceAccesses: boolean | undefined): Promise<Record<string, number>> => {
-      const machine = track(
-        guestMachine({
-          guest: 'real-mode-io',
-          mode: 'real',
-          loadAddress: 0x1000,
-          memorySize: 512 * 1024,
-          ...(countDeviceAccesses === undefined ? {} : { countDeviceAccesses }),
-          devices: [{ module: deviceModule('recorder'), args: { log: createLog(16), pio: { base: 0x10, size: 2 }, mmio: { base: 0xd0000, size: 0x10 }, readPattern: [0] } }],
-        }),
-      );
+      const machine = track(realModeIoMachine(createLog(16), [0], countDeviceAccesses === undefined ? {} : { countDeviceAccesses }));
       await machine.start();
       assert.equal((await machine.exited).reason, 'halted');
       const [vcpu] = machine.vcpuExitCounts();
