@@ -72,6 +72,16 @@ function offer(r: Rig, count: number): void {
   }
 }
 
+/** A live rig with an activated CountedTurns back end of `budget` chains a turn and `offered` chains made available. */
+function activeTurns(memory: GuestMemory, options: { budget?: number; offered?: number } = {}): { r: Rig; backend: CountedTurns } {
+  const r = rig(memory);
+  const backend = new CountedTurns(r.context);
+  if (options.budget !== undefined) backend.budget = options.budget;
+  backend.activate();
+  if (options.offered !== undefined) offer(r, options.offered);
+  return { r, backend };
+}
+
 const turnOfLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const needsReset = (r: Rig): boolean => (r.driver.read(MmioReg.STATUS) & DeviceStatus.DEVICE_NEEDS_RESET) !== 0;
 
@@ -83,10 +93,7 @@ describe('virtio queue turns (QueueTurnBackend)', () => {
   afterEach(() => memory.dispose());
 
   it('a notification serves one turn now and the rest in later turns of the event loop; idle() waits for them', async () => {
-    const r = rig(memory);
-    const backend = new CountedTurns(r.context);
-    backend.activate();
-    offer(r, 5);
+    const { r, backend } = activeTurns(memory, { offered: 5 });
     backend.notify(0);
     assert.deepEqual(backend.turns, [2], 'one turn of 2 before yielding');
     assert.equal(r.queue.usedIndex(), 2);
@@ -99,11 +106,7 @@ describe('virtio queue turns (QueueTurnBackend)', () => {
   });
 
   it('a notification while a continuation is queued starts no extra turn (one turn per event-loop turn)', async () => {
-    const r = rig(memory);
-    const backend = new CountedTurns(r.context);
-    backend.budget = 1;
-    backend.activate();
-    offer(r, 3);
+    const { backend } = activeTurns(memory, { budget: 1, offered: 3 });
     backend.notify(0);
     backend.notify(0);
     backend.notify();
@@ -113,10 +116,7 @@ describe('virtio queue turns (QueueTurnBackend)', () => {
   });
 
   it('a budget spent exactly on the last chain queues no continuation; a turn that stops short is not continued', async () => {
-    const r = rig(memory);
-    const backend = new CountedTurns(r.context);
-    backend.activate();
-    offer(r, 2);
+    const { r, backend } = activeTurns(memory, { offered: 2 });
     backend.notify(0);
     await turnOfLoop();
     await turnOfLoop();
@@ -132,9 +132,7 @@ describe('virtio queue turns (QueueTurnBackend)', () => {
   });
 
   it('an empty turn raises no interrupt; one that used buffers raises USED_BUFFER and signals', () => {
-    const r = rig(memory);
-    const backend = new CountedTurns(r.context);
-    backend.activate();
+    const { r, backend } = activeTurns(memory);
     backend.notify(0);
     assert.deepEqual(backend.turns, [0]);
     assert.equal(r.driver.read(MmioReg.INTERRUPT_STATUS), 0);
@@ -146,11 +144,7 @@ describe('virtio queue turns (QueueTurnBackend)', () => {
   });
 
   it('pause cancels the queued continuation and stops turns; resume lets the next notification serve again', async () => {
-    const r = rig(memory);
-    const backend = new CountedTurns(r.context);
-    backend.budget = 1;
-    backend.activate();
-    offer(r, 3);
+    const { r, backend } = activeTurns(memory, { budget: 1, offered: 3 });
     backend.notify(0);
     backend.pause();
     await backend.idle(); // resolves at once: nothing is queued
@@ -166,11 +160,7 @@ describe('virtio queue turns (QueueTurnBackend)', () => {
   });
 
   it('pause then resume at once still cancels the queued continuation: work goes on only at the next notification', async () => {
-    const r = rig(memory);
-    const backend = new CountedTurns(r.context);
-    backend.budget = 1;
-    backend.activate();
-    offer(r, 3);
+    const { backend } = activeTurns(memory, { budget: 1, offered: 3 });
     backend.notify(0);
     backend.pause();
     backend.resume();
@@ -183,11 +173,7 @@ describe('virtio queue turns (QueueTurnBackend)', () => {
   });
 
   it('2.1.2: reset drops the queue and its queued continuation; activate after a new DRIVER_OK takes it again', async () => {
-    const r = rig(memory);
-    const backend = new CountedTurns(r.context);
-    backend.budget = 1;
-    backend.activate();
-    offer(r, 3);
+    const { r, backend } = activeTurns(memory, { budget: 1, offered: 3 });
     backend.notify(0);
     backend.reset();
     await turnOfLoop();
@@ -205,11 +191,7 @@ describe('virtio queue turns (QueueTurnBackend)', () => {
   });
 
   it('quiesce drops the queue for good: neither resume nor a notification serves afterwards', async () => {
-    const r = rig(memory);
-    const backend = new CountedTurns(r.context);
-    backend.budget = 1;
-    backend.activate();
-    offer(r, 2);
+    const { r, backend } = activeTurns(memory, { budget: 1, offered: 2 });
     backend.notify(0);
     backend.quiesce();
     backend.resume();
@@ -230,9 +212,7 @@ describe('virtio queue turns (QueueTurnBackend)', () => {
   });
 
   it('2.1.2: a guest error in a turn sets NEEDS_RESET with a config interrupt, is not a host error, and the failed queue is never served again', () => {
-    const r = rig(memory);
-    const backend = new CountedTurns(r.context);
-    backend.activate();
+    const { r, backend } = activeTurns(memory);
     r.queue.makeAvailable(QUEUE_SIZE + 3); // a head beyond the queue
     backend.notify(0);
     assert.equal(needsReset(r), true);
@@ -245,9 +225,7 @@ describe('virtio queue turns (QueueTurnBackend)', () => {
   });
 
   it('a host-side failure in a turn is kept as `error` (a thrown non-Error becomes an Error); a later guest error keeps the first', () => {
-    const r = rig(memory);
-    const backend = new CountedTurns(r.context);
-    backend.activate();
+    const { r, backend } = activeTurns(memory);
     const failure = new Error('disk went away');
     backend.failWith = failure;
     backend.notify(0);
