@@ -5,6 +5,7 @@
 import type { GuestMemory } from '../../lib/memory/guest-memory';
 import { Used } from '../../lib/devices/virtio/transport/split-ring-layout';
 import type { QueueMemory } from '../../lib/devices/virtio/transport/split-virtqueue';
+import { queueMemoryOps } from './queue-memory';
 import type { TestDriver } from './virtqueue-driver';
 
 export interface RefillingMemory {
@@ -20,13 +21,7 @@ export function refillingMemory(memory: GuestMemory, total: number): RefillingMe
     queue: undefined,
     offered: 0,
     memory: {
-      contains: (a, l) => memory.contains(a, l),
-      slice: (a, l) => memory.slice(a, l),
-      writableSlice: (a, l) => memory.writableSlice(a, l),
-      readU16: (a) => memory.readU16(a),
-      readU32: (a) => memory.readU32(a),
-      readU64: (a) => memory.readU64(a),
-      writeU32: (a, v) => memory.writeU32(a, v),
+      ...queueMemoryOps(memory),
       writeU16: (a, v) => {
         memory.writeU16(a, v);
         const queue = refill.queue;

@@ -7,11 +7,12 @@ import { DeviceStatus, MmioReg, VirtioFeature } from '../../lib/devices/virtio/t
 import { createVirtioMmioState, QueueSlot, TransportSlot } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
 import { DescFlag, Used } from '../../lib/devices/virtio/transport/split-ring-layout';
-import { type QueueMemory, type SplitQueueConfig, SplitVirtqueue } from '../../lib/devices/virtio/transport/split-virtqueue';
+import { type SplitQueueConfig, SplitVirtqueue } from '../../lib/devices/virtio/transport/split-virtqueue';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from '../helpers/mmio-driver';
 import { TestDriver } from '../helpers/virtqueue-driver';
+import { queueMemoryOps } from '../helpers/queue-memory';
 
 const VERSION_1 = 1n << VirtioFeature.VERSION_1;
 const INDIRECT = 1n << VirtioFeature.INDIRECT_DESC;
@@ -82,20 +83,6 @@ describe('virtio-mmio queue registers (virtio 1.2, 4.2.2 and 4.2.3.2)', () => {
     }
   });
 });
-
-/** The queue-facing operations of guest memory, bound (so that one can be replaced). */
-function memoryOps(memory: GuestMemory): QueueMemory {
-  return {
-    contains: (address, length) => memory.contains(address, length),
-    slice: (address, length) => memory.slice(address, length),
-    writableSlice: (address, length) => memory.writableSlice(address, length),
-    readU16: (address) => memory.readU16(address),
-    readU32: (address) => memory.readU32(address),
-    readU64: (address) => memory.readU64(address),
-    writeU16: (address, value) => memory.writeU16(address, value),
-    writeU32: (address, value) => memory.writeU32(address, value),
-  };
-}
 
 describe('split virtqueue diagnostics and edges (virtio 1.2, 2.7)', () => {
   let memory: GuestMemory;
@@ -243,7 +230,7 @@ describe('split virtqueue diagnostics and edges (virtio 1.2, 2.7)', () => {
   });
 
   it('an access guest memory refuses (a region that lied about its bounds) fails the queue as BUFFER_OUT_OF_RANGE', () => {
-    const lying = { ...memoryOps(memory), contains: () => true };
+    const lying = { ...queueMemoryOps(memory), contains: () => true };
     const q = new SplitVirtqueue(lying, { ...base, availRing: END + 0x1000 });
     assert.throws(() => q.pending, (e: unknown) => e instanceof VirtqueueError && e.code === 'BUFFER_OUT_OF_RANGE');
     assert.equal(q.failure?.code, 'BUFFER_OUT_OF_RANGE');
