@@ -3,6 +3,7 @@
 import type { GuestMemory } from '../../lib/memory/guest-memory';
 import { Avail, Desc, DescFlag, DESCRIPTOR_SIZE, Used } from '../../lib/devices/virtio/transport/split-ring-layout';
 import type { SplitQueueConfig } from '../../lib/devices/virtio/transport/split-virtqueue';
+import { until } from './until';
 
 export interface RawDescriptor {
   address: bigint | number;
@@ -72,11 +73,7 @@ export class TestDriver {
    * `what` after `ms`.
    */
   async waitForUsed(seen: number, what = 'the device answers', ms = 10_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (this.usedIndex() === seen) {
-      if (Date.now() >= deadline) throw new Error(`${what}: no used buffer past index ${seen} in ${ms} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
+    await until(() => this.usedIndex() !== seen, `${what}: a used buffer past index ${seen}`, ms);
   }
 
   usedEntry(slot: number): { id: number; len: number } {

@@ -17,6 +17,7 @@ import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';
 import { MmioDriver } from './mmio-driver';
 import { makeSocketDir } from './socket-dir';
+import { until as pollUntil } from './until';
 import { TestDriver } from './virtqueue-driver';
 
 export const GUEST_CID = 3n;
@@ -399,13 +400,12 @@ export class HostListener {
   }
 }
 
+/** How long a vsock test waits for what the device or a host program should do. */
+const VSOCK_WAIT_MS = 8000;
+
 /** Waits (polling, bounded) until `condition` holds; fails saying `what` otherwise. */
-export async function until(condition: () => boolean, what: string, limitMs = 8000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  for (let i = 0; !condition(); i++) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((resolve) => (i < 20 ? setImmediate(resolve) : setTimeout(resolve, 2)));
-  }
+export function until(condition: () => boolean, what: string, limitMs = VSOCK_WAIT_MS): Promise<void> {
+  return pollUntil(condition, what, limitMs);
 }
 
 /** Lets pending socket I/O and immediates run (for checking that something did NOT happen). */

@@ -17,7 +17,8 @@ import { DeviceStatus, InterruptBit, MmioReg } from '../../lib/devices/virtio/tr
 import { createVirtioMmioState } from '../../lib/devices/virtio/transport/mmio-state';
 import { VirtioMmioTransport } from '../../lib/devices/virtio/transport/mmio-transport';
 import { EventFd } from '../../lib/kvm/eventfd';
-import { drain, until } from '../helpers/event-loop';
+import { drain } from '../helpers/event-loop';
+import { until } from '../helpers/until';
 import { ConfigError, DeviceError, KvmIoctlError, VmmError } from '../../lib/kvm/errors';
 import { GuestMemory } from '../../lib/memory/guest-memory';
 import { ramLayout } from '../../lib/memory/layout';

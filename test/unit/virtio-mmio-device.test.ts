@@ -13,7 +13,8 @@ import type { BackendContext, BackendFactory, BackendModuleSpec, VirtioBackend }
 import { VirtioMmioDevice, type VirtioMmioDeviceOptions } from '../../lib/devices/virtio/transport/mmio-device';
 import { DeviceStatus, InterruptBit, MmioReg, VIRTIO_MMIO_CONFIG } from '../../lib/devices/virtio/transport/mmio-registers';
 import { ConfigError, DeviceError, nativeCall, VmmError } from '../../lib/kvm/errors';
-import { drain, until } from '../helpers/event-loop';
+import { drain } from '../helpers/event-loop';
+import { until } from '../helpers/until';
 import { native } from '../../lib/native/binding';
 import type { IoEventFdOptions } from '../../lib/kvm/vm';
 import { GuestMemory } from '../../lib/memory/guest-memory';
