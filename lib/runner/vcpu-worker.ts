@@ -15,7 +15,6 @@ import type { AssignMessage, PooledWorkerData } from './worker-pool';
 import { DEVICE_COUNTER_SLOTS, DEVICE_SLOT_BASE, PendingDeviceExit, RUN_NS_SLOT, VCPU_COUNTER_SLOTS, VcpuLoop } from './vcpu-loop';
 import { setIrqLine } from '../kvm/vm';
 import { native } from '../native/binding';
-import { warmVcpuSetUp } from './vcpu-warmup';
 
 function post(message: WorkerMessage): void {
   parentPort?.postMessage(message);
@@ -41,10 +40,8 @@ async function assignment(): Promise<VcpuWorkerData> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   for (const module of pooled.preload) require(module);
   // Loading the addon into this thread takes milliseconds (measured: ~3-4 ms of the first vCPU's creation
-  // here), and so does a vCPU's set-up run cold: both done while the worker waits, not while a VM
-  // starts or restores.
+  // here): done while the worker waits, not while a VM starts or restores.
   native();
-  warmVcpuSetUp();
   return new Promise((resolve) => {
     parentPort?.once('message', (message: AssignMessage) => resolve(message.data));
     parentPort?.postMessage('pooled-ready');

@@ -4,8 +4,7 @@ import { ArgumentError, KvmIoctlError } from '../../lib/kvm/errors';
 import { Kvm } from '../../lib/kvm/kvm';
 import { Msr } from '../../lib/kvm/structs/msrs';
 import { native } from '../../lib/native/binding';
-import { openFdCount, requireKvm, settledFdCount, vmMappingCount } from '../helpers/kvm';
-import { warmVcpuSetUp } from '../../lib/runner/vcpu-warmup';
+import { requireKvm, settledFdCount } from '../helpers/kvm';
 
 describe('Kvm, Vm and Vcpu handles (real KVM)', function () {
   let kvm: Kvm;
@@ -142,15 +141,6 @@ describe('Kvm, Vm and Vcpu handles (real KVM)', function () {
     console.log(`      close(): ${syncMs.map((ms) => ms.toFixed(1)).join(', ')} ms on this thread; closeInBackground(): ${backgroundMs.map((ms) => ms.toFixed(2)).join(', ')} ms`);
     assert.ok(Math.max(...backgroundMs) < Math.min(...syncMs) / 2, 'the main thread does not wait for the teardown');
     assert.equal(await settledFdCount(), fdsBefore);
-  });
-
-  it("a pooled worker's warm-up runs a vCPU's save and restore on a throwaway VM and leaves no fd or mapping", async () => {
-    const fdsBefore = await settledFdCount();
-    const kvmMappingsBefore = vmMappingCount(0);
-    assert.equal(warmVcpuSetUp(), true, 'ran on this host');
-    assert.equal(warmVcpuSetUp(), true, 'and again');
-    assert.equal(openFdCount(), fdsBefore);
-    assert.equal(vmMappingCount(0), kvmMappingsBefore, "the vCPU's kvm_run mapping is gone");
   });
 
   it("refuses to unmap guest memory that a live VM's memory slot still uses", () => {
